@@ -1,0 +1,85 @@
+"""Target assignment and the training loss of eq. 12: L = L_cls + lambda1 L_reg + lambda2 L_ctr."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .model.head import encode_boxes
+
+
+@dataclass
+class Targets:
+    """Dense targets on the H x W grid (row-major cells): cls (B, HW) in {0, 1}, reg (B, HW, 4) l, t, r, b,
+    ctr (B, HW) centerness; all zero on negative cells."""
+
+    cls: torch.Tensor
+    reg: torch.Tensor
+    ctr: torch.Tensor
+
+
+def centerness(ltrb: torch.Tensor) -> torch.Tensor:
+    """sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b)) for (..., 4) offsets."""
+    l, t, r, b = ltrb.unbind(-1)
+    lr = torch.minimum(l, r) / torch.maximum(l, r).clamp(min=1e-6)
+    tb = torch.minimum(t, b) / torch.maximum(t, b).clamp(min=1e-6)
+    return (lr * tb).clamp(min=0).sqrt()
+
+
+def assign_targets(boxes: torch.Tensor, centers: torch.Tensor, positive: torch.Tensor | None = None) -> Targets:
+    """Cells strictly inside the query's ground-truth box are positive.
+
+    boxes (B, 4) x1, y1, x2, y2 in crop pixels; centers (HW, 2); positive (B,) bool, False for negative
+    pairs (the target is not in the query crop), which get no positive cell.
+    """
+    ltrb = encode_boxes(boxes, centers)  # (B, HW, 4)
+    cls = (ltrb.min(-1).values > 0).float()  # (B, HW)
+    if positive is not None:
+        cls = cls * positive[:, None].float()
+    reg = ltrb * cls[..., None]
+    return Targets(cls, reg, centerness(ltrb.clamp(min=0)) * cls)
+
+
+def sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.75,
+                       gamma: float = 2.0) -> torch.Tensor:
+    """Summed focal loss (Lin et al.), alpha weighting the positives; logits and target (B, HW)."""
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    a_t = alpha * target + (1 - alpha) * (1 - target)
+    return (a_t * (1 - p_t) ** gamma * ce).sum()
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of matching x1, y1, x2, y2 boxes, (..., 4) -> (...)."""
+    lt = torch.maximum(a[..., :2], b[..., :2])
+    rb = torch.minimum(a[..., 2:], b[..., 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area = lambda x: (x[..., 2:] - x[..., :2]).clamp(min=0).prod(-1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter).clamp(min=1e-6)
+
+
+def offsets_iou(pred_ltrb: torch.Tensor, target_ltrb: torch.Tensor) -> torch.Tensor:
+    """IoU of boxes given as l, t, r, b offsets from the same cell, (P, 4) each -> (P,)."""
+    as_box = lambda o: torch.cat([-o[:, :2], o[:, 2:]], 1)  # noqa: E731  cell at the origin
+    return box_iou(as_box(pred_ltrb), as_box(target_ltrb))
+
+
+def stif_loss(cls: torch.Tensor, ctr: torch.Tensor, reg: torch.Tensor, targets: Targets,
+              lambda_reg: float = 1.0, lambda_ctr: float = 1.0) -> dict[str, torch.Tensor]:
+    """Eq. 12 with the focal (cls), -log IoU (reg) and BCE (ctr) losses. cls, ctr (B, 1, H, W) logits;
+    reg (B, 4, H, W) offsets. Each term is summed and divided by the number of positive cells (at least 1).
+    Returns the terms, the total and the mean IoU of the positive cells' boxes (no gradient)."""
+    cls = cls.flatten(1)  # (B, HW)
+    ctr = ctr.flatten(1)  # (B, HW)
+    reg = reg.flatten(2).transpose(1, 2)  # (B, HW, 4)
+    pos = targets.cls > 0  # (B, HW)
+    n_pos = pos.sum().clamp(min=1).float()
+    iou = offsets_iou(reg[pos], targets.reg[pos])  # (P,)
+    l_cls = sigmoid_focal_loss(cls, targets.cls) / n_pos
+    l_ctr = F.binary_cross_entropy_with_logits(ctr[pos], targets.ctr[pos], reduction="sum") / n_pos
+    l_reg = -torch.log(iou.clamp(min=1e-6)).sum() / n_pos
+    total = l_cls + lambda_reg * l_reg + lambda_ctr * l_ctr
+    mean_iou = iou.detach().mean() if iou.numel() else torch.zeros((), device=reg.device)
+    return {"loss": total, "cls": l_cls, "reg": l_reg, "ctr": l_ctr, "iou": mean_iou}

