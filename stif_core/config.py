@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from .model.enhance import GRANULARITIES
+from .model.enhance import GRANULARITIES, SIMILARITIES
 from .model.head import HEAD_INITS
 
 
@@ -15,6 +15,8 @@ class ModelConfig:
     sde_query: spatial enhancement of the query (eqs. 6-7).
     stif: interactive fusion (eqs. 8-11); off = STMTrack's memory read.
     temporal: eq. 3 granularity, "frame" (one weight per frame) or "position".
+    similarity: eq. 3 on raw features ("dot", as written) or on features rescaled to norm sqrt(C)
+        ("scaled_cosine"): raw dot products saturate the softmax at the initial frame.
     gate: our reading of the paper's gating unit in the fusion (on) or a plain branch (off).
     """
 
@@ -27,6 +29,7 @@ class ModelConfig:
     head_init: str = "stmtrack"
     memory_size: int = 3  # T reference frames; memory holds N = T + 1 frames with the initial one
     temporal: str = "frame"
+    similarity: str = "dot"
     gate: bool = True
     ste: bool = True
     sde_query: bool = True
@@ -45,6 +48,8 @@ class ModelConfig:
     def __post_init__(self):
         if self.temporal not in GRANULARITIES:
             raise ValueError(f"unknown temporal granularity {self.temporal!r}; valid: {list(GRANULARITIES)}")
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"unknown temporal similarity {self.similarity!r}; valid: {list(SIMILARITIES)}")
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"unknown head_init {self.head_init!r}; valid: {list(HEAD_INITS)}")
 
@@ -53,9 +58,10 @@ PRESETS = {
     # The paper's sizes: 289 crops, C = 512, 7-conv towers of 256 channels, T = 3.
     "paper": ModelConfig(),
     # Same modules, smaller: EfficientNet-Lite0 (ImageNet, stride 8), 161 crops -> 17 x 17, C = 128,
-    # 3-conv towers of 128 channels; sized for >= 25 FPS end-to-end tracking on a 2-core CPU.
+    # 3-conv towers of 128 channels; sized for >= 25 FPS end-to-end tracking on a 2-core CPU. Trained from
+    # short CPU runs, so the head is He-initialised and eq. 3 uses the scaled cosine (see ModelConfig).
     "lite": ModelConfig(backbone="efficientnet_lite0", crop_size=161, score_size=17, channels=128,
-                        head_channels=128, head_depth=3, head_init="kaiming"),
+                        head_channels=128, head_depth=3, head_init="kaiming", similarity="scaled_cosine"),
 }
 
 SWITCHES = ("ste", "sde_q", "stif")

@@ -1,11 +1,38 @@
-"""Tracking sequences: one in-memory description shared by every reader and consumer."""
+"""Tracking sequences: one in-memory description shared by every reader and consumer, the data root, and
+validation that names the file and line of any bad input."""
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+ENV_DATA_ROOT = "STIF_DATA_ROOT"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class FrameError(ValueError):
+    """A frame that is missing or cannot be decoded."""
+
+
+class AnnotationError(ValueError):
+    """Ground truth that does not fit its frames or holds an invalid box."""
+
+
+def read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; grayscale and palette images become three channels."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise FrameError(f"frame {path} is missing") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise FrameError(f"frame {path} is corrupt or not an image ({err})") from None
 
 
 @dataclass
@@ -26,3 +53,115 @@ class Sequence:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def frame(self, i: int) -> np.ndarray:
+        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the file of a missing or corrupt frame."""
+        if isinstance(self.frames, np.ndarray):
+            return self.frames[i]
+        return (self.loader or read_image)(self.frames[i])
+
+
+# ------------------------------------------------------------------ ground truth
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    """(L, 4) float64 boxes from a text file with comma, tab or whitespace separators."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [p for p in re.split(r"[,\s]+", line.strip()) if p]
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise AnnotationError(f"{path}, line {n}: cannot read {line.strip()!r} as x, y, w, h") from None
+        if len(values) != 4:
+            raise AnnotationError(f"{path}, line {n}: expected 4 numbers x, y, w, h, found {len(values)}")
+        rows.append(values)
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def check_boxes(boxes: np.ndarray, n_frames: int, path: Path, absent: np.ndarray | None = None,
+                first_only: bool = False) -> None:
+    """Line count equal to the frame count; every box finite with positive size unless marked absent."""
+    if len(boxes) != n_frames and not (first_only and len(boxes) >= 1):
+        raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames")
+    rows = boxes[:1] if first_only else boxes
+    for i, (x, y, w, h) in enumerate(rows):
+        if absent is not None and i > 0 and absent[i]:
+            continue
+        if not np.isfinite([x, y, w, h]).all():
+            raise AnnotationError(f"{path}, line {i + 1}: box {[x, y, w, h]} is not finite")
+        if w <= 0 or h <= 0:
+            raise AnnotationError(f"{path}, line {i + 1}: box {[x, y, w, h]} has zero or negative size")
+
+
+# ------------------------------------------------------------------ the OTB layout
+
+
+def frame_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+def read_otb_sequence(seq_dir: Path) -> Sequence:
+    """Our layout (frames + ``groundtruth.txt``) or OTB's own (``img/`` + ``groundtruth_rect.txt``)."""
+    seq_dir = Path(seq_dir)
+    if (seq_dir / "groundtruth.txt").exists():
+        gt_path, frames = seq_dir / "groundtruth.txt", frame_paths(seq_dir)
+    elif (seq_dir / "groundtruth_rect.txt").exists():
+        gt_path, frames = seq_dir / "groundtruth_rect.txt", frame_paths(seq_dir / "img")
+    else:
+        raise FileNotFoundError(f"{seq_dir} holds no groundtruth.txt nor groundtruth_rect.txt")
+    boxes = read_boxes(gt_path)
+    check_boxes(boxes, len(frames), gt_path)
+    return Sequence(seq_dir.name, frames, boxes)
+
+
+def list_otb_sequences(root: Path) -> list[str]:
+    root = Path(root)
+    return sorted(p.name for p in root.iterdir()
+                  if (p / "groundtruth.txt").exists() or (p / "groundtruth_rect.txt").exists())
+
+
+# ------------------------------------------------------------------ data root
+
+
+def default_data_root() -> Path | None:
+    """``$STIF_DATA_ROOT``, else ``../shared/data/sequences`` beside the repository or the working folder."""
+    if os.environ.get(ENV_DATA_ROOT):
+        return Path(os.environ[ENV_DATA_ROOT])
+    for base in (REPO_ROOT, Path.cwd(), Path.cwd().parent):
+        candidate = (base / ".." / "shared" / "data" / "sequences").resolve()
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def resolve_root(data_root: str | Path | None) -> Path:
+    root = Path(data_root) if data_root else default_data_root()
+    if root is None or not root.is_dir():
+        raise FileNotFoundError(f"no sequences folder at {root or '(none found)'}; set ${ENV_DATA_ROOT} "
+                                "or pass a data root")
+    return root
+
+
+def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
+    """Sequence names of a split from ``splits.json`` beside the sequences folder."""
+    path = resolve_root(data_root).parent / "splits.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    splits = json.loads(path.read_text())
+    if split not in splits:
+        raise ValueError(f"unknown split {split!r}; valid: {sorted(splits)}")
+    return list(splits[split])
+
+
+def load_sequences(names: list[str] | None = None, data_root: str | Path | None = None) -> list[Sequence]:
+    """Sequences of the data root in the OTB layout (all of them when ``names`` is None)."""
+    root = resolve_root(data_root)
+    available = list_otb_sequences(root)
+    names = available if names is None else list(names)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"unknown sequence(s) {unknown} in {root}; available: {available}")
+    return [read_otb_sequence(root / n) for n in names]

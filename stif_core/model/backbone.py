@@ -27,12 +27,17 @@ def normalize_image(x: torch.Tensor) -> torch.Tensor:
 
 
 class MaskProjection(nn.Module):
-    """Conv2d(1, 32, 3, stride 2) on the foreground mask, added after the first conv."""
+    """Conv2d(1, 32, 3, stride 2) on the foreground mask, added after the first conv.
+
+    Zero-initialised: until it is trained it leaves the ImageNet features untouched, which lets training
+    keep whole trunks (projection included) frozen at first, with no backward pass through them.
+    """
 
     def __init__(self, out_channels: int = 32, same_padding: bool = False):
         super().__init__()
         self.same_padding = same_padding
         self.conv = nn.Conv2d(1, out_channels, 3, stride=2, bias=False)
+        nn.init.zeros_(self.conv.weight)
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         if self.same_padding:
@@ -299,6 +304,7 @@ class Backbone(nn.Module):
         self.neck = nn.Conv2d(trunk.out_channels, channels, 3, padding=1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        image = image.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
         f = self.trunk(image, mask)  # (B, Ct, H', W')
         f = center_crop(f, self.score_size)  # (B, Ct, H, W)
         return self.neck(f)  # (B, C, H, W)

@@ -10,20 +10,29 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 GRANULARITIES = ("frame", "position")
+SIMILARITIES = ("dot", "scaled_cosine")
 
 
-def temporal_weights(memory: torch.Tensor, granularity: str = "frame") -> torch.Tensor:
+def temporal_weights(memory: torch.Tensor, granularity: str = "frame", similarity: str = "dot") -> torch.Tensor:
     """Eq. 3: w_i = softmax_i(<F_mi, F_m0> / sqrt(C)), the dot product of position-aligned features.
 
     memory: (B, N, C, H, W) with the initial frame at index 0.
     Returns (B, N) for ``"frame"`` (similarity averaged over the H*W positions) or (B, N, H, W).
+    ``similarity="scaled_cosine"`` first rescales every position's feature to norm sqrt(C) (the norm of
+    unit-variance features), so the logits are sqrt(C) * cos and the softmax cannot saturate on feature
+    magnitude alone; ``"dot"`` is the paper's formula as written.
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"unknown temporal granularity {granularity!r}; valid: {list(GRANULARITIES)}")
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown temporal similarity {similarity!r}; valid: {list(SIMILARITIES)}")
     c = memory.shape[2]
+    if similarity == "scaled_cosine":
+        memory = F.normalize(memory, dim=2) * math.sqrt(c)  # (B, N, C, H, W)
     sim = (memory * memory[:, :1]).sum(2) / math.sqrt(c)  # (B, N, H, W)
     if granularity == "frame":
         sim = sim.mean((-2, -1))  # (B, N)
@@ -39,14 +48,12 @@ def temporal_fusion(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
 class TemporalEnhancement(nn.Module):
     """TDE, eqs. 2-3: no parameters; returns the fused memory and the weights."""
 
-    def __init__(self, granularity: str = "frame"):
+    def __init__(self, granularity: str = "frame", similarity: str = "dot"):
         super().__init__()
-        if granularity not in GRANULARITIES:
-            raise ValueError(f"unknown temporal granularity {granularity!r}; valid: {list(GRANULARITIES)}")
-        self.granularity = granularity
+        self.granularity, self.similarity = granularity, similarity
 
     def forward(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        w = temporal_weights(memory, self.granularity)  # (B, N) or (B, N, H, W)
+        w = temporal_weights(memory, self.granularity, self.similarity)  # (B, N) or (B, N, H, W)
         return temporal_fusion(memory, w), w  # (B, C, H, W)
 
 

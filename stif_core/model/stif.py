@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class STIFOutput:
-    """Head maps and, with ``internals=True``, what the notebooks plot (None where the variant lacks it).
+    """Head maps, the temporal weights, and with ``internals=True`` every map the notebooks plot (None where
+    the variant lacks it).
 
     cls, ctr:            (B, 1, H, W) logits;  reg: (B, 4, H, W) l, t, r, b offsets in crop pixels.
     temporal_weights:    (B, N) for "frame", (B, N, H, W) for "position" (eq. 3).
@@ -55,12 +56,13 @@ class STIF(nn.Module):
             build_trunk(cfg.backbone, True, cfg.pretrained, cfg.backbone_weights), c, cfg.score_size)
         self.query_backbone = Backbone(
             build_trunk(cfg.backbone, False, cfg.pretrained, cfg.backbone_weights), c, cfg.score_size)
-        self.tde = TemporalEnhancement(cfg.temporal) if cfg.ste else None
+        self.tde = TemporalEnhancement(cfg.temporal, cfg.similarity) if cfg.ste else None
         self.sde_memory = SpatialAttention() if cfg.ste else None
         self.sde_query = SpatialAttention() if cfg.sde_query else None
         self.fusion = STIFFusion(c, cfg.gate) if cfg.stif else BaselineRead()
         self.head = AnchorFreeHead(2 * c, cfg.head_channels, cfg.head_depth, cfg.stride, cfg.head_init)
         self.register_buffer("centers", cell_centers(cfg.score_size, self.offset, cfg.stride), persistent=False)
+        self.to(memory_format=torch.channels_last)
 
     @property
     def offset(self) -> float:
@@ -89,8 +91,8 @@ class STIF(nn.Module):
             query, out["query_spatial_map"] = self.sde_query(query)  # eqs. 6-7
         fused = self.fusion(memory, query, explicit=internals)  # y (B, 2C, H, W)
         cls, ctr, reg = self.head(fused.pop("y"))
-        if not internals:
-            return STIFOutput(cls, ctr, reg)
+        if not internals:  # the temporal weights cost nothing extra: trackers log them every frame
+            return STIFOutput(cls, ctr, reg, temporal_weights=out.get("temporal_weights"))
         return STIFOutput(cls, ctr, reg, **out, **fused)
 
     def forward(self, memory_images: torch.Tensor, memory_masks: torch.Tensor, query_image: torch.Tensor,

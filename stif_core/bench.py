@@ -1,0 +1,134 @@
+"""Speed and memory figures (printed, never asserted): ``python -m stif_core bench [--json PATH]``.
+
+- end-to-end tracking FPS (frame decoding, cropping, network, post-processing) and network-only latency, for
+  both presets on the CPU and, when present, on the GPU; OpenCV's CSRT in the same run;
+- resident memory of the process against the number of frames tracked on ``dog1``.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from . import build_model
+from .checkpoint import load_model
+from .data.sequences import Sequence, load_sequences
+from .data.synthetic import synthetic_clip
+from .tracking.baselines import make_baseline
+from .tracking.tracker import STIFTracker
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process in MiB (Linux), else the peak so far."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * resource.getpagesize() / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
+    """Median time of one tracking step's network work: a query encode, a step over N = T + 1 memory
+    frames and one memory encode (the frame that enters memory)."""
+    cfg = model.cfg
+    s, n = cfg.crop_size, cfg.memory_size + 1
+    image = torch.rand(1, 3, s, s, device=device) * 255
+    mask = torch.ones(1, 1, 1, s, s, device=device)
+    memory = model.encode_memory(image[:, None].expand(1, n, 3, s, s), mask.expand(1, n, 1, s, s))
+    times = []
+    for i in range(repeats + 3):
+        sync(device)
+        t0 = time.perf_counter()
+        model.step(memory, model.encode_query(image))
+        model.encode_memory(image[:, None], mask)
+        sync(device)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def tracking_fps(tracker, seq: Sequence, frames: int) -> float:
+    """Frames per second over ``frames`` frames after the first, decoding included."""
+    tracker.init(seq.frame(0), seq.boxes[0])
+    n = min(frames, len(seq) - 1)
+    t0 = time.perf_counter()
+    for i in range(1, n + 1):
+        tracker.update(seq.frame(i))
+    return n / (time.perf_counter() - t0)
+
+
+def memory_curve(tracker, seq: Sequence, every: int = 150) -> list[dict]:
+    """Resident memory after every ``every`` frames of the whole sequence."""
+    tracker.init(seq.frame(0), seq.boxes[0])
+    rows = [{"frames": 1, "rss_mib": round(rss_mib(), 1)}]
+    for i in range(1, len(seq)):
+        tracker.update(seq.frame(i))
+        if (i + 1) % every == 0 or i == len(seq) - 1:
+            rows.append({"frames": i + 1, "rss_mib": round(rss_mib(), 1),
+                         "memory_frames": len(tracker.memory())})
+    return rows
+
+
+def bench_sequence(name: str, data_root: str | None) -> Sequence:
+    try:
+        return load_sequences([name], data_root)[0]
+    except (FileNotFoundError, ValueError) as err:
+        print(f"{name}: {err}; using a synthetic clip")
+        return synthetic_clip(300, seed=0, name="synthetic")
+
+
+def run(data_root: str | None = None, checkpoint: str | None = None, frames: int = 100,
+        memory_sequence: str = "dog1", json_path: str | None = None) -> dict:
+    torch.manual_seed(0)
+    seq = bench_sequence("crossing", data_root)
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    rows = []
+    for device in devices:
+        for preset in ("lite", "paper"):
+            if preset == "lite" and checkpoint:
+                model = load_model(checkpoint, device=device.type)
+            else:
+                model = build_model(preset, "full", device=device.type, pretrained=preset == "lite").eval()
+            n = frames if preset == "lite" or device.type == "cuda" else max(10, frames // 5)
+            rows.append({"tracker": f"stif-{preset}", "device": device.type,
+                         "fps": round(tracking_fps(STIFTracker(model), seq, n), 1),
+                         "network_ms": round(network_latency_ms(model, device), 2), "frames": n})
+    rows.append({"tracker": "csrt", "device": "cpu", "fps": round(tracking_fps(make_baseline("csrt"), seq, frames), 1),
+                 "network_ms": None, "frames": frames})
+    lite = load_model(checkpoint) if checkpoint else build_model("lite", "full").eval()
+    curve = memory_curve(STIFTracker(lite), bench_sequence(memory_sequence, data_root))
+    report = {"machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
+                          "torch": torch.__version__,
+                          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+              "sequence": seq.name, "speed": rows, "memory": {"sequence": memory_sequence, "curve": curve}}
+    print_report(report)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def print_report(report: dict) -> None:
+    print(f"speed on {report['sequence']} ({report['machine']['cpu_threads']} CPU threads, "
+          f"GPU: {report['machine']['gpu']})")
+    print(f"{'tracker':<12} {'device':<6} {'FPS end-to-end':>15} {'network ms':>11} {'frames':>7}")
+    for r in report["speed"]:
+        net = f"{r['network_ms']:.2f}" if r["network_ms"] is not None else "-"
+        print(f"{r['tracker']:<12} {r['device']:<6} {r['fps']:>15.1f} {net:>11} {r['frames']:>7}")
+    print(f"resident memory while tracking {report['memory']['sequence']} (lite):")
+    print(" ".join(f"{r['frames']}:{r['rss_mib']:.0f}MiB" for r in report["memory"]["curve"]))
+    mems = [r["rss_mib"] for r in report["memory"]["curve"][1:]]
+    if len(mems) > 1:
+        print(f"growth from the first to the last checkpoint: {mems[-1] - mems[0]:+.1f} MiB; "
+              f"memory frames held: {sorted({r.get('memory_frames') for r in report['memory']['curve'][1:]})}")

@@ -1,0 +1,72 @@
+"""Saving and loading weights: safetensors for models, atomic writes, clear errors on a misfit."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from . import build_model
+from .model import STIF
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """torch.save to a temporary file, then rename: a killed run never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> None:
+    """The model's state dict as safetensors (atomically), with string metadata (preset, variant, ...)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata() or {}
+
+
+def load_weights(model: STIF, path: str | Path) -> None:
+    """Load safetensors weights, naming every missing, unexpected or mis-shaped tensor when they don't fit."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    state = load_file(str(path))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        meta = read_metadata(path)
+        lines = [f"checkpoint {path} (preset {meta.get('preset', '?')}, variant {meta.get('variant', '?')}) "
+                 f"does not fit the model (preset {model.cfg.backbone}/{model.cfg.crop_size}, "
+                 f"variant {model.cfg.variant}):"]
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+            if items:
+                lines.append(f"  {label} ({len(items)}): " + ", ".join(items[:8]) + (" ..." if len(items) > 8 else ""))
+        raise ValueError("\n".join(lines))
+    model.load_state_dict(state)
+
+
+def load_model(path: str | Path, device: str = "cpu", preset: str | None = None, variant: str | None = None,
+               **overrides) -> STIF:
+    """Build the model a checkpoint was trained as (its metadata; ``preset``/``variant`` choose another, which
+    must fit) and load it, in eval mode."""
+    meta = read_metadata(path) if Path(path).exists() else {}
+    options = json.loads(meta.get("model", "{}")) | {"pretrained": False} | overrides
+    model = build_model(preset or meta.get("preset", "lite"), variant or meta.get("variant", "full"),
+                        device=device, **options)
+    load_weights(model, path)
+    return model.eval()

@@ -1,0 +1,76 @@
+"""Square search-region crops (STMTrack): side = context * sqrt(w * h) around a centre, resized to S x S,
+padded with the frame's mean colour; boxes map between frame and crop coordinates."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CONTEXT = 4.0  # crop side = 4 * sqrt(w * h)
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """A square window of the frame: centre (cx, cy) and side in frame pixels, resized to ``size``."""
+
+    cx: float
+    cy: float
+    side: float
+    size: int
+
+    @property
+    def scale(self) -> float:
+        """Crop pixels per frame pixel."""
+        return self.size / self.side
+
+    def to_crop(self, box_xyxy: np.ndarray) -> np.ndarray:
+        """Frame x1, y1, x2, y2 (..., 4) -> crop coordinates."""
+        c = np.array([self.cx, self.cy, self.cx, self.cy])
+        return (np.asarray(box_xyxy, dtype=np.float64) - c) * self.scale + (self.size - 1) / 2
+
+    def to_frame(self, box_xyxy: np.ndarray) -> np.ndarray:
+        """Crop x1, y1, x2, y2 (..., 4) -> frame coordinates."""
+        c = np.array([self.cx, self.cy, self.cx, self.cy])
+        return (np.asarray(box_xyxy, dtype=np.float64) - (self.size - 1) / 2) / self.scale + c
+
+
+def xywh_to_xyxy(box: np.ndarray) -> np.ndarray:
+    box = np.asarray(box, dtype=np.float64)
+    return np.concatenate([box[..., :2], box[..., :2] + box[..., 2:]], -1)
+
+
+def xyxy_to_xywh(box: np.ndarray) -> np.ndarray:
+    box = np.asarray(box, dtype=np.float64)
+    return np.concatenate([box[..., :2], box[..., 2:] - box[..., :2]], -1)
+
+
+def window_around(box_xywh: np.ndarray, size: int, context: float = CONTEXT) -> CropWindow:
+    """The search window centred on a box, side = context * sqrt(w * h)."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    return CropWindow(x + w / 2, y + h / 2, context * float(np.sqrt(w * h)), size)
+
+
+def crop(frame: np.ndarray, window: CropWindow, pad: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 -> (S, S, 3) uint8; pixels outside the frame take ``pad`` (default: the mean colour)."""
+    if pad is None:
+        pad = frame.reshape(-1, frame.shape[-1]).mean(0)
+    s, k = window.size, window.scale
+    shift = (s - 1) / 2
+    m = np.array([[k, 0, shift - k * window.cx], [0, k, shift - k * window.cy]], dtype=np.float64)
+    return cv2.warpAffine(frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=tuple(float(v) for v in pad))
+
+
+def box_mask(box_xyxy: np.ndarray, size: int) -> np.ndarray:
+    """Foreground mask (S, S) float32: 1 on pixels whose centre lies inside the crop-coordinate box."""
+    r = np.arange(size, dtype=np.float64)
+    x1, y1, x2, y2 = box_xyxy
+    inside_x = (r >= x1) & (r <= x2)  # (S,)
+    inside_y = (r >= y1) & (r <= y2)  # (S,)
+    return (inside_y[:, None] & inside_x[None, :]).astype(np.float32)
+
+
+def to_chw(image: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 -> (3, S, S) uint8, the layout the network takes (as float 0-255)."""
+    return np.ascontiguousarray(image.transpose(2, 0, 1))

@@ -1,0 +1,200 @@
+"""Online tracking with STIF (stif_design.md section 9).
+
+Each frame: crop a search region of side 4 * sqrt(w * h) around the previous centre, run the query step
+against the cached memory, pick the peak of the penalised, windowed score (SiamRPN/STMTrack), update the box,
+then encode this very crop with the new box as mask and cache it as a memory frame. Memory holds the initial
+frame plus T reference frames, so its size never grows with the video.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..data.crops import CONTEXT, CropWindow, box_mask, crop, window_around, xywh_to_xyxy
+from ..model import STIF
+from ..model.head import decode_boxes, score_map
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """STMTrack's post-processing: size smoothing lr = penalty * score * test_lr, cosine window blend
+    (window_influence), scale / ratio change penalty (penalty_k), minimum box side in pixels."""
+
+    test_lr: float = 0.55
+    window_influence: float = 0.205
+    penalty_k: float = 0.076
+    min_size: float = 10.0
+
+
+PARAM_SETS = {
+    "otb": TrackerParams(0.55, 0.205, 0.076),
+    "got10k": TrackerParams(0.95, 0.21, 0.04),  # also LaSOT and TrackingNet
+}
+MEMORY_POLICIES = ("recent", "stmtrack")
+
+
+@dataclass
+class MemoryEntry:
+    frame: int
+    features: torch.Tensor  # (1, C, H, W)
+    score: float
+
+
+@dataclass
+class FrameResult:
+    """What ``update`` returns per frame: the box and the diagnostics the notebooks plot."""
+
+    box: np.ndarray  # (4,) x, y, w, h in frame pixels
+    score: float  # peak of sigmoid(cls) * sigmoid(ctr)
+    peak: tuple[int, int]  # (row, col) of the chosen cell
+    memory_frames: list[int]  # frame indices in memory, initial first
+    temporal_weights: np.ndarray | None = None  # (N,) or (N, H, W) when the variant has TDE
+    score_map: np.ndarray | None = field(default=None, repr=False)  # (H, W)
+
+
+def check_init_box(box: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """A valid first box: finite, positive size, overlapping the frame (clipped to it with a warning)."""
+    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise ValueError(f"initial box {box.tolist()} must be four finite numbers x, y, w, h")
+    if box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"initial box {box.tolist()} has zero or negative size")
+    h, w = frame_shape[:2]
+    x1, y1, x2, y2 = xywh_to_xyxy(box)
+    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if cx2 <= cx1 or cy2 <= cy1:
+        raise ValueError(f"initial box {box.tolist()} lies outside the {w}x{h} frame")
+    if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+        warnings.warn(f"initial box {box.tolist()} is partly off the {w}x{h} frame; clipped to it", stacklevel=3)
+    return np.array([cx1, cy1, cx2 - cx1, cy2 - cy1])
+
+
+class STIFTracker:
+    """The tracker protocol of the project: ``init(frame, box)``, ``update(frame) -> FrameResult``.
+
+    memory_policy "recent": the initial frame + the T most recent frames (our reading of "adjacent").
+    "stmtrack": the initial frame + the middles of T history segments + the previous frame when its score
+    exceeds 0.6 (N <= T + 2); the history is kept as a bounded, evenly thinned reservoir of 4 * T frames.
+    """
+
+    def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = "recent",
+                 keep_score_maps: bool = False):
+        if isinstance(params, str):
+            if params not in PARAM_SETS:
+                raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
+            params = PARAM_SETS[params]
+        if memory_policy not in MEMORY_POLICIES:
+            raise ValueError(f"unknown memory policy {memory_policy!r}; valid: {list(MEMORY_POLICIES)}")
+        self.model = model.eval()
+        self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
+        cfg = model.cfg
+        self.size, self.t = cfg.crop_size, cfg.memory_size
+        self.device = next(model.parameters()).device
+        n = cfg.score_size
+        hann = np.hanning(n + 2)[1:-1]  # (H,) strictly positive
+        self.window = torch.as_tensor(np.outer(hann, hann).flatten(), dtype=torch.float32)  # (HW,)
+        self.reservoir = 4 * self.t
+
+    # ------------------------------------------------------------------ memory
+
+    def encode(self, frame_crop: np.ndarray, box_crop: np.ndarray) -> torch.Tensor:
+        """One memory frame: (S, S, 3) crop and its box in crop coordinates -> (1, C, H, W) features."""
+        image = torch.as_tensor(frame_crop, device=self.device).permute(2, 0, 1).float()  # (3, S, S)
+        mask = torch.as_tensor(box_mask(box_crop, self.size), device=self.device)  # (S, S)
+        return self.model.encode_memory(image[None, None], mask[None, None, None])[:, 0]
+
+    def memory(self) -> list[MemoryEntry]:
+        """The entries fed to the network now, the initial frame first."""
+        if self.policy == "recent":
+            return [self.initial, *self.history]
+        hist = list(self.history)
+        picks = [self.initial]
+        if hist:
+            last = hist[-1].frame
+            for k in range(self.t):  # middles of T equal segments of (0, last]
+                target = (k + 0.5) * last / self.t
+                picks.append(min(hist, key=lambda e: abs(e.frame - target)))
+            if hist[-1].score > 0.6:
+                picks.append(hist[-1])
+        unique = {e.frame: e for e in picks}
+        return sorted(unique.values(), key=lambda e: e.frame)
+
+    def remember(self, entry: MemoryEntry) -> None:
+        if self.policy == "recent":
+            self.history.append(entry)  # deque(maxlen=T)
+            return
+        self.history.append(entry)
+        if len(self.history) > self.reservoir:  # thin evenly: drop every other old entry, keep the newest
+            kept = list(self.history)[:-1][::2] + [self.history[-1]]
+            self.history = deque(kept)
+
+    # ------------------------------------------------------------------ protocol
+
+    @torch.no_grad()
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        box = check_init_box(box, frame.shape)
+        self.frame_shape = frame.shape[:2]
+        self.center = box[:2] + box[2:] / 2
+        self.wh = box[2:].copy()
+        self.index = 0
+        window = window_around(box, self.size)
+        self.initial = MemoryEntry(0, self.encode(crop(frame, window), window.to_crop(xywh_to_xyxy(box))), 1.0)
+        self.history: deque[MemoryEntry] = deque(maxlen=self.t if self.policy == "recent" else None)
+
+    @torch.no_grad()
+    def update(self, frame: np.ndarray) -> FrameResult:
+        self.index += 1
+        self.side = CONTEXT * float(np.sqrt(self.wh.prod()))
+        window = CropWindow(float(self.center[0]), float(self.center[1]), self.side, self.size)
+        patch = crop(frame, window)  # (S, S, 3)
+        query = torch.as_tensor(patch, device=self.device).permute(2, 0, 1).float()[None]  # (1, 3, S, S)
+        entries = self.memory()
+        memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
+        out = self.model.step(memory, self.model.encode_query(query), internals=False)
+        weights = out.temporal_weights[0].cpu().numpy() if out.temporal_weights is not None else None
+        best, score, box_crop, raw = self.select(out)
+        self.apply(window.to_frame(box_crop))
+        box = np.concatenate([self.center - self.wh / 2, self.wh])
+        result_box_crop = window.to_crop(xywh_to_xyxy(box))
+        self.remember(MemoryEntry(self.index, self.encode(patch, result_box_crop), score))
+        h = self.model.cfg.score_size
+        return FrameResult(box=box, score=score, peak=divmod(int(best), h),
+                           memory_frames=[e.frame for e in entries], temporal_weights=weights,
+                           score_map=raw.reshape(h, h).numpy() if self.keep_score_maps else None)
+
+    def select(self, out) -> tuple[int, float, np.ndarray, torch.Tensor]:
+        """Penalise scale / ratio changes, blend with the cosine window, pick the best cell.
+        Returns its index, its score, its box (crop x1, y1, x2, y2) and the raw score map (HW,)."""
+        p = self.params
+        score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
+        boxes = decode_boxes(out.reg, self.model.centers)[0].cpu()  # (HW, 4) crop pixels
+        wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-3)  # (HW, 2)
+        prev = torch.as_tensor(self.wh * self.size / self.side, dtype=torch.float32)  # previous size, crop px
+
+        def change(r):
+            return torch.maximum(r, 1 / r)
+
+        def sz(w, h):
+            pad = (w + h) / 2
+            return torch.sqrt((w + pad) * (h + pad))
+
+        s_c = change(sz(wh[:, 0], wh[:, 1]) / sz(prev[0], prev[1]))
+        r_c = change((prev[0] / prev[1]) / (wh[:, 0] / wh[:, 1]))
+        penalty = torch.exp(-(r_c * s_c - 1) * p.penalty_k)  # (HW,)
+        pscore = penalty * score * (1 - p.window_influence) + self.window * p.window_influence
+        best = int(pscore.argmax())
+        self.lr = float(penalty[best] * score[best] * p.test_lr)
+        return best, float(score[best]), boxes[best].numpy().astype(np.float64), score
+
+    def apply(self, box_frame_xyxy: np.ndarray) -> None:
+        """Move to the chosen box's centre, smooth the size, keep the box inside the frame and >= min_size."""
+        h, w = self.frame_shape
+        center = (box_frame_xyxy[:2] + box_frame_xyxy[2:]) / 2
+        wh = box_frame_xyxy[2:] - box_frame_xyxy[:2]
+        wh = self.wh * (1 - self.lr) + wh * self.lr
+        self.center = np.clip(center, 0, [w, h])
+        self.wh = np.clip(wh, self.params.min_size, [w, h])

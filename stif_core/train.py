@@ -1,0 +1,229 @@
+"""Training: SGD with momentum, warm-up then cosine, backbone LR multiplier and freezing, AMP on a GPU,
+DDP through torchrun, a JSONL log of every loss term, atomic checkpoints and exact resumption.
+
+Run: ``python -m stif_core train --config configs/lite_full.json``
+(several processes: ``torchrun --nproc_per_node 2 -m stif_core train --config ...``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from . import build_model, resolve_device
+from .checkpoint import atomic_save, save_weights
+from .data.sampling import SamplingConfig, TrackingSamples
+from .data.sequences import Sequence, load_sequences, load_split
+from .data.synthetic import synthetic_clip
+from .losses import assign_targets, stif_loss
+
+
+@dataclass
+class TrainConfig:
+    """A training run; configs are JSON files of these fields (``configs/*.json``)."""
+
+    preset: str = "lite"
+    variant: str = "full"
+    model: dict = field(default_factory=dict)  # ModelConfig overrides
+    sampling: dict = field(default_factory=dict)  # SamplingConfig overrides
+    split: str = "train"
+    sequences: list[str] | None = None  # explicit names instead of the split
+    data_root: str | None = None
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 0.02
+    min_lr: float = 1e-5
+    warmup_steps: int = 50
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    backbone_lr_mult: float = 0.1
+    freeze_backbone_steps: int = 200  # backbone trunks frozen for the first steps
+    lambda_reg: float = 1.0
+    lambda_ctr: float = 1.0
+    grad_clip: float = 10.0
+    num_workers: int = 2
+    threads: int = 0  # torch threads per process, 0 = leave the default
+    seed: int = 0
+    checkpoint_every: int = 100
+    amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    device: str = "auto"
+    out: str = "runs/lite_full"
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> TrainConfig:
+        raw = json.loads(Path(path).read_text())
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - valid)
+        if unknown:
+            raise ValueError(f"{path}: unknown training option(s) {unknown}; valid: {sorted(valid)}")
+        return cls(**raw)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up from min_lr to lr, then cosine down to min_lr at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.min_lr + (cfg.lr - cfg.min_lr) * step / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def training_sequences(cfg: TrainConfig) -> list[Sequence]:
+    """The configured real sequences, or a synthetic fallback when no data root is found."""
+    try:
+        names = cfg.sequences or load_split(cfg.split, cfg.data_root)
+        return load_sequences(names, cfg.data_root)
+    except FileNotFoundError as err:
+        print(f"no real data ({err}); training on synthetic clips")
+        return [synthetic_clip(120, seed=cfg.seed + i, name=f"synthetic-{i}") for i in range(4)]
+
+
+def trunk_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Backbone trunk weights, the memory trunk's mask projection included."""
+    return [p for n, p in model.named_parameters() if ".trunk." in n]
+
+
+def set_trunks_trainable(model: torch.nn.Module, trainable: bool) -> None:
+    """Freeze or free the trunks. Frozen (mask projections too), no gradient flows through them, which
+    makes those steps several times cheaper; batch-norm statistics stay those of ImageNet either way."""
+    for p in trunk_parameters(model):
+        p.requires_grad_(trainable)
+    for name, m in model.named_modules():
+        if ".trunk" in f".{name}" and isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.device = resolve_device(cfg.device)
+        if self.distributed:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.preset, cfg.variant, device=str(self.device.type), **cfg.model)
+        self.model.to(self.device)
+        trunk = {id(p) for p in trunk_parameters(self.model)}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in trunk], "mult": 1.0},
+                  {"params": [p for p in self.model.parameters() if id(p) in trunk], "mult": cfg.backbone_lr_mult}]
+        self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.net = self.model
+        if self.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        self.out = Path(cfg.out)
+        self.step = 0
+        self.resume()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def resume(self) -> None:
+        """Continue from ``out/checkpoint.pt`` when it exists (weights, optimizer, step)."""
+        if not self.checkpoint_path.exists():
+            return
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        if state["config"] != asdict(self.cfg) | {"out": state["config"]["out"]}:
+            raise ValueError(f"{self.checkpoint_path} was written by a different training config; "
+                             "use another --out or delete it")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+
+    def save_checkpoint(self) -> None:
+        if self.rank == 0:
+            atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                         "step": self.step, "config": asdict(self.cfg)}, self.checkpoint_path)
+
+    def loader(self, dataset: TrackingSamples) -> DataLoader:
+        """Batches of the steps still to run; rank r takes its own slice of each global batch."""
+        b = self.cfg.batch_size
+        order = [(s * self.world + self.rank) * b + i for s in range(self.step, self.cfg.steps) for i in range(b)]
+        return DataLoader(dataset, batch_size=b, sampler=order, num_workers=self.cfg.num_workers,
+                          persistent_workers=False, pin_memory=self.device.type == "cuda")
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg, dev = self.cfg, self.device
+        lr = lr_at(self.step, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["mult"]
+        if self.step == cfg.freeze_backbone_steps:
+            set_trunks_trainable(self.model, True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp and dev.type == "cuda"):
+            out = self.net(batch["memory_images"].to(dev).float(), batch["memory_masks"].to(dev),
+                           batch["query_image"].to(dev).float())
+        targets = assign_targets(batch["query_box"].to(dev), self.model.centers, batch["positive"].to(dev))
+        terms = stif_loss(out.cls.float(), out.ctr.float(), out.reg.float(), targets, cfg.lambda_reg, cfg.lambda_ctr)
+        if not torch.isfinite(terms["loss"]):
+            raise FloatingPointError(f"step {self.step}: loss is {terms['loss'].item()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        row = {k: round(float(v.detach()), 6) for k, v in terms.items()}
+        row.update(step=self.step, lr=lr, skipped=int(batch["skipped"].sum()))
+        return row
+
+    def fit(self, progress: bool = True) -> Path:
+        """Train to ``cfg.steps``; returns the path of the final safetensors weights."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        dataset = TrackingSamples(training_sequences(cfg), SamplingConfig(**self.sampling_overrides()),
+                                  length=cfg.steps * cfg.batch_size * self.world, seed=cfg.seed)
+        self.net.train()
+        set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
+        log = self.open_log() if self.rank == 0 else None
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress or self.rank != 0, desc="train")
+        start = time.perf_counter()
+        for batch in self.loader(dataset):
+            row = self.train_step(batch)
+            self.step += 1
+            row["elapsed_s"] = round(time.perf_counter() - start, 3)
+            if log:
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            bar.set_postfix(loss=f"{row['loss']:.3f}", iou=f"{row['iou']:.2f}")
+            bar.update()
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save_checkpoint()
+        bar.close()
+        if log:
+            log.close()
+        final = self.out / "model.safetensors"
+        if self.rank == 0:
+            save_weights(self.model, final, {"preset": cfg.preset, "variant": cfg.variant,
+                                             "model": json.dumps(cfg.model), "steps": str(self.step)})
+        if self.distributed:
+            dist.barrier()
+            dist.destroy_process_group()
+        return final
+
+    def open_log(self):
+        """The JSONL log, cut back to the steps the checkpoint holds (a resumed run redoes the rest)."""
+        path = self.out / "log.jsonl"
+        rows = path.read_text().splitlines() if path.exists() else []
+        kept = [r for r in rows if json.loads(r)["step"] < self.step]
+        path.write_text("".join(r + "\n" for r in kept))
+        return path.open("a")
+
+    def sampling_overrides(self) -> dict:
+        return {"crop_size": self.model.cfg.crop_size, "references": self.model.cfg.memory_size,
+                **self.cfg.sampling}

@@ -1,0 +1,138 @@
+"""Training: schedule, exact resumption after a kill, bad samples skipped, DDP on the CPU with gloo."""
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from stif_core.data.sampling import SamplingConfig, TrackingSamples
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.train import TrainConfig, Trainer, lr_at
+
+
+def tiny_config(out: Path, **kw) -> TrainConfig:
+    base = dict(steps=4, batch_size=2, warmup_steps=2, freeze_backbone_steps=2, checkpoint_every=2,
+                num_workers=0, threads=2, sequences=["synthetic"], out=str(out), device="cpu", lr=0.005)
+    return TrainConfig(**(base | kw))
+
+
+@pytest.fixture(autouse=True)
+def synthetic_data(monkeypatch):
+    """Train on two small synthetic clips, so these tests need no data root."""
+    clips = [synthetic_clip(30, size=(120, 160), seed=s, name=f"clip{s}") for s in (1, 2)]
+    monkeypatch.setattr("stif_core.train.training_sequences", lambda cfg: clips)
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, warmup_steps=10, lr=0.1, min_lr=0.001)
+    assert lr_at(0, cfg) == pytest.approx(0.001)
+    assert lr_at(5, cfg) == pytest.approx(0.001 + 0.099 / 2)
+    assert lr_at(10, cfg) == pytest.approx(0.1)
+    assert lr_at(55, cfg) == pytest.approx(0.001 + 0.099 / 2)
+    assert lr_at(100, cfg) == pytest.approx(0.001)
+
+
+def test_unknown_config_option_is_named(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"stepz": 3}))
+    with pytest.raises(ValueError, match="stepz"):
+        TrainConfig.load(path)
+
+
+def read_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, monkeypatch):
+    straight = Trainer(tiny_config(tmp_path / "a"))
+    straight.fit(progress=False)
+
+    calls = {"n": 0}
+    original = Trainer.train_step
+
+    def dying_step(self, batch):
+        if calls["n"] == 3:  # killed during the fourth step; the last checkpoint is at step 2
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_config(tmp_path / "b")).fit(progress=False)
+    assert len(read_log(tmp_path / "b")) == 3
+    monkeypatch.setattr(Trainer, "train_step", original)
+    resumed = Trainer(tiny_config(tmp_path / "b"))
+    assert resumed.step == 2
+    resumed.fit(progress=False)
+
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    terms = ("step", "loss", "cls", "reg", "ctr", "iou")
+    log_a = [{k: r[k] for k in terms} for r in read_log(tmp_path / "a")]
+    log_b = [{k: r[k] for k in terms} for r in read_log(tmp_path / "b")]
+    assert log_a == log_b and [r["step"] for r in log_a] == [0, 1, 2, 3]
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    Trainer(tiny_config(tmp_path, steps=2)).fit(progress=False)
+    with pytest.raises(ValueError, match="different training config"):
+        Trainer(tiny_config(tmp_path, steps=2, lr=0.5))
+
+
+def test_frozen_trunks_get_no_gradient_then_train(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, steps=3, freeze_backbone_steps=2, checkpoint_every=10))
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.fit(progress=False)
+    after = dict(trainer.model.named_parameters())
+    trunk = [n for n in before if ".trunk." in n and "bn" not in n.split(".")[-2]]
+    assert all(p.requires_grad for p in after.values())
+    moved = [n for n in trunk if not torch.equal(before[n], after[n].detach())]
+    assert moved, "the trunks never trained after the freeze"
+    assert not torch.equal(before["head.cls_pred.weight"], after["head.cls_pred.weight"].detach())
+
+
+def test_bad_samples_are_skipped_and_counted():
+    good = synthetic_clip(20, size=(96, 128), seed=3, name="good")
+    bad = synthetic_clip(20, size=(96, 128), seed=4, name="bad")
+    bad.boxes[5:] = np.nan  # annotations broken from frame 5 on
+    bad.boxes[2:5, 2] = -4.0  # and negative widths before
+    ds = TrackingSamples([good, bad], SamplingConfig(crop_size=161), length=40, seed=0)
+    skipped = sum(int(ds[k]["skipped"]) for k in range(40))
+    items = [ds[k] for k in range(40)]
+    assert all(torch.isfinite(i["query_box"]).all() for i in items)
+    assert skipped == sum(int(i["skipped"]) for i in items)  # deterministic per index
+
+
+def test_samples_are_deterministic_and_well_formed():
+    clip = synthetic_clip(40, size=(120, 160), seed=5)
+    ds = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0), length=4, seed=9)
+    a, b = ds[2], ds[2]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert a["memory_images"].shape == (4, 3, 161, 161) and a["memory_images"].dtype == torch.uint8
+    assert a["memory_masks"].shape == (4, 1, 161, 161)
+    assert 0 < a["memory_masks"].mean() < 0.5  # the target covers part of each memory crop
+    x1, y1, x2, y2 = a["query_box"].tolist()
+    assert 0 < x2 - x1 < 161 and 0 < y2 - y1 < 161 and bool(a["positive"])
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    cfg = tiny_config(tmp_path / "ddp", steps=2, checkpoint_every=1, threads=1)
+    path = tmp_path / "ddp.json"
+    path.write_text(json.dumps(asdict(cfg) | {"sequences": None, "data_root": str(tmp_path / "no-data")}))
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29517", "-m", "stif_core", "train", "--config", str(path)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "ddp" / "model.safetensors").exists()
+    log = read_log(tmp_path / "ddp")
+    assert [r["step"] for r in log] == [0, 1] and all(np.isfinite(r["loss"]) for r in log)
