@@ -49,9 +49,9 @@ class FrameResult:
     """What ``update`` returns per frame: the box and the diagnostics the notebooks plot."""
 
     box: np.ndarray  # (4,) x, y, w, h in frame pixels
-    score: float  # peak of sigmoid(cls) * sigmoid(ctr)
-    peak: tuple[int, int]  # (row, col) of the chosen cell
-    memory_frames: list[int]  # frame indices in memory, initial first
+    score: float = float("nan")  # peak of sigmoid(cls) * sigmoid(ctr)
+    peak: tuple[int, int] | None = None  # (row, col) of the chosen cell
+    memory_frames: list[int] = field(default_factory=list)  # frame indices in memory, initial first
     temporal_weights: np.ndarray | None = None  # (N,) or (N, H, W) when the variant has TDE
     score_map: np.ndarray | None = field(default=None, repr=False)  # (H, W)
 
