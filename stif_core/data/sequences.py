@@ -123,6 +123,107 @@ def list_otb_sequences(root: Path) -> list[str]:
                   if (p / "groundtruth.txt").exists() or (p / "groundtruth_rect.txt").exists())
 
 
+# ------------------------------------------------------------------ GOT-10k, LaSOT, TrackingNet
+
+
+def read_flags(path: Path, n_frames: int) -> np.ndarray:
+    """0/1 flags, one per frame, separated by newlines or commas (``absence.label``, ``full_occlusion.txt``)."""
+    values = [v for v in re.split(r"[,\s]+", Path(path).read_text().strip()) if v]
+    if len(values) != n_frames:
+        raise AnnotationError(f"{path} has {len(values)} flags for {n_frames} frames")
+    return np.array([int(float(v)) for v in values]) > 0
+
+
+def read_got10k_sequence(seq_dir: Path) -> Sequence:
+    """GOT-10k: frames, ``groundtruth.txt`` (only the first box in the test split), ``absence.label`` and
+    ``cover.label`` (visible ratio 0-8) where present; absent frames may have empty boxes."""
+    seq_dir = Path(seq_dir)
+    frames = frame_paths(seq_dir)
+    gt_path = seq_dir / "groundtruth.txt"
+    boxes = read_boxes(gt_path)
+    first_only = len(boxes) == 1 and len(frames) > 1
+    absent = read_flags(seq_dir / "absence.label", len(frames)) if (seq_dir / "absence.label").exists() else None
+    check_boxes(boxes, len(frames), gt_path, absent, first_only)
+    attributes = {}
+    if (seq_dir / "cover.label").exists():
+        attributes["cover"] = np.loadtxt(seq_dir / "cover.label", ndmin=1)
+    if first_only:
+        boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
+    elif absent is not None:
+        boxes[absent] = np.nan
+    return Sequence(seq_dir.name, frames, boxes, absent, attributes)
+
+
+def read_lasot_sequence(seq_dir: Path) -> Sequence:
+    """LaSOT: ``img/``, ``groundtruth.txt``, ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma line)."""
+    seq_dir = Path(seq_dir)
+    frames = frame_paths(seq_dir / "img")
+    gt_path = seq_dir / "groundtruth.txt"
+    boxes = read_boxes(gt_path)
+    absent = np.zeros(len(frames), bool)
+    for flag in ("full_occlusion.txt", "out_of_view.txt"):
+        if (seq_dir / flag).exists():
+            absent |= read_flags(seq_dir / flag, len(frames))
+    check_boxes(boxes, len(frames), gt_path, absent)
+    attributes = {"class": seq_dir.parent.name}
+    if (seq_dir / "nlp.txt").exists():
+        attributes["nlp"] = (seq_dir / "nlp.txt").read_text().strip()
+    boxes[absent & ~((boxes[:, 2] > 0) & (boxes[:, 3] > 0))] = np.nan
+    return Sequence(seq_dir.name, frames, boxes, absent, attributes)
+
+
+def read_trackingnet_sequence(chunk_dir: Path, video: str) -> Sequence:
+    """TrackingNet: ``<chunk>/frames/<video>/<k>.jpg`` (0-based, unpadded) and ``<chunk>/anno/<video>.txt``."""
+    folder = Path(chunk_dir) / "frames" / video
+    frames = sorted(frame_paths(folder), key=lambda p: int(p.stem))
+    gt_path = Path(chunk_dir) / "anno" / f"{video}.txt"
+    boxes = read_boxes(gt_path)
+    first_only = len(boxes) == 1 and len(frames) > 1  # the test chunks hold only the first box
+    check_boxes(boxes, len(frames), gt_path, first_only=first_only)
+    if first_only:
+        boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
+    return Sequence(video, frames, boxes, attributes={"chunk": Path(chunk_dir).name})
+
+
+def detect_layout(root: Path) -> str:
+    root = Path(root)
+    if any((root / s).is_dir() for s in ("train", "val", "test")):
+        return "got10k"
+    if any(p.name.startswith(("TRAIN_", "TEST")) for p in root.iterdir()):
+        return "trackingnet"
+    if list_otb_sequences(root):
+        return "otb"
+    if any((p / "img").is_dir() for c in root.iterdir() if c.is_dir() for p in c.iterdir() if p.is_dir()):
+        return "lasot"
+    raise ValueError(f"{root}: no known dataset layout (otb, got10k, lasot, trackingnet)")
+
+
+LAYOUTS = ("auto", "otb", "got10k", "lasot", "trackingnet")
+
+
+def open_dataset(root: str | Path, layout: str = "auto", split: str | None = None) -> list[Sequence]:
+    """Every sequence of a dataset folder; ``split`` picks GOT-10k's train/val/test or TrackingNet chunks."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; valid: {list(LAYOUTS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist")
+    layout = detect_layout(root) if layout == "auto" else layout
+    if layout == "otb":
+        return [read_otb_sequence(root / n) for n in list_otb_sequences(root)]
+    if layout == "got10k":
+        folder = root / (split or "train")
+        listed = folder / "list.txt"
+        names = listed.read_text().split() if listed.exists() else sorted(
+            p.name for p in folder.iterdir() if (p / "groundtruth.txt").exists())
+        return [read_got10k_sequence(folder / n) for n in names]
+    if layout == "lasot":
+        return [read_lasot_sequence(p) for c in sorted(root.iterdir()) if c.is_dir()
+                for p in sorted(c.iterdir()) if (p / "groundtruth.txt").exists()]
+    chunks = sorted(p for p in root.iterdir() if p.is_dir() and (split is None or p.name.startswith(split)))
+    return [read_trackingnet_sequence(c, a.stem) for c in chunks for a in sorted((c / "anno").glob("*.txt"))]
+
+
 # ------------------------------------------------------------------ data root
 
 

@@ -34,8 +34,8 @@ def synthetic_clip(n_frames: int = 60, size: tuple[int, int] = (240, 320), seed:
     cx = w * (0.5 + 0.3 * np.sin(2 * np.pi * t + phase[0]))
     cy = h * (0.5 + 0.25 * np.sin(3 * np.pi * t + phase[1]))
     scale = 1 + 0.6 * t
-    bar_x = w * (1.2 - 1.4 * t)  # the occluding bar moves right to left
-    bar_w = base[0] * 1.6
+    bar_w = base[0] * 2.0
+    bar_x = cx - bar_w / 2 - w * 0.5 * (t - 0.5)  # the bar sweeps right to left across the object
     frames = np.empty((n_frames, h, w, 3), np.uint8)
     boxes = np.empty((n_frames, 4), np.float64)
     absent = np.zeros(n_frames, bool)
