@@ -17,6 +17,21 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--steps", type=int, help="number of steps (overrides the config's)")
     train.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    ev = sub.add_parser("eval", help="track sequences in the OTB layout and write metrics.json")
+    ev.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    ev.add_argument("--sequences", nargs="+", help="sequence names (default: every sequence found)")
+    ev.add_argument("--split", help="a split of splits.json instead of --sequences, e.g. val")
+    ev.add_argument("--checkpoint", action="append", default=[], help="STIF weights (.safetensors); repeatable")
+    ev.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
+    ev.add_argument("--params", default="otb", help="tracker hyper-parameter set: otb or got10k")
+    ev.add_argument("--memory-policy", default="recent", help="recent (STIF) or stmtrack")
+    ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ev.add_argument("--out", required=True, help="output folder (never inside the data root)")
+    bench = sub.add_parser("bench", help="print speed and memory figures")
+    bench.add_argument("--data-root")
+    bench.add_argument("--checkpoint", help="lite weights to time (default: the untrained lite network)")
+    bench.add_argument("--frames", type=int, default=100, help="frames tracked per speed figure")
+    bench.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import describe
@@ -29,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root,
                                device=args.device)
         print(f"weights written to {Trainer(cfg).fit()}")
+    elif args.command == "eval":
+        from .evaluation.cli import run_eval
+
+        run_eval(args)
+    elif args.command == "bench":
+        from .bench import run
+
+        run(args.data_root, args.checkpoint, args.frames, json_path=args.json)
     return 0
 
 
