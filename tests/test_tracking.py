@@ -1,0 +1,119 @@
+"""The online tracker on real and synthetic video; bounded memory; bad input; checkpoints that don't fit."""
+import numpy as np
+import pytest
+import torch
+
+import stif_core
+from stif_core.checkpoint import load_model, load_weights, save_weights
+from stif_core.data.sequences import default_data_root, load_sequences
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.evaluation.harness import track_sequence
+from stif_core.tracking.tracker import STIFTracker
+
+needs_data = pytest.mark.skipif(default_data_root() is None, reason="no real sequences (set STIF_DATA_ROOT)")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return stif_core.build_model("lite", "full").eval()
+
+
+def check_boxes(boxes, frame_shape):
+    h, w = frame_shape[:2]
+    assert np.isfinite(boxes).all()
+    assert (boxes[:, 2] > 0).all() and (boxes[:, 3] > 0).all()
+    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    assert (cx >= 0).all() and (cx <= w).all() and (cy >= 0).all() and (cy <= h).all()
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["girl", "jogging-1"])  # girl: 128 x 96 frames
+def test_tracks_real_video_with_diagnostics(model, name):
+    seq = load_sequences([name])[0]
+    seq.frames, seq.boxes = seq.frames[:40], seq.boxes[:40]
+    results = []
+    boxes, times = track_sequence(STIFTracker(model, keep_score_maps=True), seq, progress=False,
+                                  on_frame=lambda i, r: results.append(r))
+    check_boxes(boxes, seq.frame(0).shape)
+    assert (times > 0).all()
+    last = results[-1]
+    assert last.memory_frames == [0, 36, 37, 38]  # the initial frame + the 3 most recent ones
+    assert results[0].memory_frames == [0]
+    assert last.temporal_weights.shape == (4,) and last.temporal_weights.sum() == pytest.approx(1, abs=1e-5)
+    assert last.score_map.shape == (17, 17) and 0 <= last.score <= 1
+    assert 0 <= last.peak[0] < 17 and 0 <= last.peak[1] < 17
+
+
+def test_same_input_same_track(model):
+    seq = synthetic_clip(15, size=(120, 160), seed=2)
+    a, _ = track_sequence(STIFTracker(model), seq, progress=False)
+    b, _ = track_sequence(STIFTracker(model), seq, progress=False)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("policy", ["recent", "stmtrack"])
+def test_memory_never_grows_with_the_video(model, policy):
+    seq = synthetic_clip(60, size=(96, 128), seed=1)
+    tracker = STIFTracker(model, memory_policy=policy)
+    tracker.init(seq.frame(0), seq.boxes[0])
+    sizes, held = [], []
+    for i in range(1, len(seq)):
+        r = tracker.update(seq.frame(i))
+        sizes.append(len(r.memory_frames))
+        held.append(len(tracker.history))
+    assert max(sizes) <= (4 if policy == "recent" else 5)
+    assert max(held) <= (3 if policy == "recent" else 12)
+    if policy == "stmtrack":  # segment middles spread over the whole history
+        assert tracker.memory()[1].frame < 30
+
+
+def test_box_stays_valid_when_the_target_leaves(model):
+    seq = synthetic_clip(10, size=(96, 128), seed=0)
+    tracker = STIFTracker(model)
+    tracker.init(seq.frame(0), np.array([100.0, 70.0, 20.0, 20.0]))
+    for frame in [np.zeros((96, 128, 3), np.uint8)] * 3 + [np.full((96, 128, 3), 255, np.uint8)] * 3:
+        box = tracker.update(frame).box
+        check_boxes(box[None], frame.shape)
+        assert box[2] >= 10 and box[3] >= 10
+
+
+@pytest.mark.parametrize("box, message", [
+    ([np.nan, 1, 10, 10], "finite"),
+    ([1, 1, 0, 10], "zero or negative"),
+    ([1, 1, 10, -2], "zero or negative"),
+    ([500, 500, 10, 10], "outside"),
+])
+def test_bad_initial_boxes_are_refused(model, box, message):
+    with pytest.raises(ValueError, match=message):
+        STIFTracker(model).init(np.zeros((96, 128, 3), np.uint8), np.array(box, float))
+
+
+def test_partly_off_image_box_is_clipped_with_a_warning(model):
+    tracker = STIFTracker(model)
+    with pytest.warns(UserWarning, match="partly off"):
+        tracker.init(np.zeros((96, 128, 3), np.uint8), np.array([-10.0, 80.0, 30.0, 30.0]))
+    r = tracker.update(np.zeros((96, 128, 3), np.uint8))
+    check_boxes(r.box[None], (96, 128))
+
+
+def test_unknown_tracker_options_are_named(model):
+    with pytest.raises(ValueError, match="otb"):
+        STIFTracker(model, params="vot")
+    with pytest.raises(ValueError, match="recent"):
+        STIFTracker(model, memory_policy="all")
+
+
+def test_checkpoint_round_trip_and_misfit(tmp_path, model):
+    path = tmp_path / "full.safetensors"
+    save_weights(model, path, {"preset": "lite", "variant": "full", "model": "{}"})
+    loaded = load_model(path)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="unexpected .*fusion.memory_branch"):
+        load_model(path, variant="baseline")
+    paper = stif_core.build_model("paper", "full", pretrained=False)
+    with pytest.raises(ValueError, match=r"shape mismatch .*neck.weight: file \(128"):
+        load_weights(paper, path)
+    with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
+        load_model(tmp_path / "nothing.safetensors")
