@@ -117,3 +117,19 @@ def test_checkpoint_round_trip_and_misfit(tmp_path, model):
         load_weights(paper, path)
     with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
         load_model(tmp_path / "nothing.safetensors")
+
+
+def test_inspect_matches_update_and_leaves_the_state(model):
+    seq = synthetic_clip(8, size=(120, 160), seed=4)
+    tracker = STIFTracker(model)
+    tracker.init(seq.frame(0), seq.boxes[0])
+    for i in range(1, 5):
+        tracker.update(seq.frame(i))
+    look = tracker.inspect(seq.frame(5))
+    again = tracker.inspect(seq.frame(5))
+    np.testing.assert_array_equal(look.box, again.box)
+    assert [e.frame for e in look.entries] == [0, 2, 3, 4]
+    assert look.output.attn_q2m is not None and look.output.query_spatial_map is not None
+    dropped = tracker.inspect(seq.frame(5), entries=look.entries[:2])  # what if frames 3 and 4 were gone
+    assert dropped.output.temporal_weights.shape == (1, 2)
+    np.testing.assert_allclose(tracker.update(seq.frame(5)).box, look.box, rtol=1e-5)

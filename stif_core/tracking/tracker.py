@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..data.crops import CONTEXT, CropWindow, box_mask, crop, window_around, xywh_to_xyxy
-from ..model import STIF
+from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
 
 
@@ -39,9 +39,36 @@ MEMORY_POLICIES = ("recent", "stmtrack")
 
 @dataclass
 class MemoryEntry:
+    """A cached memory frame: its index, features, tracking score, and the crop and box it was encoded from."""
+
     frame: int
     features: torch.Tensor  # (1, C, H, W)
     score: float
+    crop: np.ndarray = field(repr=False)  # (S, S, 3) uint8
+    box_crop: np.ndarray = field(repr=False)  # (4,) x1, y1, x2, y2 in crop pixels
+
+
+@dataclass
+class Selection:
+    """The chosen cell of one step: index, score, box (crop x1, y1, x2, y2), size-smoothing rate, raw map."""
+
+    best: int
+    score: float
+    box_crop: np.ndarray
+    lr: float
+    score_map: torch.Tensor  # (HW,)
+
+
+@dataclass
+class Inspection:
+    """One query step laid open (``STIFTracker.inspect``): inputs, every internal map and the decision."""
+
+    window: CropWindow
+    query_crop: np.ndarray  # (S, S, 3)
+    entries: list[MemoryEntry]
+    output: STIFOutput  # with internals
+    selection: Selection
+    box: np.ndarray  # (4,) x, y, w, h the frame's box would be
 
 
 @dataclass
@@ -101,11 +128,18 @@ class STIFTracker:
 
     # ------------------------------------------------------------------ memory
 
-    def encode(self, frame_crop: np.ndarray, box_crop: np.ndarray) -> torch.Tensor:
-        """One memory frame: (S, S, 3) crop and its box in crop coordinates -> (1, C, H, W) features."""
+    @torch.no_grad()
+    def make_entry(self, index: int, frame_crop: np.ndarray, box_crop: np.ndarray, score: float = 1.0) -> MemoryEntry:
+        """Encode one memory frame: (S, S, 3) crop and its box in crop coordinates -> features (1, C, H, W)."""
         image = torch.as_tensor(frame_crop, device=self.device).permute(2, 0, 1).float()  # (3, S, S)
         mask = torch.as_tensor(box_mask(box_crop, self.size), device=self.device)  # (S, S)
-        return self.model.encode_memory(image[None, None], mask[None, None, None])[:, 0]
+        features = self.model.encode_memory(image[None, None], mask[None, None, None])[:, 0]
+        return MemoryEntry(index, features, score, frame_crop, np.asarray(box_crop))
+
+    def entry_from_frame(self, index: int, frame: np.ndarray, box: np.ndarray) -> MemoryEntry:
+        """A memory entry for any frame and box (x, y, w, h), cropped as the initial frame is."""
+        window = window_around(box, self.size)
+        return self.make_entry(index, crop(frame, window), window.to_crop(xywh_to_xyxy(box)))
 
     def memory(self) -> list[MemoryEntry]:
         """The entries fed to the network now, the initial frame first."""
@@ -141,39 +175,56 @@ class STIFTracker:
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
         self.index = 0
-        window = window_around(box, self.size)
-        self.initial = MemoryEntry(0, self.encode(crop(frame, window), window.to_crop(xywh_to_xyxy(box))), 1.0)
+        self.initial = self.entry_from_frame(0, frame, box)
         self.history: deque[MemoryEntry] = deque(maxlen=self.t if self.policy == "recent" else None)
+
+    def query_window(self) -> CropWindow:
+        """The search region of the next frame: side 4 * sqrt(w * h) around the current centre."""
+        side = CONTEXT * float(np.sqrt(self.wh.prod()))
+        return CropWindow(float(self.center[0]), float(self.center[1]), side, self.size)
+
+    @torch.no_grad()
+    def run_step(self, patch: np.ndarray, window: CropWindow, entries: list[MemoryEntry],
+                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray]:
+        """The network on one query crop against ``entries``; the chosen cell and the frame box it gives."""
+        query = torch.as_tensor(patch, device=self.device).permute(2, 0, 1).float()[None]  # (1, 3, S, S)
+        memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
+        out = self.model.step(memory, self.model.encode_query(query), internals=internals)
+        sel = self.select(out, window)
+        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr)
 
     @torch.no_grad()
     def update(self, frame: np.ndarray) -> FrameResult:
         self.index += 1
-        self.side = CONTEXT * float(np.sqrt(self.wh.prod()))
-        window = CropWindow(float(self.center[0]), float(self.center[1]), self.side, self.size)
+        window = self.query_window()
         patch = crop(frame, window)  # (S, S, 3)
-        query = torch.as_tensor(patch, device=self.device).permute(2, 0, 1).float()[None]  # (1, 3, S, S)
         entries = self.memory()
-        memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
-        out = self.model.step(memory, self.model.encode_query(query), internals=False)
-        weights = out.temporal_weights[0].cpu().numpy() if out.temporal_weights is not None else None
-        best, score, box_crop, raw = self.select(out)
-        self.apply(window.to_frame(box_crop))
-        box = np.concatenate([self.center - self.wh / 2, self.wh])
-        result_box_crop = window.to_crop(xywh_to_xyxy(box))
-        self.remember(MemoryEntry(self.index, self.encode(patch, result_box_crop), score))
+        out, sel, box = self.run_step(patch, window, entries, internals=False)
+        self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
+        self.remember(self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score))
         h = self.model.cfg.score_size
-        return FrameResult(box=box, score=score, peak=divmod(int(best), h),
+        weights = out.temporal_weights[0].cpu().numpy() if out.temporal_weights is not None else None
+        return FrameResult(box=box, score=sel.score, peak=divmod(sel.best, h),
                            memory_frames=[e.frame for e in entries], temporal_weights=weights,
-                           score_map=raw.reshape(h, h).numpy() if self.keep_score_maps else None)
+                           score_map=sel.score_map.reshape(h, h).numpy() if self.keep_score_maps else None)
 
-    def select(self, out) -> tuple[int, float, np.ndarray, torch.Tensor]:
-        """Penalise scale / ratio changes, blend with the cosine window, pick the best cell.
-        Returns its index, its score, its box (crop x1, y1, x2, y2) and the raw score map (HW,)."""
+    @torch.no_grad()
+    def inspect(self, frame: np.ndarray, entries: list[MemoryEntry] | None = None) -> Inspection:
+        """What the next ``update(frame)`` would compute, with every internal map, without changing the state.
+        ``entries`` replaces the memory (drop a frame, swap another in: the notebooks' what-if explorer)."""
+        window = self.query_window()
+        patch = crop(frame, window)
+        entries = self.memory() if entries is None else entries
+        out, sel, box = self.run_step(patch, window, entries, internals=True)
+        return Inspection(window, patch, entries, out, sel, box)
+
+    def select(self, out: STIFOutput, window: CropWindow) -> Selection:
+        """Penalise scale / ratio changes, blend with the cosine window, pick the best cell."""
         p = self.params
         score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
         boxes = decode_boxes(out.reg, self.model.centers)[0].cpu()  # (HW, 4) crop pixels
         wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-3)  # (HW, 2)
-        prev = torch.as_tensor(self.wh * self.size / self.side, dtype=torch.float32)  # previous size, crop px
+        prev = torch.as_tensor(self.wh * window.scale, dtype=torch.float32)  # current size in crop pixels
 
         def change(r):
             return torch.maximum(r, 1 / r)
@@ -187,14 +238,13 @@ class STIFTracker:
         penalty = torch.exp(-(r_c * s_c - 1) * p.penalty_k)  # (HW,)
         pscore = penalty * score * (1 - p.window_influence) + self.window * p.window_influence
         best = int(pscore.argmax())
-        self.lr = float(penalty[best] * score[best] * p.test_lr)
-        return best, float(score[best]), boxes[best].numpy().astype(np.float64), score
+        lr = float(penalty[best] * score[best] * p.test_lr)
+        return Selection(best, float(score[best]), boxes[best].numpy().astype(np.float64), lr, score)
 
-    def apply(self, box_frame_xyxy: np.ndarray) -> None:
-        """Move to the chosen box's centre, smooth the size, keep the box inside the frame and >= min_size."""
+    def next_box(self, box_frame_xyxy: np.ndarray, lr: float) -> np.ndarray:
+        """The chosen box's centre, the size smoothed at rate lr, kept inside the frame and >= min_size."""
         h, w = self.frame_shape
-        center = (box_frame_xyxy[:2] + box_frame_xyxy[2:]) / 2
-        wh = box_frame_xyxy[2:] - box_frame_xyxy[:2]
-        wh = self.wh * (1 - self.lr) + wh * self.lr
-        self.center = np.clip(center, 0, [w, h])
-        self.wh = np.clip(wh, self.params.min_size, [w, h])
+        center = np.clip((box_frame_xyxy[:2] + box_frame_xyxy[2:]) / 2, 0, [w, h])
+        wh = self.wh * (1 - lr) + (box_frame_xyxy[2:] - box_frame_xyxy[:2]) * lr
+        wh = np.clip(wh, self.params.min_size, [w, h])
+        return np.concatenate([center - wh / 2, wh])
