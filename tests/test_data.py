@@ -8,6 +8,7 @@ from stif_core.data.sequences import (
     AnnotationError,
     FrameError,
     default_data_root,
+    detect_layout,
     load_sequences,
     load_split,
     open_dataset,
@@ -46,6 +47,17 @@ def test_real_sequences_and_splits():
 
 
 @needs_data
+@pytest.mark.parametrize("name, shape", [("crossing", (240, 360, 3)), ("freeman1", (240, 360, 3))])
+def test_real_frames_match_their_ground_truth(name, shape):
+    (seq,) = load_sequences([name])
+    assert len(seq.frames) == len(seq.boxes) and seq.absent is None  # OTB marks no absence
+    for i in (0, len(seq) // 2, len(seq) - 1):
+        assert seq.frame(i).shape == shape
+    x, y, w, h = seq.boxes.T
+    assert (w > 0).all() and (h > 0).all() and (x + w <= shape[1] + 1).all() and (y + h <= shape[0] + 1).all()
+
+
+@needs_data
 def test_unknown_sequence_lists_the_available_ones():
     with pytest.raises(ValueError, match="crossing"):
         load_sequences(["crosing"])
@@ -60,6 +72,27 @@ def test_otb_own_layout_with_any_separator(tmp_path, sep):
     assert seq.name == "Walker" and len(seq) == 3
     np.testing.assert_array_equal(seq.boxes[2], [1, 2, 10, 12])
     assert seq.frame(1).shape == (30, 40, 3)
+
+
+def test_otb_separators_mixed_in_one_file_and_trailing_blank_lines(tmp_path):
+    seq_dir = tmp_path / "Jumping"
+    write_frames(seq_dir / "img", 3, [f"{i:04d}.jpg" for i in range(1, 4)])
+    (seq_dir / "groundtruth_rect.txt").write_text("1,2,10,12\r\n3\t4\t10\t12\r\n5 6, 10  12\r\n\r\n\n")
+    seq = read_otb_sequence(seq_dir)
+    np.testing.assert_array_equal(seq.boxes, [[1, 2, 10, 12], [3, 4, 10, 12], [5, 6, 10, 12]])
+
+
+def test_otb_split_from_splits_json_beside_the_root(tmp_path):
+    root = tmp_path / "sequences"
+    for name in ("a", "b"):
+        write_frames(root / name, 2)
+        write_lines(root / name / "groundtruth.txt", ["1,1,5,5"] * 2)
+    (tmp_path / "splits.json").write_text('{"train": ["b"], "val": ["a"]}')
+    assert detect_layout(root) == "otb"
+    assert [s.name for s in open_dataset(root, split="train")] == ["b"]
+    assert [s.name for s in open_dataset(root)] == ["a", "b"]
+    with pytest.raises(ValueError, match="unknown split 'test'"):
+        open_dataset(root, split="test")
 
 
 def test_got10k_layout_train_and_test(tmp_path):
@@ -90,6 +123,54 @@ def test_lasot_layout(tmp_path):
     assert seq.absent.tolist() == [False, True, False] and np.isnan(seq.boxes[1]).all()
 
 
+def test_got10k_list_txt_order_and_every_split(tmp_path):
+    for name in ("GOT-10k_Val_000002", "GOT-10k_Val_000001"):
+        write_frames(tmp_path / "val" / name, 2)
+        write_lines(tmp_path / "val" / name / "groundtruth.txt", ["1,1,10,10"] * 2)
+    write_lines(tmp_path / "val" / "list.txt", ["GOT-10k_Val_000002", "GOT-10k_Val_000001"])
+    write_frames(tmp_path / "test" / "GOT-10k_Test_000001", 2)
+    write_lines(tmp_path / "test" / "GOT-10k_Test_000001" / "groundtruth.txt", ["1,1,10,10"])
+    assert [s.name for s in open_dataset(tmp_path, split="val")] == ["GOT-10k_Val_000002", "GOT-10k_Val_000001"]
+    assert len(open_dataset(tmp_path)) == 3
+    with pytest.raises(ValueError, match="unknown GOT-10k split 'dev'"):
+        open_dataset(tmp_path, "got10k", split="dev")
+
+
+def make_got10k(tmp_path, boxes, absence=None, n_frames=3):
+    seq_dir = tmp_path / "train" / "GOT-10k_Train_000001"
+    write_frames(seq_dir, n_frames)
+    write_lines(seq_dir / "groundtruth.txt", boxes)
+    if absence is not None:
+        write_lines(seq_dir / "absence.label", absence)
+    return seq_dir
+
+
+@pytest.mark.parametrize("boxes, absence, file, message", [
+    (["1,1,10,10"], ["0", "0", "0"], "groundtruth.txt", "has 1 boxes for 3 frames"),  # only test may hold 1
+    (["1,1,10,10", "0,0,0,0", "1,1,10,10"], ["0", "0", "0"], "groundtruth.txt", "line 2: .* zero or negative"),
+    (["0,0,0,0", "1,1,10,10", "1,1,10,10"], ["1", "0", "0"], "groundtruth.txt", "line 1: .* zero or negative"),
+    (["1,1,10,10"] * 3, ["0", "x", "0"], "absence.label", "line 2: 'x' is not"),
+    (["1,1,10,10"] * 3, ["0", "0"], "absence.label", "has 2 labels for 3 frames"),
+])
+def test_bad_got10k_annotations_name_the_file(tmp_path, boxes, absence, file, message):
+    seq_dir = make_got10k(tmp_path, boxes, absence)
+    with pytest.raises(AnnotationError, match=message) as err:
+        open_dataset(tmp_path, split="train")
+    assert str(seq_dir / file) in str(err.value)
+
+
+def test_lasot_out_of_view_and_class_split(tmp_path):
+    for cls in ("bear", "cat"):
+        seq_dir = tmp_path / cls / f"{cls}-1"
+        write_frames(seq_dir / "img", 2)
+        write_lines(seq_dir / "groundtruth.txt", ["1,1,10,10", "nan,nan,nan,nan"])
+        write_lines(seq_dir / "out_of_view.txt", ["0,1"])
+    (seq,) = open_dataset(tmp_path, "lasot", split="cat")
+    assert seq.name == "cat-1" and seq.absent.tolist() == [False, True] and np.isnan(seq.boxes[1]).all()
+    with pytest.raises(ValueError, match="unknown LaSOT class 'dog'.*'bear', 'cat'"):
+        open_dataset(tmp_path, "lasot", split="dog")
+
+
 def test_trackingnet_layout(tmp_path):
     chunk = tmp_path / "TRAIN_0"
     write_frames(chunk / "frames" / "vid_a", 11, [f"{k}.jpg" for k in range(11)])
@@ -97,6 +178,22 @@ def test_trackingnet_layout(tmp_path):
     (seq,) = open_dataset(tmp_path, split="TRAIN")
     assert [p.name for p in seq.frames][:3] == ["0.jpg", "1.jpg", "2.jpg"] and seq.frames[-1].name == "10.jpg"
     assert seq.boxes[10, 0] == 10  # frame k pairs with annotation line k (numeric, not text, order)
+    test = tmp_path / "TEST"
+    write_frames(test / "frames" / "vid_b", 3, [f"{k}.jpg" for k in range(3)])
+    write_lines(test / "anno" / "vid_b.txt", ["2,2,8,8"])
+    (t,) = open_dataset(tmp_path, "trackingnet", split="test")
+    assert t.name == "vid_b" and len(t) == 3 and np.isnan(t.boxes[1:]).all()
+    assert len(open_dataset(tmp_path)) == 2
+
+
+def test_unknown_layout_and_missing_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no known dataset layout"):
+        open_dataset(tmp_path / "empty")
+    with pytest.raises(ValueError, match="unknown layout"):
+        open_dataset(tmp_path, layout="vot")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        open_dataset(tmp_path / "nowhere")
 
 
 def make_otb(tmp_path, lines, n_frames=3):
@@ -108,6 +205,8 @@ def make_otb(tmp_path, lines, n_frames=3):
 
 @pytest.mark.parametrize("lines, message", [
     (["1,1,10,10", "1,1,10,10"], "has 2 boxes for 3 frames"),
+    (["1,1,10,10"] * 4, "has 4 boxes for 3 frames"),
+    (["1,1,10,10", "", "1,1,10,10", "1,1,10,10"], "line 2: empty line"),
     (["1,1,10,10", "nan,1,10,10", "1,1,10,10"], "line 2: box .* is not finite"),
     (["1,1,10,10", "1,1,0,10", "1,1,10,10"], "line 2: box .* zero or negative size"),
     (["1,1,10,10", "1,1,10,10", "1,1,-3,10"], "line 3: box .* zero or negative size"),
@@ -121,15 +220,40 @@ def test_bad_ground_truth_names_file_and_line(tmp_path, lines, message):
     assert str(seq_dir / "groundtruth.txt") in str(err.value)
 
 
-def test_missing_and_corrupt_frames_name_the_file(tmp_path):
-    seq = read_otb_sequence(make_otb(tmp_path, ["1,1,10,10"] * 3))
+def test_missing_and_corrupt_frames_name_the_file_and_index(tmp_path):
+    seq = read_otb_sequence(make_otb(tmp_path, ["1,1,10,10"] * 4, n_frames=4))
     seq.frames[1].write_bytes(b"\xff\xd8\xff garbage, not a JPEG")
-    with pytest.raises(FrameError, match=f"{seq.frames[1]}.*corrupt"):
+    with pytest.raises(FrameError, match=f"frame index 1: frame {seq.frames[1]} is corrupt"):
         seq.frame(1)
-    seq.frames[2].unlink()
-    with pytest.raises(FrameError, match=f"{seq.frames[2]}.*missing"):
+    data = seq.frames[2].read_bytes()
+    seq.frames[2].write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(FrameError, match=f"frame index 2: frame {seq.frames[2]} is corrupt"):
         seq.frame(2)
+    seq.frames[3].unlink()
+    with pytest.raises(FrameError, match=f"frame index 3: frame {seq.frames[3]} is missing"):
+        seq.frame(3)
     assert seq.frame(0).shape == (30, 40, 3)
+
+
+def test_a_gap_in_the_numbering_is_a_missing_frame(tmp_path):
+    seq_dir = make_otb(tmp_path, ["1,1,10,10"] * 3)
+    (seq_dir / "00000002.jpg").unlink()
+    seq = read_otb_sequence(seq_dir)
+    assert len(seq) == 3 and seq.frames[1] == seq_dir / "00000002.jpg"
+    with pytest.raises(FrameError, match=f"frame index 1: frame {seq_dir / '00000002.jpg'} is missing"):
+        seq.frame(1)
+    (seq_dir / "00000003.jpg").unlink()  # now the ground truth outnumbers the frames
+    with pytest.raises(AnnotationError, match="has 3 boxes for 1 frames"):
+        read_otb_sequence(seq_dir)
+
+
+def test_data_root_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("STIF_DATA_ROOT", str(tmp_path))
+    assert default_data_root() == tmp_path
+    write_frames(tmp_path / "only", 2)
+    write_lines(tmp_path / "only" / "groundtruth.txt", ["1,1,5,5"] * 2)
+    with pytest.raises(ValueError, match=r"unknown sequence\(s\) \['other'\].*available: \['only'\]"):
+        load_sequences(["other"])
 
 
 def test_missing_data_root_is_explained(tmp_path):
@@ -150,6 +274,31 @@ def test_synthetic_clip_is_deterministic_and_boxes_hold_the_object():
     x0, y0, x1, y1 = xywh_to_xyxy(a.boxes[i]).astype(int)
     inside = a.frames[i, y0:y1, x0:x1].astype(float)
     assert np.abs(inside.mean((0, 1)) - a.frames[i].mean((0, 1))).max() > 5  # the object differs from the scene
+
+
+BAR = (60, 60, 70)  # the occluding bar's colour
+
+
+def test_synthetic_object_differs_from_the_background_behind_it():
+    clip = synthetic_clip(60, size=(120, 160), seed=1)
+    xyxy = xywh_to_xyxy(clip.boxes)  # (L, 4)
+    visible = np.flatnonzero(~clip.absent)
+    checked = 0
+    for i in visible:
+        cx, cy = (xyxy[i, :2] + xyxy[i, 2:]) / 2
+        rx, ry = clip.boxes[i, 2:] / 4
+        x0, y0, x1, y1 = int(cx - rx), int(cy - ry), int(cx + rx), int(cy + ry)  # the central half of the ellipse
+        # a frame whose object lies elsewhere shows the (static) background behind that core
+        apart = [j for j in visible if xyxy[j, 0] > x1 or xyxy[j, 2] < x0 or xyxy[j, 1] > y1 or xyxy[j, 3] < y0]
+        if not apart:
+            continue
+        here, there = (clip.frames[k, y0:y1, x0:x1].astype(int) for k in (i, apart[0]))  # (h, w, 3) each
+        unbarred = ~(here == BAR).all(-1) & ~(there == BAR).all(-1)  # (h, w) the bar may hide part of it
+        if unbarred.sum() < 4:
+            continue
+        assert np.median(np.abs(here - there).max(-1)[unbarred]) > 10, f"frame {i}"
+        checked += 1
+    assert checked > len(visible) // 2
 
 
 def test_crop_maps_boxes_both_ways_and_pads_with_the_mean():

@@ -1,5 +1,6 @@
-"""Tracking sequences: one in-memory description shared by every reader and consumer, the data root, and
-validation that names the file and line of any bad input."""
+"""Tracking sequences: one in-memory description shared by every reader and consumer, readers for the OTB,
+GOT-10k, LaSOT and TrackingNet layouts, the data root, and validation that names the file and line of any
+bad input."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,19 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 ENV_DATA_ROOT = "STIF_DATA_ROOT"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+LAYOUTS = ("auto", "otb", "got10k", "lasot", "trackingnet")
+GOT10K_SPLITS = ("train", "val", "test")
+TRACKINGNET_CHUNK = re.compile(r"(TRAIN|TEST)(_\d+)?")
+SEPARATORS = re.compile(r"[,\s]+")  # OTB mixes commas, tabs and spaces
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that holds ``pyproject.toml``."""
+    return next((p for p in (start, *start.parents) if (p / "pyproject.toml").is_file()), None)
+
+
+REPO_ROOT = find_repo_root(Path(__file__).resolve().parent)
 
 
 class FrameError(ValueError):
@@ -31,7 +44,7 @@ def read_image(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except FileNotFoundError:
         raise FrameError(f"frame {path} is missing") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:  # undecodable or truncated
         raise FrameError(f"frame {path} is corrupt or not an image ({err})") from None
 
 
@@ -41,7 +54,8 @@ class Sequence:
 
     frames: image paths (read lazily) or an in-memory uint8 array (L, H, W, 3).
     boxes:  (L, 4) float64, x, y, w, h (top-left + size, pixels); NaN rows where the target has no box.
-    absent: (L,) bool, True where the dataset marks the target absent / fully occluded / out of view.
+    absent: (L,) bool, True where the dataset marks the target absent / fully occluded / out of view; None where
+            the dataset has no such labels (OTB, TrackingNet).
     """
 
     name: str
@@ -51,158 +65,248 @@ class Sequence:
     attributes: dict = field(default_factory=dict)
     loader: Callable[[Path], np.ndarray] | None = None
 
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float64)
+        if self.boxes.shape != (len(self), 4):
+            raise ValueError(f"{self.name}: boxes of shape {self.boxes.shape} for {len(self)} frames")
+        if self.absent is not None:
+            self.absent = np.asarray(self.absent, dtype=bool)
+            if self.absent.shape != (len(self),):
+                raise ValueError(f"{self.name}: absent flags of shape {self.absent.shape} for {len(self)} frames")
+
     def __len__(self) -> int:
         return len(self.frames)
 
     def frame(self, i: int) -> np.ndarray:
-        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the file of a missing or corrupt frame."""
+        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the index and file of a missing or corrupt frame."""
         if isinstance(self.frames, np.ndarray):
             return self.frames[i]
-        return (self.loader or read_image)(self.frames[i])
+        try:
+            return (self.loader or read_image)(self.frames[i])
+        except FrameError as err:
+            raise FrameError(f"{self.name}, frame index {i}: {err}") from None
 
 
-# ------------------------------------------------------------------ ground truth
+# ------------------------------------------------------------------ annotation files
+
+
+def token_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """(1-based line number, tokens) per line; blank lines are allowed only at the end."""
+    lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    rows = []
+    for n, line in enumerate(lines, 1):
+        tokens = [t for t in SEPARATORS.split(line.strip()) if t]
+        if not tokens:
+            raise AnnotationError(f"{path}, line {n}: empty line")
+        rows.append((n, tokens))
+    return rows
 
 
 def read_boxes(path: Path) -> np.ndarray:
-    """(L, 4) float64 boxes from a text file with comma, tab or whitespace separators."""
+    """(L, 4) float64 boxes, one "x, y, w, h" per line, separated by commas, tabs or spaces."""
     rows = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = [p for p in re.split(r"[,\s]+", line.strip()) if p]
+    for n, tokens in token_lines(path):
         try:
-            values = [float(p) for p in parts]
+            values = [float(t) for t in tokens]
         except ValueError:
-            raise AnnotationError(f"{path}, line {n}: cannot read {line.strip()!r} as x, y, w, h") from None
+            raise AnnotationError(f"{path}, line {n}: cannot read {' '.join(tokens)!r} as x, y, w, h") from None
         if len(values) != 4:
             raise AnnotationError(f"{path}, line {n}: expected 4 numbers x, y, w, h, found {len(values)}")
         rows.append(values)
-    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)  # (L, 4)
 
 
-def check_boxes(boxes: np.ndarray, n_frames: int, path: Path, absent: np.ndarray | None = None,
-                first_only: bool = False) -> None:
-    """Line count equal to the frame count; every box finite with positive size unless marked absent."""
-    if len(boxes) != n_frames and not (first_only and len(boxes) >= 1):
+def read_labels(path: Path, n_frames: int) -> np.ndarray:
+    """(L,) int64 per-frame labels, one per line or comma-separated (``absence.label``, ``out_of_view.txt``)."""
+    values = []
+    for n, tokens in token_lines(path):
+        for t in tokens:
+            if not t.isdigit():
+                raise AnnotationError(f"{path}, line {n}: {t!r} is not a non-negative integer label")
+            values.append(int(t))
+    if len(values) != n_frames:
+        raise AnnotationError(f"{path} has {len(values)} labels for {n_frames} frames")
+    return np.array(values, dtype=np.int64)
+
+
+def validate_boxes(boxes: np.ndarray, n_frames: int, path: Path, absent: np.ndarray | None = None,
+                   first_only: bool = False) -> np.ndarray:
+    """(L, 4) boxes checked against the frame count, invalid boxes on absent frames set to NaN.
+
+    One box per frame (just the first when ``first_only``: the rest become NaN). Every box finite with
+    positive size, except on frames marked absent; the first box is always required."""
+    if len(boxes) != n_frames and not (first_only and len(boxes) == 1):
         raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames")
-    rows = boxes[:1] if first_only else boxes
-    for i, (x, y, w, h) in enumerate(rows):
-        if absent is not None and i > 0 and absent[i]:
-            continue
-        if not np.isfinite([x, y, w, h]).all():
-            raise AnnotationError(f"{path}, line {i + 1}: box {[x, y, w, h]} is not finite")
-        if w <= 0 or h <= 0:
-            raise AnnotationError(f"{path}, line {i + 1}: box {[x, y, w, h]} has zero or negative size")
+    finite = np.isfinite(boxes).all(1)  # (K,)
+    invalid = ~(finite & (boxes[:, 2] > 0) & (boxes[:, 3] > 0))  # (K,)
+    excused = np.zeros(len(boxes), bool) if absent is None else absent[:len(boxes)].copy()  # (K,)
+    excused[0] = False
+    bad = np.flatnonzero(invalid & ~excused)
+    if bad.size:
+        i = bad[0]
+        problem = "is not finite" if not finite[i] else "has zero or negative size"
+        raise AnnotationError(f"{path}, line {i + 1}: box {boxes[i].tolist()} {problem}")
+    out = np.full((n_frames, 4), np.nan)  # (L, 4)
+    out[:len(boxes)] = np.where(invalid[:, None], np.nan, boxes)
+    return out
 
 
-# ------------------------------------------------------------------ the OTB layout
+# ------------------------------------------------------------------ frames
 
 
 def frame_paths(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    """Image files of a folder in frame order. Numbered names sort numerically, and a gap in the numbering
+    keeps its path, so that reading the missing frame raises ``FrameError`` naming it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FrameError(f"frame folder {folder} is missing")
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise FrameError(f"frame folder {folder} holds no images")
+    if not all(p.stem.isdigit() for p in files):
+        return sorted(files)
+    by_number = {int(p.stem): p for p in files}
+    lo, hi = min(by_number), max(by_number)
+    width, suffix = len(by_number[lo].stem), by_number[lo].suffix  # width 8 for 00000001.jpg, 1 for 0.jpg
+    return [by_number.get(k, folder / f"{k:0{width}d}{suffix}") for k in range(lo, hi + 1)]
+
+
+# ------------------------------------------------------------------ OTB
+
+
+def otb_files(seq_dir: Path) -> tuple[Path, Path] | None:
+    """(ground-truth file, frame folder) of our layout or OTB's own, None when neither."""
+    if (seq_dir / "groundtruth.txt").is_file():
+        return seq_dir / "groundtruth.txt", seq_dir
+    if (seq_dir / "groundtruth_rect.txt").is_file():
+        return seq_dir / "groundtruth_rect.txt", seq_dir / "img"
+    return None
 
 
 def read_otb_sequence(seq_dir: Path) -> Sequence:
     """Our layout (frames + ``groundtruth.txt``) or OTB's own (``img/`` + ``groundtruth_rect.txt``)."""
     seq_dir = Path(seq_dir)
-    if (seq_dir / "groundtruth.txt").exists():
-        gt_path, frames = seq_dir / "groundtruth.txt", frame_paths(seq_dir)
-    elif (seq_dir / "groundtruth_rect.txt").exists():
-        gt_path, frames = seq_dir / "groundtruth_rect.txt", frame_paths(seq_dir / "img")
-    else:
+    found = otb_files(seq_dir)
+    if found is None:
         raise FileNotFoundError(f"{seq_dir} holds no groundtruth.txt nor groundtruth_rect.txt")
-    boxes = read_boxes(gt_path)
-    check_boxes(boxes, len(frames), gt_path)
+    gt_path, frame_dir = found
+    frames = frame_paths(frame_dir)
+    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path)
     return Sequence(seq_dir.name, frames, boxes)
 
 
 def list_otb_sequences(root: Path) -> list[str]:
-    root = Path(root)
-    return sorted(p.name for p in root.iterdir()
-                  if (p / "groundtruth.txt").exists() or (p / "groundtruth_rect.txt").exists())
+    """Names of the sequence folders of ``root`` in either OTB layout."""
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and otb_files(p))
 
 
 # ------------------------------------------------------------------ GOT-10k, LaSOT, TrackingNet
 
 
-def read_flags(path: Path, n_frames: int) -> np.ndarray:
-    """0/1 flags, one per frame, separated by newlines or commas (``absence.label``, ``full_occlusion.txt``)."""
-    values = [v for v in re.split(r"[,\s]+", Path(path).read_text().strip()) if v]
-    if len(values) != n_frames:
-        raise AnnotationError(f"{path} has {len(values)} flags for {n_frames} frames")
-    return np.array([int(float(v)) for v in values]) > 0
-
-
-def read_got10k_sequence(seq_dir: Path) -> Sequence:
-    """GOT-10k: frames, ``groundtruth.txt`` (only the first box in the test split), ``absence.label`` and
-    ``cover.label`` (visible ratio 0-8) where present; absent frames may have empty boxes."""
+def read_got10k_sequence(seq_dir: Path, first_only: bool = False) -> Sequence:
+    """GOT-10k: frames, ``groundtruth.txt`` (just the first box when ``first_only``, the test split),
+    ``absence.label`` and ``cover.label`` (visible ratio 0-8) where present."""
     seq_dir = Path(seq_dir)
     frames = frame_paths(seq_dir)
+    absent = None
+    if (seq_dir / "absence.label").is_file():
+        absent = read_labels(seq_dir / "absence.label", len(frames)) > 0
+    attributes = {"dataset": "got10k"}
+    if (seq_dir / "cover.label").is_file():
+        attributes["cover"] = read_labels(seq_dir / "cover.label", len(frames))
     gt_path = seq_dir / "groundtruth.txt"
-    boxes = read_boxes(gt_path)
-    first_only = len(boxes) == 1 and len(frames) > 1
-    absent = read_flags(seq_dir / "absence.label", len(frames)) if (seq_dir / "absence.label").exists() else None
-    check_boxes(boxes, len(frames), gt_path, absent, first_only)
-    attributes = {}
-    if (seq_dir / "cover.label").exists():
-        attributes["cover"] = np.loadtxt(seq_dir / "cover.label", ndmin=1)
-    if first_only:
-        boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
-    elif absent is not None:
-        boxes[absent] = np.nan
+    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path, absent, first_only)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
 
 
 def read_lasot_sequence(seq_dir: Path) -> Sequence:
-    """LaSOT: ``img/``, ``groundtruth.txt``, ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma line)."""
+    """LaSOT: ``img/``, ``groundtruth.txt``, ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma line),
+    ``nlp.txt``; fully occluded or out-of-view frames are absent."""
     seq_dir = Path(seq_dir)
     frames = frame_paths(seq_dir / "img")
-    gt_path = seq_dir / "groundtruth.txt"
-    boxes = read_boxes(gt_path)
     absent = np.zeros(len(frames), bool)
-    for flag in ("full_occlusion.txt", "out_of_view.txt"):
-        if (seq_dir / flag).exists():
-            absent |= read_flags(seq_dir / flag, len(frames))
-    check_boxes(boxes, len(frames), gt_path, absent)
-    attributes = {"class": seq_dir.parent.name}
-    if (seq_dir / "nlp.txt").exists():
+    for flags in ("full_occlusion.txt", "out_of_view.txt"):
+        if (seq_dir / flags).is_file():
+            absent |= read_labels(seq_dir / flags, len(frames)) > 0
+    attributes = {"dataset": "lasot", "class": seq_dir.parent.name}
+    if (seq_dir / "nlp.txt").is_file():
         attributes["nlp"] = (seq_dir / "nlp.txt").read_text().strip()
-    boxes[absent & ~((boxes[:, 2] > 0) & (boxes[:, 3] > 0))] = np.nan
+    gt_path = seq_dir / "groundtruth.txt"
+    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path, absent)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
 
 
-def read_trackingnet_sequence(chunk_dir: Path, video: str) -> Sequence:
-    """TrackingNet: ``<chunk>/frames/<video>/<k>.jpg`` (0-based, unpadded) and ``<chunk>/anno/<video>.txt``."""
-    folder = Path(chunk_dir) / "frames" / video
-    frames = sorted(frame_paths(folder), key=lambda p: int(p.stem))
-    gt_path = Path(chunk_dir) / "anno" / f"{video}.txt"
-    boxes = read_boxes(gt_path)
-    first_only = len(boxes) == 1 and len(frames) > 1  # the test chunks hold only the first box
-    check_boxes(boxes, len(frames), gt_path, first_only=first_only)
-    if first_only:
-        boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
-    return Sequence(video, frames, boxes, attributes={"chunk": Path(chunk_dir).name})
+def read_trackingnet_sequence(chunk_dir: Path, video: str, first_only: bool = False) -> Sequence:
+    """TrackingNet: ``<chunk>/frames/<video>/<k>.jpg`` (0-based, unpadded) and ``<chunk>/anno/<video>.txt``
+    (just the first box when ``first_only``, the TEST chunk)."""
+    chunk_dir = Path(chunk_dir)
+    frames = frame_paths(chunk_dir / "frames" / video)
+    gt_path = chunk_dir / "anno" / f"{video}.txt"
+    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path, first_only=first_only)
+    return Sequence(video, frames, boxes, attributes={"dataset": "trackingnet", "chunk": chunk_dir.name})
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """Sorted child folders."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir())
+
+
+def got10k_sequences(root: Path, split: str | None) -> list[Sequence]:
+    """The sequences of one GOT-10k split (all present splits when None), in ``list.txt`` order if present."""
+    if split is not None and split not in GOT10K_SPLITS:
+        raise ValueError(f"unknown GOT-10k split {split!r}; valid: {list(GOT10K_SPLITS)}")
+    out = []
+    for name in [split] if split else [s for s in GOT10K_SPLITS if (root / s).is_dir()]:
+        folder = root / name
+        listed = folder / "list.txt"
+        seqs = ([folder / s for s in listed.read_text().split()] if listed.is_file()
+                else [p for p in subfolders(folder) if (p / "groundtruth.txt").is_file()])
+        out += [read_got10k_sequence(p, first_only=name == "test") for p in seqs]
+    return out
+
+
+def lasot_sequences(root: Path, split: str | None) -> list[Sequence]:
+    """LaSOT sequences of one class (``split``) or of all classes."""
+    classes = subfolders(root)
+    if split:
+        if not (root / split).is_dir():
+            raise ValueError(f"unknown LaSOT class {split!r} in {root}; available: {[c.name for c in classes]}")
+        classes = [root / split]
+    return [read_lasot_sequence(p) for c in classes for p in subfolders(c) if (p / "groundtruth.txt").is_file()]
+
+
+def trackingnet_sequences(root: Path, split: str | None) -> list[Sequence]:
+    """TrackingNet sequences of the chunks named by ``split``: "train", "test", one chunk ("TRAIN_3"), or all."""
+    chunks = [c for c in subfolders(root) if TRACKINGNET_CHUNK.fullmatch(c.name)]
+    if split:
+        chunks = [c for c in chunks if c.name == split or c.name.split("_")[0] == split.upper()]
+    if not chunks:
+        raise ValueError(f"no TrackingNet chunk {split!r} in {root}")
+    return [read_trackingnet_sequence(c, a.stem, first_only=c.name.startswith("TEST"))
+            for c in chunks for a in sorted((c / "anno").glob("*.txt"))]
 
 
 def detect_layout(root: Path) -> str:
+    """The layout of ``root`` (got10k, trackingnet, otb or lasot), from its folder structure."""
     root = Path(root)
-    if any((root / s).is_dir() for s in ("train", "val", "test")):
+    if any((p / "groundtruth.txt").is_file() for s in GOT10K_SPLITS if (root / s).is_dir()
+           for p in subfolders(root / s)):
         return "got10k"
-    if any(p.name.startswith(("TRAIN_", "TEST")) for p in root.iterdir()):
+    if any(TRACKINGNET_CHUNK.fullmatch(c.name) and (c / "anno").is_dir() for c in subfolders(root)):
         return "trackingnet"
     if list_otb_sequences(root):
         return "otb"
-    if any((p / "img").is_dir() for c in root.iterdir() if c.is_dir() for p in c.iterdir() if p.is_dir()):
+    if any((p / "img").is_dir() and (p / "groundtruth.txt").is_file() for c in subfolders(root)
+           for p in subfolders(c)):
         return "lasot"
-    raise ValueError(f"{root}: no known dataset layout (otb, got10k, lasot, trackingnet)")
-
-
-LAYOUTS = ("auto", "otb", "got10k", "lasot", "trackingnet")
+    raise ValueError(f"{root}: no known dataset layout ({', '.join(LAYOUTS[1:])})")
 
 
 def open_dataset(root: str | Path, layout: str = "auto", split: str | None = None) -> list[Sequence]:
-    """Every sequence of a dataset folder; ``split`` picks GOT-10k's train/val/test or TrackingNet chunks."""
+    """The sequences of a dataset folder, frames read lazily. ``split``: OTB, a split of ``splits.json``
+    beside ``root``; GOT-10k, train/val/test; LaSOT, a class; TrackingNet, train/test or a chunk name."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; valid: {list(LAYOUTS)}")
     root = Path(root)
@@ -210,18 +314,9 @@ def open_dataset(root: str | Path, layout: str = "auto", split: str | None = Non
         raise FileNotFoundError(f"dataset folder {root} does not exist")
     layout = detect_layout(root) if layout == "auto" else layout
     if layout == "otb":
-        return [read_otb_sequence(root / n) for n in list_otb_sequences(root)]
-    if layout == "got10k":
-        folder = root / (split or "train")
-        listed = folder / "list.txt"
-        names = listed.read_text().split() if listed.exists() else sorted(
-            p.name for p in folder.iterdir() if (p / "groundtruth.txt").exists())
-        return [read_got10k_sequence(folder / n) for n in names]
-    if layout == "lasot":
-        return [read_lasot_sequence(p) for c in sorted(root.iterdir()) if c.is_dir()
-                for p in sorted(c.iterdir()) if (p / "groundtruth.txt").exists()]
-    chunks = sorted(p for p in root.iterdir() if p.is_dir() and (split is None or p.name.startswith(split)))
-    return [read_trackingnet_sequence(c, a.stem) for c in chunks for a in sorted((c / "anno").glob("*.txt"))]
+        return load_sequences(load_split(split, root) if split else None, root)
+    readers = {"got10k": got10k_sequences, "lasot": lasot_sequences, "trackingnet": trackingnet_sequences}
+    return readers[layout](root, split)
 
 
 # ------------------------------------------------------------------ data root
@@ -231,14 +326,14 @@ def default_data_root() -> Path | None:
     """``$STIF_DATA_ROOT``, else ``../shared/data/sequences`` beside the repository or the working folder."""
     if os.environ.get(ENV_DATA_ROOT):
         return Path(os.environ[ENV_DATA_ROOT])
-    for base in (REPO_ROOT, Path.cwd(), Path.cwd().parent):
-        candidate = (base / ".." / "shared" / "data" / "sequences").resolve()
-        if candidate.is_dir():
-            return candidate
+    for base in (REPO_ROOT, Path.cwd()):
+        if base is not None and (base / ".." / "shared" / "data" / "sequences").is_dir():
+            return (base / ".." / "shared" / "data" / "sequences").resolve()
     return None
 
 
 def resolve_root(data_root: str | Path | None) -> Path:
+    """``data_root`` or the default one; ``FileNotFoundError`` when it is not a folder."""
     root = Path(data_root) if data_root else default_data_root()
     if root is None or not root.is_dir():
         raise FileNotFoundError(f"no sequences folder at {root or '(none found)'}; set ${ENV_DATA_ROOT} "

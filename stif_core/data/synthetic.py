@@ -19,39 +19,44 @@ def fractal_texture(rng: np.random.Generator, h: int, w: int, octaves: int = 5) 
     return out / max(out.max(), 1e-6)
 
 
+def background_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 255]: noise octaves under a random linear lighting gradient."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)  # (H, W) each
+    gx, gy = rng.uniform(-0.4, 0.4, 2)
+    light = 1 + gx * (xx - xx.mean()) + gy * (yy - yy.mean())  # (H, W)
+    return (fractal_texture(rng, h, w) * light[..., None] * 180 + 20).clip(0, 255).astype(np.float32)
+
+
 def synthetic_clip(n_frames: int = 60, size: tuple[int, int] = (240, 320), seed: int = 0,
                    name: str = "synthetic") -> Sequence:
-    """A deterministic clip: the object follows a smooth path, grows by up to 60 %, and a bar crosses it
-    (the frames where the bar hides it entirely are marked absent)."""
+    """A deterministic clip: a textured ellipse crosses the frame on a smooth path, grows by 60 %, and passes
+    behind a pole at mid-clip (the frames where the pole hides it entirely, at least one from 17 frames on, are
+    marked absent). Boxes are the ellipse's exact bounds, pixel (col, row) covering [col, col + 1) x [row, row + 1)."""
     rng = np.random.default_rng(seed)
     h, w = size
-    background = (fractal_texture(rng, h, w) * 200 + 20).astype(np.float32)  # (H, W, 3)
-    base = np.array([w, h], np.float64) * rng.uniform(0.12, 0.2)  # object width, height at scale 1
+    background = background_image(rng, h, w)  # (H, W, 3)
+    base = np.array([w, h], np.float64) * rng.uniform(0.12, 0.2, 2)  # object width, height at scale 1
     patch = fractal_texture(rng, 64, 64, octaves=3) * 255  # (64, 64, 3)
     patch[..., rng.integers(3)] = 255 - patch[..., rng.integers(3)]  # a colour unlike the background
     t = np.linspace(0, 1, n_frames)
-    phase = rng.uniform(0, 2 * np.pi, 2)
-    cx = w * (0.5 + 0.3 * np.sin(2 * np.pi * t + phase[0]))
-    cy = h * (0.5 + 0.25 * np.sin(3 * np.pi * t + phase[1]))
+    direction, phase = rng.choice([-1, 1]), rng.uniform(0, 2 * np.pi)
+    cx = w * (0.5 + 0.3 * direction * np.sin(np.pi * (t - 0.5)))  # half-size <= 0.16 w: always inside
+    cy = h * (0.5 + 0.25 * np.sin(3 * np.pi * t + phase))
     scale = 1 + 0.6 * t
-    bar_w = base[0] * 2.0
-    bar_x = cx - bar_w / 2 - w * 0.5 * (t - 0.5)  # the bar sweeps right to left across the object
+    bar_w = base[0] * 1.8  # wider than the object at mid-clip (scale 1.3), so it hides it for a few frames
+    bar_x = w / 2 - bar_w / 2  # a still pole the object passes at t = 0.5; frame 0 is never behind it
     frames = np.empty((n_frames, h, w, 3), np.uint8)
     boxes = np.empty((n_frames, 4), np.float64)
     absent = np.zeros(n_frames, bool)
-    yy, xx = np.mgrid[0:h, 0:w]
+    yc, xc = np.mgrid[0:h, 0:w] + 0.5  # (H, W) pixel centres
     for i in range(n_frames):
         ow, oh = base * scale[i]
-        x0, y0 = cx[i] - ow / 2, cy[i] - oh / 2
+        boxes[i] = [cx[i] - ow / 2, cy[i] - oh / 2, ow, oh]
+        u, v = (xc - boxes[i, 0]) / ow, (yc - boxes[i, 1]) / oh  # (H, W) object coordinates in [0, 1]
+        inside = (u - 0.5) ** 2 + (v - 0.5) ** 2 <= 0.25  # (H, W) the ellipse
         img = background.copy()
-        inside = ((xx - cx[i]) / (ow / 2)) ** 2 + ((yy - cy[i]) / (oh / 2)) ** 2 <= 1  # ellipse
-        tex = cv2.resize(patch, (max(1, int(ow)), max(1, int(oh))))
-        ys, xs = np.nonzero(inside)
-        img[ys, xs] = tex[np.clip(ys - int(y0), 0, tex.shape[0] - 1), np.clip(xs - int(x0), 0, tex.shape[1] - 1)]
-        bar = (xx >= bar_x[i]) & (xx < bar_x[i] + bar_w)
-        img[bar] = (60, 60, 70)
-        frames[i] = img.clip(0, 255).astype(np.uint8)
-        x1, y1 = max(x0, 0), max(y0, 0)
-        boxes[i] = [x1, y1, min(x0 + ow, w) - x1, min(y0 + oh, h) - y1]
-        absent[i] = bar_x[i] <= x0 and bar_x[i] + bar_w >= x0 + ow
+        img[inside] = patch[(v[inside] * 64).astype(int).clip(0, 63), (u[inside] * 64).astype(int).clip(0, 63)]
+        img[(xc >= bar_x) & (xc < bar_x + bar_w)] = (60, 60, 70)
+        frames[i] = img.astype(np.uint8)
+        absent[i] = bar_x <= boxes[i, 0] and bar_x + bar_w >= boxes[i, 0] + ow
     return Sequence(name, frames, boxes, absent, attributes={"synthetic": True, "seed": seed})
