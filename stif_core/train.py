@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -180,8 +181,9 @@ class Trainer:
         row.update(step=self.step, lr=lr, skipped=int(batch["skipped"].sum()))
         return row
 
-    def fit(self, progress: bool = True) -> Path:
-        """Train to ``cfg.steps``; returns the path of the final safetensors weights."""
+    def fit(self, progress: bool = True, on_step: Callable[[dict], None] | None = None) -> Path:
+        """Train to ``cfg.steps``; ``on_step(row)`` sees every log row (live plots). Returns the path of the
+        final safetensors weights."""
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
@@ -200,6 +202,8 @@ class Trainer:
             if log:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
+            if on_step is not None:
+                on_step(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", iou=f"{row['iou']:.2f}")
             bar.update()
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:

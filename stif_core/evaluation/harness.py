@@ -1,5 +1,6 @@
 """Run trackers over sequences, write result files and ``metrics.json``. Sequences already tracked (their
-result files exist) are read back instead of tracked again, so an interrupted run resumes where it stopped."""
+complete result files exist) are read back instead of tracked again, so an interrupted run resumes where it
+stopped and loses nothing."""
 from __future__ import annotations
 
 import json
@@ -19,11 +20,10 @@ def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Call
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (L, 4) x, y, w, h and seconds per frame (L,), frame decoding included. The first box is the
     ground truth the tracker starts from. ``on_frame(i, result)`` receives every later frame's result."""
-    boxes = np.zeros((len(seq), 4))
-    times = np.zeros(len(seq))
+    boxes = np.zeros((len(seq), 4))  # (L, 4)
+    times = np.zeros(len(seq))  # (L,)
     t0 = time.perf_counter()
-    frame = seq.frame(0)
-    tracker.init(frame, seq.boxes[0])
+    tracker.init(seq.frame(0), seq.boxes[0])
     times[0] = time.perf_counter() - t0
     boxes[0] = seq.boxes[0]
     for i in tqdm(range(1, len(seq)), desc=seq.name, disable=not progress, leave=False):
@@ -41,34 +41,71 @@ def fps(times: np.ndarray) -> float:
     return float((len(times) - 1) / max(times[1:].sum(), 1e-9))
 
 
+def hidden_frames(seq: Sequence) -> np.ndarray | None:
+    """(L,) True where the target is marked absent or, for GOT-10k, its cover label is 0 (the toolkit's rule)."""
+    cover = seq.attributes.get("cover")
+    if cover is None:
+        return seq.absent
+    hidden = np.asarray(cover) == 0  # (L,)
+    return hidden if seq.absent is None else hidden | seq.absent
+
+
+def check_out_dir(out: Path, sequences: list[Sequence]) -> None:
+    """``ValueError`` when ``out`` lies inside the folder holding a sequence's frame folder (the data)."""
+    for seq in sequences:
+        if isinstance(seq.frames, np.ndarray) or not len(seq):
+            continue
+        data = Path(seq.frames[0]).resolve().parent.parent
+        if out == data or data in out.parents:
+            raise ValueError(f"output folder {out} lies inside the data folder {data}; results are never written there")
+
+
+def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it, else tracked
+    by a fresh tracker and written in both layouts (GOT-10k first; the OTB boxes file marks completion)."""
+    try:
+        boxes, times = read_otb(folder / "otb", seq.name)
+        if len(boxes) == len(seq):
+            return boxes, times
+    except (OSError, ValueError):  # missing, or from an older, different run
+        pass
+    boxes, times = track_sequence(factory(), seq, progress)
+    write_got10k(folder / "got10k", seq.name, boxes, times)
+    write_otb(folder / "otb", seq.name, boxes, times)
+    return boxes, times
+
+
+def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path,
+                     progress: bool) -> dict:
+    """``summarize``'s report for one tracker, with ``fps`` overall and per sequence."""
+    per_seq, seq_times = {}, {}
+    for seq in tqdm(sequences, desc=folder.name, disable=not progress):
+        boxes, times = load_or_track(factory, seq, folder, progress)
+        h, w = seq.frame(0).shape[:2]
+        per_seq[seq.name] = evaluate_sequence(boxes, seq.boxes, (w, h), hidden_frames(seq))
+        seq_times[seq.name] = times
+    report = summarize(per_seq)
+    for name, times in seq_times.items():
+        report["per_sequence"][name]["fps"] = fps(times)
+    tracked = sum(len(t) - 1 for t in seq_times.values())
+    report["overall"]["fps"] = float(tracked / max(sum(t[1:].sum() for t in seq_times.values()), 1e-9))
+    return report
+
+
 def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence], out_dir: str | Path,
              progress: bool = True) -> dict:
-    """Track every sequence with every tracker; results under ``out/<tracker>/{otb,got10k}/`` and the scores
-    (``auc``, ``prec20``, ``norm_prec``, ``ao``, ``sr50``, ``sr75``, ``fps``) in ``out/metrics.json``."""
-    out = Path(out_dir)
+    """Track every sequence with every tracker (a fresh one per sequence, from its factory); results under
+    ``out_dir/<tracker>/{otb,got10k}/`` and the scores (``auc``, ``prec20``, ``norm_prec``, ``ao``, ``sr50``,
+    ``sr75``, ``fps``) in ``out_dir/metrics.json``, rewritten after each tracker."""
+    if not sequences:
+        raise ValueError("no sequences to evaluate")
+    out = Path(out_dir).resolve()
+    check_out_dir(out, sequences)
     report = {}
     for name, factory in trackers.items():
-        per_seq, seq_fps, all_times = {}, {}, []
-        tracker = None
-        for seq in tqdm(sequences, desc=name, disable=not progress):
-            folder = out / name / "otb"
-            if (folder / f"{seq.name}.txt").exists():
-                boxes, times = read_otb(folder, seq.name)
-            else:
-                tracker = tracker or factory()
-                boxes, times = track_sequence(tracker, seq, progress)
-                write_got10k(out / name / "got10k", seq.name, boxes, times)
-                write_otb(folder, seq.name, boxes, times)
-            h, w = seq.frame(0).shape[:2]
-            per_seq[seq.name] = evaluate_sequence(boxes, seq.boxes, (w, h), seq.absent)
-            seq_fps[seq.name] = fps(times)
-            all_times.append(times[1:])
-        summary = summarize(per_seq)
-        summary["overall"]["fps"] = float(sum(len(t) for t in all_times) / max(sum(t.sum() for t in all_times), 1e-9))
-        for seq_name, f in seq_fps.items():
-            summary["per_sequence"][seq_name]["fps"] = f
-        report[name] = summary
-    write_text(out / "metrics.json", json.dumps(report, indent=2))
+        report[name] = evaluate_tracker(factory, sequences, out / name, progress)
+        write_text(out / "metrics.json", json.dumps(report, indent=2))
     return report
 
 

@@ -1,4 +1,11 @@
-"""Result files in the formats official tools and evaluation servers read, written atomically."""
+"""Result files in the layouts the official toolkits and evaluation servers read, written atomically.
+
+OTB (``ExperimentOTB``): ``<folder>/<name>.txt`` and ``<folder>/times/<name>_time.txt``. GOT-10k
+(``ExperimentGOT10k``, server): ``<folder>/<name>/<name>_001.txt`` and ``<folder>/<name>/<name>_time.txt``.
+Boxes are "x,y,w,h" lines, times one number of seconds per line. Numbers are written in their shortest exact
+form, so reading a file back gives the very floats that were scored. The boxes file is written last: where it
+exists, the result is complete.
+"""
 from __future__ import annotations
 
 import os
@@ -8,31 +15,69 @@ import numpy as np
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write to a temporary file, then rename: an interrupted run never leaves a half-written file."""
+    """Write to a temporary file beside ``path``, then rename: a reader never sees a half-written file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process; the umask's permissions
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def format_rows(rows: np.ndarray, fmt: str) -> str:
-    return "".join(",".join(fmt % v for v in np.atleast_1d(r)) + "\n" for r in rows)
+def format_rows(rows: np.ndarray) -> str:
+    """(L, K) or (L,) numbers -> L comma-separated lines, each number exact (``repr`` of the float)."""
+    return "".join(",".join(repr(float(v)) for v in np.atleast_1d(r)) + "\n" for r in rows)
+
+
+def read_rows(path: Path, columns: int) -> np.ndarray:
+    """(L, columns) float64 from comma-separated lines ((L,) when one column)."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)  # (L, columns)
+    if rows.shape[1] != columns:
+        raise ValueError(f"{path}: {rows.shape[1]} numbers per line, expected {columns}")
+    return rows[:, 0] if columns == 1 else rows
+
+
+def otb_paths(folder: Path, name: str) -> tuple[Path, Path]:
+    """(boxes file, times file) of the OTB layout."""
+    return Path(folder) / f"{name}.txt", Path(folder) / "times" / f"{name}_time.txt"
+
+
+def got10k_paths(folder: Path, name: str, repetition: int = 1) -> tuple[Path, Path]:
+    """(boxes file, times file) of the GOT-10k layout."""
+    return Path(folder) / name / f"{name}_{repetition:03d}.txt", Path(folder) / name / f"{name}_time.txt"
+
+
+def write_result(paths: tuple[Path, Path], boxes: np.ndarray, times: np.ndarray) -> None:
+    """Boxes (L, 4) and seconds per frame (L,); the times first, so the boxes file marks a complete result."""
+    boxes, times = np.asarray(boxes, np.float64), np.asarray(times, np.float64)
+    if boxes.shape != (len(times), 4):
+        raise ValueError(f"boxes of shape {boxes.shape} for {len(times)} frame times")
+    write_text(paths[1], format_rows(times))
+    write_text(paths[0], format_rows(boxes))
+
+
+def read_result(paths: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (L, 4) and seconds per frame (L,)."""
+    boxes, times = read_rows(paths[0], 4), read_rows(paths[1], 1)
+    if len(boxes) != len(times):
+        raise ValueError(f"{paths[0]} holds {len(boxes)} boxes but {paths[1]} {len(times)} times")
+    return boxes, times
 
 
 def write_otb(folder: Path, name: str, boxes: np.ndarray, times: np.ndarray) -> None:
-    """OTB toolkit layout: ``<name>.txt`` (x,y,w,h per line) and ``times/<name>_time.txt`` (seconds)."""
-    write_text(Path(folder) / f"{name}.txt", format_rows(boxes, "%.3f"))
-    write_text(Path(folder) / "times" / f"{name}_time.txt", format_rows(times, "%.8f"))
-
-
-def write_got10k(folder: Path, name: str, boxes: np.ndarray, times: np.ndarray) -> None:
-    """GOT-10k layout: ``<name>/<name>_001.txt`` boxes and ``<name>/<name>_time.txt`` seconds per frame."""
-    write_text(Path(folder) / name / f"{name}_001.txt", format_rows(boxes, "%.3f"))
-    write_text(Path(folder) / name / f"{name}_time.txt", format_rows(times, "%.8f"))
+    write_result(otb_paths(folder, name), boxes, times)
 
 
 def read_otb(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (L, 4) and seconds per frame (L,) written by ``write_otb``."""
-    boxes = np.loadtxt(Path(folder) / f"{name}.txt", delimiter=",", ndmin=2)
-    times = np.loadtxt(Path(folder) / "times" / f"{name}_time.txt", ndmin=1)
-    return boxes, times
+    return read_result(otb_paths(folder, name))
+
+
+def write_got10k(folder: Path, name: str, boxes: np.ndarray, times: np.ndarray) -> None:
+    write_result(got10k_paths(folder, name), boxes, times)
+
+
+def read_got10k(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    return read_result(got10k_paths(folder, name))

@@ -1,4 +1,7 @@
-"""OpenCV's classical trackers (CSRT, KCF) behind the project's tracker protocol, as honest peers."""
+"""OpenCV's classical trackers (CSRT, KCF) behind the project's tracker protocol, as honest peers.
+
+With opencv-contrib 4.5.1+ and 5.x the constructors are ``cv2.TrackerCSRT.create`` and ``cv2.TrackerKCF.create``
+(``cv2.legacy.*`` keeps the pre-4.5 API, with float boxes; not used here)."""
 from __future__ import annotations
 
 import cv2
@@ -9,9 +12,15 @@ from .tracker import FrameResult, check_init_box
 BASELINES = {"csrt": cv2.TrackerCSRT.create, "kcf": cv2.TrackerKCF.create}
 
 
+def to_cv_rect(box: np.ndarray) -> tuple[int, int, int, int]:
+    """x, y, w, h rounded to OpenCV's integer rectangle, at least one pixel wide and high."""
+    x, y, w, h = (int(round(v)) for v in box)
+    return x, y, max(w, 1), max(h, 1)
+
+
 class OpenCVTracker:
-    """``init(frame, box)`` / ``update(frame) -> FrameResult``; on a reported failure the last box is kept, so a
-    box is never NaN or empty."""
+    """``init(frame, box)`` / ``update(frame) -> FrameResult``, frames RGB. When OpenCV reports a failure or
+    returns an empty box the last box is kept, so a box is never NaN or empty; ``score`` is 1 / 0 for found / lost."""
 
     def __init__(self, name: str):
         if name not in BASELINES:
@@ -21,16 +30,18 @@ class OpenCVTracker:
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         box = check_init_box(box, frame.shape)
         self.tracker = BASELINES[self.name]()
-        self.tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in box))
+        self.tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), to_cv_rect(box))
         self.box = box
 
     def update(self, frame: np.ndarray) -> FrameResult:
-        ok, box = self.tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        box = np.asarray(box, dtype=np.float64)
-        if ok and np.isfinite(box).all() and box[2] > 0 and box[3] > 0:
+        ok, rect = self.tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        box = np.asarray(rect, dtype=np.float64)  # (4,)
+        ok = bool(ok) and np.isfinite(box).all() and box[2] > 0 and box[3] > 0
+        if ok:
             self.box = box
         return FrameResult(box=self.box.copy(), score=float(ok))
 
 
 def make_baseline(name: str) -> OpenCVTracker:
+    """A fresh OpenCV tracker by name ("csrt" or "kcf"); ``ValueError`` naming the valid ones otherwise."""
     return OpenCVTracker(name)
