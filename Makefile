@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # picks the usual build for the platform. Override with `make TORCH_SPEC=... setup`.
 TORCH_SPEC ?= $(or $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl)),torch)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo report test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ setup: $(BIN)/.installed
 demo: setup
 	$(BIN)/python -m stif_core demo
 
+report: setup
+	$(BIN)/python -m stif_core report
+
 test: setup
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval notebooks
 
 lint: setup
 	$(BIN)/ruff check stif_core tests

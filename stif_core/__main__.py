@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--checkpoint", help="lite weights to time (default: the untrained lite network)")
     bench.add_argument("--frames", type=int, default=100, help="frames tracked per speed figure")
     bench.add_argument("--json", help="also write the figures to this JSON file")
+    rep = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
+    rep.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    rep.add_argument("--full", action="store_true", help="whole sequences and full budgets instead of fast mode")
+    rep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    rep.add_argument("--data-root", default="", help="sequences folder")
+    rep.add_argument("--variants", nargs="+", help="ablation variants (default: the six Table 1 rows)")
+    rep.add_argument("--train-steps", type=int, help="ablation training steps per variant")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import describe
@@ -52,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import run
 
         run(args.data_root, args.checkpoint, args.frames, json_path=args.json)
+    elif args.command == "report":
+        from .report import run as run_report
+
+        run_report(args.out, not args.full, args.device, args.data_root, args.variants, args.train_steps)
     return 0
 
 

@@ -1,0 +1,172 @@
+"""Plots shared by the notebooks: boxes over frames, maps over crops, curves."""
+from __future__ import annotations
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+COLORS = {"ground truth": "white", "stif-full": "red", "stif-baseline": "deepskyblue", "csrt": "lime",
+          "kcf": "orange"}
+
+
+def draw_boxes(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str = "") -> None:
+    """An image with x, y, w, h boxes, one colour per label."""
+    ax.imshow(image)
+    for k, (label, b) in enumerate(boxes.items()):
+        color = COLORS.get(label, plt.cm.tab10(k))
+        ax.add_patch(Rectangle(b[:2], b[2], b[3], fill=False, lw=1.8, ec=color, label=label))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def overlay(ax, image: np.ndarray, heat: np.ndarray, title: str = "", alpha: float = 0.5,
+            cmap: str = "jet", vmin: float | None = None, vmax: float | None = None) -> None:
+    """A (h, w) map resized bilinearly over an (H, W, 3) image."""
+    ax.imshow(image)
+    big = cv2.resize(np.asarray(heat, np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    im = ax.imshow(big, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return im
+
+
+def map_panel(ax, heat: np.ndarray, title: str = "", cmap: str = "viridis", vmin=None, vmax=None) -> None:
+    im = ax.imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def curves_figure(report: dict, title: str = "") -> plt.Figure:
+    """OTB-style success and precision plots of ``evaluate`` results, AUC and precision@20 in the legends."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, r in sorted(report.items(), key=lambda kv: -kv[1]["overall"]["auc"]):
+        color = COLORS.get(name)
+        a.plot(np.linspace(0, 1, 21), r["curves"]["success"], color=color,
+               label=f"{name} [{r['overall']['auc']:.3f}]")
+        b.plot(np.arange(51), r["curves"]["precision"], color=color, label=f"{name} [{r['overall']['prec20']:.3f}]")
+    a.set(xlabel="overlap threshold", ylabel="success rate", title=f"Success plot {title}", ylim=(0, 1))
+    b.set(xlabel="location error threshold (px)", ylabel="precision", title=f"Precision plot {title}", ylim=(0, 1))
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- feature maps
+
+def cells_extent(offset: float, stride: int, n: int) -> tuple[float, float, float, float]:
+    """``imshow`` extent (left, right, bottom, top) in crop pixels of an n x n map whose cell (i, j) sits at crop
+    pixel (offset + stride * j, offset + stride * i): a centre-cropped feature map covers the crop's centre only."""
+    lo, hi = offset - stride / 2, offset + (n - 1) * stride + stride / 2
+    return lo, hi, hi, lo
+
+
+def feature_overlay(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride: int, title: str = "",
+                    cmap: str = "viridis", alpha: float = 0.6, vmin=None, vmax=None):
+    """An (n, n) or (n, n, 3) feature map drawn over the (S, S, 3) crop at the pixels its cells sit on."""
+    ax.imshow(image)
+    im = ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   extent=cells_extent(offset, stride, heat.shape[0]))
+    ax.set_xlim(0, image.shape[1] - 1)
+    ax.set_ylim(image.shape[0] - 1, 0)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return im
+
+
+def pca_rgb(*maps: np.ndarray, percentile: float = 1.0) -> list[np.ndarray]:
+    """(C, H, W) feature maps -> (H, W, 3) images: every cell projected on the first three principal components
+    of all the maps' cells together (one shared basis, so colours compare across maps), each component's sign
+    fixed (long tail positive) and stretched between its percentiles to [0, 1]."""
+    cells = np.concatenate([np.asarray(m, np.float64).reshape(m.shape[0], -1).T for m in maps])  # (cells, C)
+    centred = cells - cells.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)  # rows: principal directions
+    proj = centred @ vt[:3].T  # (cells, 3)
+    proj *= np.where((proj ** 3).sum(0) < 0, -1.0, 1.0)
+    lo, hi = np.percentile(proj, percentile, 0), np.percentile(proj, 100 - percentile, 0)
+    rgb = np.clip((proj - lo) / np.maximum(hi - lo, 1e-12), 0, 1)
+    out, k = [], 0
+    for m in maps:
+        hw = m.shape[1] * m.shape[2]
+        out.append(rgb[k:k + hw].reshape(m.shape[1], m.shape[2], 3))
+        k += hw
+    return out
+
+
+def overlay_grid(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride: int, title: str = "",
+                 alpha: float = 0.5, cmap: str = "jet", vmin: float | None = None, vmax: float | None = None,
+                 interpolation: str = "bilinear"):
+    """An (h, w) map of grid cells over its (S, S, 3) crop, cell (i, j) centred on crop pixel
+    (offset + stride * j, offset + stride * i) as the head places it (``overlay`` stretches the grid over the
+    whole crop instead). ``interpolation="nearest"`` shows one square per cell."""
+    h, w = np.shape(heat)
+    half = stride / 2
+    ax.imshow(image)
+    im = ax.imshow(np.asarray(heat, np.float32), cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax,
+                   interpolation=interpolation,
+                   extent=(offset - half, offset + (w - 1) * stride + half, offset + (h - 1) * stride + half,
+                           offset - half))
+    ax.set_xlim(-0.5, image.shape[1] - 0.5)
+    ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return im
+
+
+def outline(ax, box_xyxy: np.ndarray, color: str = "white", lw: float = 1.5, label: str | None = None) -> None:
+    """A box x1, y1, x2, y2 (in the pixels of the image already on ``ax``)."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=lw, ec=color, label=label))
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+LOSS_TERMS = (("loss", "total", "black"), ("cls", "cls (focal)", "tab:blue"), ("reg", "reg (-log IoU)", "tab:orange"),
+              ("ctr", "ctr (BCE)", "tab:green"))
+
+
+def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean over the last ``window`` values (fewer at the start), same length as ``values``."""
+    values = np.asarray(values, np.float64)
+    if window <= 1:
+        return values
+    c = np.concatenate([[0.0], np.cumsum(values)])
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: int = 1, title: str = "",
+                    total_steps: int | None = None) -> plt.Figure:
+    """Training log rows (``Trainer`` JSONL: step, loss, cls, reg, ctr, iou, lr) as three panels: every loss term,
+    the training IoU of the positive cells' boxes, the learning rate; ``smooth`` > 1 adds rolling means over the
+    raw curves, ``freeze_step`` marks where the backbone trunks start training."""
+    step = np.array([r["step"] for r in rows])
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.8))
+    raw_alpha = 0.25 if smooth > 1 else 1.0
+    for key, label, color in LOSS_TERMS:
+        v = np.array([r[key] for r in rows])
+        a.plot(step, v, color=color, alpha=raw_alpha, lw=1, label=None if smooth > 1 else label)
+        if smooth > 1:
+            a.plot(step, rolling_mean(v, smooth), color=color, lw=1.6, label=label)
+    iou = np.array([r["iou"] for r in rows])
+    b.plot(step, iou, color="tab:purple", alpha=raw_alpha, lw=1)
+    if smooth > 1:
+        b.plot(step, rolling_mean(iou, smooth), color="tab:purple", lw=1.6)
+    c.plot(step, [r["lr"] for r in rows], color="black")
+    a.set(xlabel="step", ylabel="loss", title=f"loss terms {title}".strip())
+    b.set(xlabel="step", ylabel="IoU", ylim=(0, 1), title=f"training IoU {title}".strip())
+    c.set(xlabel="step", ylabel="learning rate", title="learning rate (head; trunks x backbone_lr_mult)")
+    a.legend(fontsize=8)
+    for ax in (a, b, c):
+        if freeze_step is not None:
+            ax.axvline(freeze_step, color="gray", ls="--", lw=1)
+        if total_steps is not None:
+            ax.set_xlim(0, total_steps)
+    if freeze_step is not None:
+        b.text(freeze_step, 0.97, " trunks train", va="top", fontsize=8, color="gray")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,50 @@
+"""The notebooks' papermill parameters: clear failures on bad values and names; committed outputs."""
+import json
+
+import papermill as pm
+import pytest
+
+from stif_core.data.sequences import default_data_root
+from stif_core.report import NOTEBOOKS, check_parameters, suite
+
+TOUR = NOTEBOOKS / "01_tour.ipynb"
+COMMON = {"data_root", "sequence", "checkpoint", "device", "seed", "fast"}
+
+
+def run(tmp_path, **parameters):
+    return pm.execute_notebook(str(TOUR), str(tmp_path / "out.ipynb"), parameters=parameters,
+                               kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False)
+
+
+def test_bad_parameter_value_stops_in_the_first_cells(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"parameter device='gpu' is not valid; valid values"):
+        run(tmp_path, device="gpu")
+    executed = json.loads((tmp_path / "out.ipynb").read_text())
+    ran = [c for c in executed["cells"] if c["cell_type"] == "code" and c.get("execution_count")]
+    assert len(ran) <= 3  # parameters, injected parameters, set-up: nothing after it ran
+
+
+@pytest.mark.skipif(default_data_root() is None, reason="no real sequences (set STIF_DATA_ROOT)")
+def test_unknown_sequence_lists_the_valid_ones(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"parameter sequence='jogging'.*'jogging-1'"):
+        run(tmp_path, sequence="jogging")
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"parameter checkpoint='nothing.safetensors'"):
+        run(tmp_path, checkpoint="nothing.safetensors")
+
+
+def test_unknown_parameter_name_is_refused():
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sequense'\]"):
+        check_parameters(TOUR, {"sequense": "deer"})
+
+
+@pytest.mark.parametrize("path", suite() + [NOTEBOOKS / "10_ablation.ipynb"], ids=lambda p: p.name)
+def test_notebooks_have_parameters_and_clean_outputs(path):
+    assert COMMON <= set(pm.inspect_notebook(str(path)))
+    cells = json.loads(path.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    assert all(c.get("outputs") or not c["source"] for c in code[1:]), "committed without outputs"
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
