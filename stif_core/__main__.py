@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", help="output folder (overrides the config's)")
     train.add_argument("--steps", type=int, help="number of steps (overrides the config's)")
     train.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    train.add_argument("--stop-at", type=int, help="stop at this step (a time budget; the schedule is unchanged)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     ev = sub.add_parser("eval", help="track sequences in the OTB layout and write metrics.json")
     ev.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root,
                                device=args.device)
-        print(f"weights written to {Trainer(cfg).fit()}")
+        print(f"weights written to {Trainer(cfg).fit(stop_at=args.stop_at)}")
     elif args.command == "eval":
         from .evaluation.cli import run_eval
 

@@ -46,8 +46,13 @@ def check_choice(name: str, value, valid) -> None:
         raise ParameterError(f"parameter {name}={value!r} is not valid; valid values: {list(valid)}")
 
 
+NB_THREADS = 2  # CPU threads of every notebook: float reductions depend on the thread count
+
+
 def seed_everything(seed: int) -> None:
-    """Fixed seeds and deterministic kernels: the same numbers on every run (nbval compares them)."""
+    """Fixed seeds, deterministic kernels and a fixed CPU thread count: the same numbers on every run and
+    machine (nbval compares them)."""
+    torch.set_num_threads(NB_THREADS)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -97,9 +102,7 @@ def show_source(obj) -> None:
     display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
 
 
-def save_figure(fig, name: str) -> Path:
-    """Save under ``figures/`` with a stable name."""
+def save_figure(fig, name: str) -> None:
+    """Save as ``figures/<name>.png`` (stable names; returns nothing, so no machine path lands in outputs)."""
     FIGURES.mkdir(exist_ok=True)
-    path = FIGURES / f"{name}.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    return path
+    fig.savefig(FIGURES / f"{name}.png", dpi=90, bbox_inches="tight")

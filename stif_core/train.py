@@ -152,10 +152,10 @@ class Trainer:
             atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                          "step": self.step, "config": asdict(self.cfg)}, self.checkpoint_path)
 
-    def loader(self, dataset: TrackingSamples) -> DataLoader:
-        """Batches of the steps still to run; rank r takes its own slice of each global batch."""
+    def loader(self, dataset: TrackingSamples, end: int) -> DataLoader:
+        """Batches of the steps still to run up to ``end``; rank r takes its own slice of each global batch."""
         b = self.cfg.batch_size
-        order = [(s * self.world + self.rank) * b + i for s in range(self.step, self.cfg.steps) for i in range(b)]
+        order = [(s * self.world + self.rank) * b + i for s in range(self.step, end) for i in range(b)]
         return DataLoader(dataset, batch_size=b, sampler=order, num_workers=self.cfg.num_workers,
                           persistent_workers=False, pin_memory=self.device.type == "cuda")
 
@@ -181,10 +181,13 @@ class Trainer:
         row.update(step=self.step, lr=lr, skipped=int(batch["skipped"].sum()))
         return row
 
-    def fit(self, progress: bool = True, on_step: Callable[[dict], None] | None = None) -> Path:
-        """Train to ``cfg.steps``; ``on_step(row)`` sees every log row (live plots). Returns the path of the
-        final safetensors weights."""
+    def fit(self, progress: bool = True, on_step: Callable[[dict], None] | None = None,
+            stop_at: int | None = None) -> Path:
+        """Train to ``cfg.steps``, or stop early at step ``stop_at`` (a time budget: the schedule stays that of
+        ``cfg.steps``, and a later run without ``stop_at`` resumes from there). ``on_step(row)`` sees every log
+        row (live plots). Returns the path of the safetensors weights written at the end."""
         cfg = self.cfg
+        end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -193,9 +196,9 @@ class Trainer:
         self.net.train()
         set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
         log = self.open_log() if self.rank == 0 else None
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress or self.rank != 0, desc="train")
+        bar = tqdm(total=end, initial=self.step, disable=not progress or self.rank != 0, desc="train")
         start = time.perf_counter()
-        for batch in self.loader(dataset):
+        for batch in self.loader(dataset, end):
             row = self.train_step(batch)
             self.step += 1
             row["elapsed_s"] = round(time.perf_counter() - start, 3)
@@ -206,7 +209,7 @@ class Trainer:
                 on_step(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", iou=f"{row['iou']:.2f}")
             bar.update()
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.checkpoint_every == 0 or self.step == end:
                 self.save_checkpoint()
         bar.close()
         if log:
