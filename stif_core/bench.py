@@ -58,8 +58,12 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     return 1000 * statistics.median(times)
 
 
-def tracking_fps(tracker, seq: Sequence, frames: int) -> float:
-    """Frames per second over ``frames`` frames after the first, decoding included."""
+def tracking_fps(tracker, seq: Sequence, frames: int, warmup: int = 6) -> float:
+    """Frames per second over ``frames`` frames after the first, decoding included, after ``warmup`` untimed
+    frames (the first steps of each memory size build the CPU kernels: up to a second each)."""
+    tracker.init(seq.frame(0), seq.boxes[0])
+    for i in range(1, min(warmup, len(seq) - 1) + 1):
+        tracker.update(seq.frame(i))
     tracker.init(seq.frame(0), seq.boxes[0])
     n = min(frames, len(seq) - 1)
     t0 = time.perf_counter()
