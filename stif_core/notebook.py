@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from IPython.display import Markdown, display
@@ -46,13 +47,15 @@ def check_choice(name: str, value, valid) -> None:
         raise ParameterError(f"parameter {name}={value!r} is not valid; valid values: {list(valid)}")
 
 
-NB_THREADS = 2  # CPU threads of every notebook: float reductions depend on the thread count
+NB_THREADS = 1  # CPU threads of every notebook: float reductions depend on the thread count, and one
+# thread keeps a notebook fast on a machine busy with other work (OpenMP spin-waits badly when oversubscribed)
 
 
 def seed_everything(seed: int) -> None:
     """Fixed seeds, deterministic kernels and a fixed CPU thread count: the same numbers on every run and
     machine (nbval compares them)."""
     torch.set_num_threads(NB_THREADS)
+    cv2.setNumThreads(NB_THREADS)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -170,3 +170,27 @@ def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: in
         b.text(freeze_step, 0.97, " trunks train", va="top", fontsize=8, color="gray")
     fig.tight_layout()
     return fig
+
+
+def explorer(draw, **controls) -> None:
+    """Widgets (name=widget) that redraw ``draw(**values)`` below them whenever one changes.
+
+    Unlike ``interact`` it draws nothing when created: call ``draw`` with the defaults in the cell before, so a
+    headless run shows the default view. A widget callback that writes into an Output widget while papermill or
+    nbval executes the cell makes nbclient's Output mimic send comm messages on the shell channel mid-cell,
+    which now and then hangs the run (jupyter/nbclient#312); this explorer gives that callback nothing to do.
+    """
+    from IPython.display import clear_output, display
+    from ipywidgets import Output, VBox
+
+    out = Output()
+
+    def redraw(_change=None) -> None:
+        with out:
+            clear_output(wait=True)
+            draw(**{name: widget.value for name, widget in controls.items()})
+            plt.show()
+
+    for widget in controls.values():
+        widget.observe(redraw, names="value")
+    display(VBox([*controls.values(), out]))
