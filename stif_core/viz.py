@@ -57,26 +57,6 @@ def curves_figure(report: dict, title: str = "") -> plt.Figure:
 
 # ---------------------------------------------------------------------------------------------- feature maps
 
-def cells_extent(offset: float, stride: int, n: int) -> tuple[float, float, float, float]:
-    """``imshow`` extent (left, right, bottom, top) in crop pixels of an n x n map whose cell (i, j) sits at crop
-    pixel (offset + stride * j, offset + stride * i): a centre-cropped feature map covers the crop's centre only."""
-    lo, hi = offset - stride / 2, offset + (n - 1) * stride + stride / 2
-    return lo, hi, hi, lo
-
-
-def feature_overlay(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride: int, title: str = "",
-                    cmap: str = "viridis", alpha: float = 0.6, vmin=None, vmax=None):
-    """An (n, n) or (n, n, 3) feature map drawn over the (S, S, 3) crop at the pixels its cells sit on."""
-    ax.imshow(image)
-    im = ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   extent=cells_extent(offset, stride, heat.shape[0]))
-    ax.set_xlim(0, image.shape[1] - 1)
-    ax.set_ylim(image.shape[0] - 1, 0)
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-    return im
-
-
 def pca_rgb(*maps: np.ndarray, percentile: float = 1.0) -> list[np.ndarray]:
     """(C, H, W) feature maps -> (H, W, 3) images: every cell projected on the first three principal components
     of all the maps' cells together (one shared basis, so colours compare across maps), each component's sign
@@ -99,10 +79,10 @@ def pca_rgb(*maps: np.ndarray, percentile: float = 1.0) -> list[np.ndarray]:
 def overlay_grid(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride: int, title: str = "",
                  alpha: float = 0.5, cmap: str = "jet", vmin: float | None = None, vmax: float | None = None,
                  interpolation: str = "bilinear"):
-    """An (h, w) map of grid cells over its (S, S, 3) crop, cell (i, j) centred on crop pixel
+    """An (h, w) or (h, w, 3) map of grid cells over its (S, S, 3) crop, cell (i, j) centred on crop pixel
     (offset + stride * j, offset + stride * i) as the head places it (``overlay`` stretches the grid over the
     whole crop instead). ``interpolation="nearest"`` shows one square per cell."""
-    h, w = np.shape(heat)
+    h, w = np.shape(heat)[:2]  # (h, w) or (h, w, 3)
     half = stride / 2
     ax.imshow(image)
     im = ax.imshow(np.asarray(heat, np.float32), cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax,

@@ -43,6 +43,8 @@ class TrackingSamples(Dataset):
         if not self.sequences:
             raise ValueError("no training sequence has enough frames with valid boxes")
         self.valid = [valid_frames(s) for s in self.sequences]
+        counts = np.array([len(v) for v in self.valid], dtype=np.float64)
+        self.sequence_p = counts / counts.sum()  # sequences drawn in proportion to their valid frames
         self.cfg, self.length, self.seed = cfg, length, seed
 
     def __len__(self) -> int:
@@ -62,8 +64,7 @@ class TrackingSamples(Dataset):
 
     def pick_frames(self, rng: np.random.Generator) -> tuple[int, np.ndarray]:
         """A sequence (weighted by valid frames) and sorted frame ids: initial, T references, query."""
-        weights = np.array([len(v) for v in self.valid], dtype=np.float64)
-        s = int(rng.choice(len(self.sequences), p=weights / weights.sum()))
+        s = int(rng.choice(len(self.sequences), p=self.sequence_p))
         valid, t = self.valid[s], self.cfg.references
         q = int(rng.integers(t + 1, len(valid)))  # position of the query among the valid frames
         lo = max(1, q - self.cfg.max_gap)
