@@ -1,18 +1,24 @@
-# Set-up and run targets. `make demo` and `make test` are the README's two commands.
+# Set-up and run targets. `make report` and `make test` are the README's two commands.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LOCK   := requirements.lock
 # A local CPU build of torch (this kind of machine keeps one on disk) is used when present; elsewhere pip
 # picks the usual build for the platform. Override with `make TORCH_SPEC=... setup`.
-TORCH_SPEC ?= $(or $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl)),torch)
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))
+TORCH_SPEC ?= $(or $(TORCH_WHEEL),torch)
+# nbval: printed floats masked, key numbers held to their measured tolerances (stif_core/references.py)
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: setup demo report test lint clean
+.PHONY: setup demo report test lint lock references clean
 
-$(BIN)/.installed: pyproject.toml
+# The locked, hashed set first (it holds torch's own dependencies), then torch, then the package itself.
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[notebooks,dev]"
+	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/python -m ipykernel install --user --name stif --display-name "STIF (stif_core)" >/dev/null
 	touch $@
 
@@ -26,10 +32,22 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval notebooks
+	STIF_NB_CHECK=$(CURDIR)/notebooks/reference_values.json $(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks
 
 lint: setup
 	$(BIN)/ruff check stif_core tests
+
+# Re-pin the locked set (needs the package index); torch itself stays out of it (see TORCH_SPEC).
+lock: setup
+	$(BIN)/pip install -q uv
+	echo "torch==$(word 2,$(subst -, ,$(notdir $(TORCH_WHEEL))))" > $(VENV)/torch-constraint.txt
+	$(BIN)/uv pip compile pyproject.toml --extra notebooks --extra dev --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --find-links /opt/wheels -c $(VENV)/torch-constraint.txt \
+		--no-emit-package torch --no-header -o $(LOCK)
+
+# The spread study: nbval's tolerances, and the stored outputs re-made (about 30 minutes on 2 cores).
+references: setup
+	$(BIN)/python -m stif_core references --store
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
     ev.add_argument("--sequences", nargs="+", help="sequence names (default: every sequence found)")
     ev.add_argument("--split", help="a split of splits.json instead of --sequences, e.g. val")
-    ev.add_argument("--checkpoint", action="append", default=[], help="STIF weights (.safetensors); repeatable")
+    ev.add_argument("--checkpoint", action="append", default=[],
+                    help="STIF weights: a .safetensors file or a shipped model's name (stif_lite_full); repeatable")
     ev.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
     ev.add_argument("--params", default="otb", help="tracker hyper-parameter set: otb or got10k")
     ev.add_argument("--memory-policy", default="recent", help="recent (STIF) or stmtrack")
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--data-root", default="", help="sequences folder")
     rep.add_argument("--variants", nargs="+", help="ablation variants (default: the six Table 1 rows)")
     rep.add_argument("--train-steps", type=int, help="ablation training steps per variant")
+    ref = sub.add_parser("references", help="measure the spread of the notebooks' key numbers across CPU "
+                                            "configurations and write nbval's tolerances")
+    ref.add_argument("--out", default="runs/spread", help="folder of the runs (default: runs/spread)")
+    ref.add_argument("--configs", nargs="+", help="configurations (default: all; 'plain' is required)")
+    ref.add_argument("--jobs", type=int, default=2, help="configurations run side by side")
+    ref.add_argument("--store", action="store_true", help="also store the plain run's outputs in the notebooks")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import describe
@@ -64,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from .report import run as run_report
 
         run_report(args.out, not args.full, args.device, args.data_root, args.variants, args.train_steps)
+    elif args.command == "references":
+        from .references import run as run_references
+
+        run_references(args.out, args.configs, args.jobs, args.store)
     return 0
 
 

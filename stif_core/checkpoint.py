@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from . import build_model
 from .model import STIF
+from .paths import checkpoint_path
 
 
 def atomic_save(obj, path: str | Path) -> None:
@@ -63,8 +64,9 @@ def load_weights(model: STIF, path: str | Path) -> None:
 def load_model(path: str | Path, device: str = "cpu", preset: str | None = None, variant: str | None = None,
                **overrides) -> STIF:
     """Build the model a checkpoint was trained as (its metadata; ``preset``/``variant`` choose another, which
-    must fit) and load it, in eval mode."""
-    meta = read_metadata(path) if Path(path).exists() else {}
+    must fit) and load it, in eval mode. ``path``: a file, or the name of a shipped model (``stif_lite_full``)."""
+    path = checkpoint_path(path)
+    meta = read_metadata(path)
     options = json.loads(meta.get("model", "{}")) | {"pretrained": False} | overrides
     model = build_model(preset or meta.get("preset", "lite"), variant or meta.get("variant", "full"),
                         device=device, **options)

@@ -1,9 +1,16 @@
 """What every notebook does first: check its papermill parameters, seed everything, pick the device, open the
-sequence and the trained model. A bad parameter stops the run here, with its name and the valid values."""
+sequence and the trained model. A bad parameter stops the run here, with its name and the valid values.
+
+``check`` holds a notebook's key numbers to stored references within tolerances measured across CPUs
+(``stif_core.references``), so that nbval compares numbers, not the last digits of their printed text."""
 from __future__ import annotations
 
 import inspect
+import json
+import math
+import os
 import random
+from functools import cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +21,16 @@ from IPython.display import Markdown, display
 
 from . import resolve_device
 from .checkpoint import load_model
-from .data.sequences import REPO_ROOT, Sequence, default_data_root, list_otb_sequences, load_sequences
+from .data.sequences import Sequence, list_otb_sequences, load_sequences
 from .data.synthetic import synthetic_clip
 from .model import STIF
+from .paths import default_data_root, output_dir
 
-FIGURES = REPO_ROOT / "figures"
-DEFAULT_CHECKPOINT = "data/stif_lite_full.safetensors"
+DEFAULT_CHECKPOINT = "stif_lite_full"
+FAST_FRAMES = 100  # every sequence is cut to this many frames in fast mode, in every notebook
+ENV_CHECK = "STIF_NB_CHECK"  # path of the stored references: every ``check`` is held to them (nbval)
+ENV_RECORD = "STIF_NB_RECORD"  # path of a JSONL file: every ``check`` appends its value (the spread study)
+ENV_THREADS = "STIF_THREADS"  # CPU threads of a notebook (default 1)
 
 
 class ParameterError(ValueError):
@@ -36,10 +47,19 @@ class Session:
     data_root: Path | None
 
 
-def repo_path(path: str | Path) -> Path:
-    """A path as given when it exists, else relative to the repository root (notebooks run in notebooks/)."""
-    p = Path(path)
-    return p if p.is_absolute() or p.exists() else REPO_ROOT / p
+def open_checkpoint(name: str, value: str, device: torch.device) -> STIF:
+    """The model of a checkpoint parameter (a path, or a shipped model's name); ``ParameterError`` otherwise."""
+    try:
+        return load_model(value, device=device.type)
+    except (FileNotFoundError, ValueError) as err:
+        raise ParameterError(f"parameter {name}={value!r}: {err}") from None
+
+
+def check_int(name: str, value, low: int, high: int | None = None, note: str = "") -> None:
+    """An integer parameter in [low, high] (booleans refused)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        valid = f"integers {low} to {high}" if high is not None else f"integers >= {low}"
+        raise ParameterError(f"parameter {name}={value!r} is not valid; valid values: {valid}{note}")
 
 
 def check_choice(name: str, value, valid) -> None:
@@ -47,15 +67,12 @@ def check_choice(name: str, value, valid) -> None:
         raise ParameterError(f"parameter {name}={value!r} is not valid; valid values: {list(valid)}")
 
 
-NB_THREADS = 1  # CPU threads of every notebook: float reductions depend on the thread count, and one
-# thread keeps a notebook fast on a machine busy with other work (OpenMP spin-waits badly when oversubscribed)
-
-
 def seed_everything(seed: int) -> None:
-    """Fixed seeds, deterministic kernels and a fixed CPU thread count: the same numbers on every run and
-    machine (nbval compares them)."""
-    torch.set_num_threads(NB_THREADS)
-    cv2.setNumThreads(NB_THREADS)
+    """Fixed seeds, deterministic kernels and a fixed CPU thread count (``$STIF_THREADS``, default 1: one thread
+    keeps a notebook fast on a machine busy with other work, where OpenMP spin-waits badly)."""
+    threads = int(os.environ.get(ENV_THREADS, "1"))
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -63,16 +80,15 @@ def seed_everything(seed: int) -> None:
 
 
 def setup(data_root: str = "", sequence: str = "jogging-1", checkpoint: str = DEFAULT_CHECKPOINT,
-          device: str = "auto", seed: int = 0, fast: bool = True, max_frames: int | None = None) -> Session:
+          device: str = "auto", seed: int = 0, fast: bool = True) -> Session:
     """Check the parameters and open what the notebook needs. ``checkpoint=""`` opens no model.
 
     Without real data a synthetic clip stands in, so every notebook still runs on a fresh machine.
-    ``max_frames`` cuts the sequence in fast mode.
+    In fast mode the sequence is cut to ``FAST_FRAMES`` frames.
     """
     check_choice("device", device, ("auto", "cpu", "cuda"))
     check_choice("fast", fast, (True, False))
-    if not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"parameter seed={seed!r} is not valid; valid values: integers >= 0")
+    check_int("seed", seed, 0)
     try:
         dev = resolve_device(device)
     except ValueError as err:
@@ -86,14 +102,8 @@ def setup(data_root: str = "", sequence: str = "jogging-1", checkpoint: str = DE
     else:
         print("no real sequences found (set data_root or $STIF_DATA_ROOT): using a synthetic clip")
         seq, root = synthetic_clip(120, seed=seed, name="synthetic"), None
-    if fast and max_frames is not None:
-        seq.frames, seq.boxes = seq.frames[:max_frames], seq.boxes[:max_frames]
-    model = None
-    if checkpoint:
-        path = repo_path(checkpoint)
-        if not path.exists():
-            raise ParameterError(f"parameter checkpoint={checkpoint!r}: no such file (looked for {path})")
-        model = load_model(path, device=dev.type)
+    seq = seq.head(FAST_FRAMES if fast else None)
+    model = open_checkpoint("checkpoint", checkpoint, dev) if checkpoint else None
     seed_everything(seed)
     print(f"device {dev.type}, sequence {seq.name} ({len(seq)} frames), "
           f"model {model.cfg.variant if model else None}, fast={fast}")
@@ -106,6 +116,34 @@ def show_source(obj) -> None:
 
 
 def save_figure(fig, name: str) -> None:
-    """Save as ``figures/<name>.png`` (stable names; returns nothing, so no machine path lands in outputs)."""
-    FIGURES.mkdir(exist_ok=True)
-    fig.savefig(FIGURES / f"{name}.png", dpi=90, bbox_inches="tight")
+    """Save as ``<project>/figures/<name>.png`` (``stif_core.paths``; stable names; returns nothing, so no machine
+    path lands in outputs)."""
+    fig.savefig(output_dir("figures") / f"{name}.png", dpi=90, bbox_inches="tight")
+
+
+class CheckError(AssertionError):
+    """A key number outside its stored reference."""
+
+
+@cache
+def references(path: str) -> dict:
+    return json.loads(Path(path).read_text())["values"]
+
+
+def check(key: str, value: float) -> float:
+    """A notebook's key number, returned as given. With ``$STIF_NB_CHECK`` set (nbval, the tests) it must lie
+    within the tolerance stored for ``key``, measured across CPUs and thread counts by
+    ``python -m stif_core references``; with ``$STIF_NB_RECORD`` set it is appended to that file."""
+    value = float(value)
+    if os.environ.get(ENV_RECORD):
+        with open(os.environ[ENV_RECORD], "a") as f:
+            f.write(json.dumps({"key": key, "value": value}) + "\n")
+    if os.environ.get(ENV_CHECK):
+        ref = references(os.environ[ENV_CHECK]).get(key)
+        if ref is None:
+            raise CheckError(f"no stored reference for {key!r}: run `python -m stif_core references`")
+        same_nan = math.isnan(value) and math.isnan(ref["value"])
+        if not (same_nan or abs(value - ref["value"]) <= ref["tol"]):
+            raise CheckError(f"{key} = {value:.6g}, outside the stored {ref['value']:.6g} +- {ref['tol']:.3g} "
+                             f"(the spread across CPUs was {ref['spread']:.3g})")
+    return value

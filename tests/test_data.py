@@ -36,7 +36,8 @@ def write_lines(path, lines):
 @needs_data
 def test_real_sequences_and_splits():
     val = load_split("val")
-    assert val == ["crossing", "deer", "dragonbaby", "jogging-1", "jogging-2"]
+    assert val == ["crossing", "deer", "dragonbaby", "jogging-1", "jogging-2", "faceocc1", "woman", "car1",
+                   "lasot-airplane-1"]
     assert not set(val) & set(load_split("train"))
     dog, girl = load_sequences(["dog1", "girl"])
     assert len(dog) == 1350 and dog.boxes.shape == (1350, 4)

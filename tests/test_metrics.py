@@ -63,16 +63,10 @@ def run(tmp_path_factory):
     """CSRT and KCF through our harness on the first frames of two real val sequences."""
     if DATA_ROOT is None:
         pytest.skip("no real sequences")
-    seqs = [head(s, N_FRAMES) for s in load_sequences(["crossing", "deer"])]
+    seqs = [s.head(N_FRAMES) for s in load_sequences(["crossing", "deer"])]
     out = tmp_path_factory.mktemp("eval")
     report = evaluate({t: lambda t=t: make_baseline(t) for t in TRACKERS}, seqs, out, progress=False)
     return seqs, out, report
-
-
-def head(seq, n):
-    """The first n frames of a sequence."""
-    return replace(seq, frames=seq.frames[:n], boxes=seq.boxes[:n],
-                   absent=None if seq.absent is None else seq.absent[:n])
 
 
 def never():

@@ -4,16 +4,15 @@ import json
 import papermill as pm
 import pytest
 
-from stif_core.data.sequences import default_data_root
-from stif_core.report import NOTEBOOKS, check_parameters, suite
+from stif_core.paths import default_data_root
+from stif_core.report import check_parameters, execute, notebooks_dir, suite
 
-TOUR = NOTEBOOKS / "01_tour.ipynb"
+TOUR = notebooks_dir() / "01_tour.ipynb"
 COMMON = {"data_root", "sequence", "checkpoint", "device", "seed", "fast"}
 
 
 def run(tmp_path, **parameters):
-    return pm.execute_notebook(str(TOUR), str(tmp_path / "out.ipynb"), parameters=parameters,
-                               kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False)
+    execute(TOUR, tmp_path / "out.ipynb", parameters)
 
 
 def test_bad_parameter_value_stops_in_the_first_cells(tmp_path):
@@ -40,7 +39,7 @@ def test_unknown_parameter_name_is_refused():
         check_parameters(TOUR, {"sequense": "deer"})
 
 
-@pytest.mark.parametrize("path", suite() + [NOTEBOOKS / "10_ablation.ipynb"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", suite(ablation=True), ids=lambda p: p.name)
 def test_notebooks_have_parameters_and_clean_outputs(path):
     assert COMMON <= set(pm.inspect_notebook(str(path)))
     cells = json.loads(path.read_text())["cells"]

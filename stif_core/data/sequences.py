@@ -4,29 +4,21 @@ bad input."""
 from __future__ import annotations
 
 import json
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-ENV_DATA_ROOT = "STIF_DATA_ROOT"
+from ..paths import ENV_DATA_ROOT, default_data_root
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LAYOUTS = ("auto", "otb", "got10k", "lasot", "trackingnet")
 GOT10K_SPLITS = ("train", "val", "test")
 TRACKINGNET_CHUNK = re.compile(r"(TRAIN|TEST)(_\d+)?")
 SEPARATORS = re.compile(r"[,\s]+")  # OTB mixes commas, tabs and spaces
-
-
-def find_repo_root(start: Path) -> Path | None:
-    """The nearest folder at or above ``start`` that holds ``pyproject.toml``."""
-    return next((p for p in (start, *start.parents) if (p / "pyproject.toml").is_file()), None)
-
-
-REPO_ROOT = find_repo_root(Path(__file__).resolve().parent)
 
 
 class FrameError(ValueError):
@@ -76,6 +68,15 @@ class Sequence:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def head(self, n: int | None) -> Sequence:
+        """The first ``n`` frames (all when ``n`` is None), every per-frame field cut alike."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise ValueError(f"{self.name}: cannot keep {n} frames; keep at least 1")
+        return replace(self, frames=self.frames[:n], boxes=self.boxes[:n],
+                       absent=None if self.absent is None else self.absent[:n])
 
     def frame(self, i: int) -> np.ndarray:
         """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the index and file of a missing or corrupt frame."""
@@ -320,16 +321,6 @@ def open_dataset(root: str | Path, layout: str = "auto", split: str | None = Non
 
 
 # ------------------------------------------------------------------ data root
-
-
-def default_data_root() -> Path | None:
-    """``$STIF_DATA_ROOT``, else ``../shared/data/sequences`` beside the repository or the working folder."""
-    if os.environ.get(ENV_DATA_ROOT):
-        return Path(os.environ[ENV_DATA_ROOT])
-    for base in (REPO_ROOT, Path.cwd()):
-        if base is not None and (base / ".." / "shared" / "data" / "sequences").is_dir():
-            return (base / ".." / "shared" / "data" / "sequences").resolve()
-    return None
 
 
 def resolve_root(data_root: str | Path | None) -> Path:

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import json
 
-from ..data.sequences import REPO_ROOT
+from ..paths import package_file
 
-ATTRIBUTES = REPO_ROOT / "data" / "otb_attributes.json"
 PAPER_CHALLENGES = {"occlusion": ["OCC"], "deformation": ["DEF"], "background clutter": ["BC"],
                     "rotation": ["IPR", "OPR"]}
 
 
 def sequence_attributes() -> dict[str, list[str]]:
-    return json.loads(ATTRIBUTES.read_text())["sequences"]
+    return json.loads(package_file("otb_attributes.json").read_text())["sequences"]
 
 
 def by_challenge(report: dict, key: str = "auc") -> dict[str, dict[str, float]]:

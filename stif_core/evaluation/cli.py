@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..checkpoint import load_model, read_metadata
 from ..data.sequences import load_sequences, load_split, resolve_root
+from ..paths import checkpoint_path
 from ..tracking.baselines import BASELINES, make_baseline
 from ..tracking.tracker import STIFTracker
 from .harness import evaluate, format_table
@@ -18,7 +19,7 @@ def tracker_factories(checkpoints: list[str], baselines: list[str], params: str,
     for path in checkpoints:
         model = load_model(path, device)  # a bad file fails here, before any tracking
         STIFTracker(model, params, policy)  # and so does a bad option
-        name = f"stif-{read_metadata(path).get('variant', Path(path).stem)}"
+        name = f"stif-{read_metadata(checkpoint_path(path)).get('variant', Path(path).stem)}"
         factories[name] = lambda m=model: STIFTracker(m, params, policy)
     for b in baselines:
         if b not in BASELINES:

@@ -1,0 +1,158 @@
+"""The package outside a checkout, settings instead of file locations, Sequence.head, and the notebooks' number
+checks: they pass within the measured tolerances and fail on a broken equation or the wrong model."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import papermill as pm
+import pytest
+
+from stif_core import notebook as nb
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.evaluation.harness import evaluate
+from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
+from stif_core.references import tolerances
+from stif_core.report import execute, notebooks_dir
+from stif_core.tracking.baselines import make_baseline
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_ROOT = default_data_root()
+needs_data = pytest.mark.skipif(DATA_ROOT is None, reason="no real sequences (set STIF_DATA_ROOT)")
+
+
+def test_head_cuts_every_per_frame_field_and_evaluate_runs_on_it(tmp_path):
+    clip = synthetic_clip(120, size=(96, 128), seed=2)
+    assert clip.absent.any()  # the pole hides the object in some frames
+    cut = clip.head(100)
+    assert (len(cut), cut.boxes.shape, cut.absent.shape) == (100, (100, 4), (100,))
+    np.testing.assert_array_equal(cut.absent, clip.absent[:100])
+    assert clip.head(None) is clip and clip.head(500) is clip
+    with pytest.raises(ValueError, match="keep at least 1"):
+        clip.head(0)
+    report = evaluate({"kcf": lambda: make_baseline("kcf")}, [cut], tmp_path, progress=False)
+    assert report["kcf"]["per_sequence"][cut.name]["frames"] == 100
+
+
+def test_shipped_models_and_packaged_data_resolve_by_name():
+    assert {"stif_lite_full", "stif_lite_baseline"} <= set(shipped_models())
+    path = checkpoint_path("stif_lite_full")
+    assert path.is_file() and path.parent.name == "weights"
+    assert checkpoint_path(path) == path  # a file path is taken as given
+    with pytest.raises(FileNotFoundError, match=r"'nothing': no such file.*shipped: \["):
+        checkpoint_path("nothing")
+    assert "jogging-1" in json.loads(package_file("otb_attributes.json").read_text())["sequences"]
+
+
+def test_places_come_from_settings_and_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("STIF_PROJECT", raising=False)
+    monkeypatch.delenv("STIF_DATA_ROOT", raising=False)
+    (tmp_path / "proj" / "notebooks").mkdir(parents=True)
+    (tmp_path / "shared" / "data" / "sequences").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "proj" / "notebooks")
+    assert project_dir() == tmp_path / "proj"
+    assert default_data_root() == tmp_path / "shared" / "data" / "sequences"
+    monkeypatch.setenv("STIF_PROJECT", str(tmp_path / "elsewhere"))
+    assert project_dir() == tmp_path / "elsewhere"
+
+
+def test_check_records_and_holds_values_to_their_references(tmp_path, monkeypatch):
+    record = tmp_path / "values.jsonl"
+    monkeypatch.setenv(nb.ENV_RECORD, str(record))
+    assert nb.check("a", 0.5) == 0.5 and nb.check("b", float("nan")) != 0
+    runs = {"plain": {"a": 0.5, "b": float("nan")}, "other": {"a": 0.53, "b": float("nan")}}
+    table = tolerances(runs)
+    assert table["a"]["spread"] == pytest.approx(0.03) and table["a"]["tol"] == pytest.approx(0.06)
+    assert table["b"]["tol"] > 0 and table["a"]["moved_in"] == ["other"]
+    refs = tmp_path / "refs.json"
+    refs.write_text(json.dumps({"values": table}))
+    monkeypatch.delenv(nb.ENV_RECORD)
+    monkeypatch.setenv(nb.ENV_CHECK, str(refs))
+    nb.check("a", 0.45)
+    nb.check("b", float("nan"))
+    with pytest.raises(nb.CheckError, match=r"a = 0.57, outside the stored 0.5 \+- 0.06"):
+        nb.check("a", 0.57)
+    with pytest.raises(nb.CheckError, match="no stored reference for 'c'"):
+        nb.check("c", 1.0)
+    assert [json.loads(line)["key"] for line in record.read_text().splitlines()] == ["a", "b"]
+
+
+def test_notebooks_open_on_the_project_kernel():
+    for path in notebooks_dir().glob("*.ipynb"):
+        assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "stif", path.name
+
+
+WRONG_AXIS = '''import math
+import torch.nn.functional as F
+import stif_core.model.enhance as enhance
+
+
+def softmax_over_the_wrong_axis(memory, granularity="frame", similarity="dot"):
+    c = memory.shape[2]
+    if similarity == "scaled_cosine":
+        memory = F.normalize(memory, dim=2) * math.sqrt(c)
+    sim = (memory * memory[:, :1]).sum(2) / math.sqrt(c)
+    if granularity == "frame":
+        sim = sim.mean((-2, -1))
+    return sim.softmax(dim=0)  # eq. 3 broken on purpose: over the batch, not the N memory frames
+
+
+enhance.temporal_weights = softmax_over_the_wrong_axis
+'''
+
+
+def checked_run(tmp_path, monkeypatch, notebook: str, parameters: dict, inject: str | None = None):
+    """Run a copy of a notebook (outside the project) with its key numbers held to the stored references."""
+    source = json.loads((notebooks_dir() / notebook).read_text())
+    if inject:
+        at = next(i for i, c in enumerate(source["cells"]) if "nb.setup(" in "".join(c["source"])) + 1
+        source["cells"].insert(at, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                    "source": inject, "id": "broken"})
+    copy = tmp_path / notebook
+    copy.write_text(json.dumps(source))
+    monkeypatch.setenv(nb.ENV_CHECK, str(notebooks_dir() / "reference_values.json"))
+    monkeypatch.setenv("STIF_DATA_ROOT", str(DATA_ROOT))
+    monkeypatch.setenv("STIF_PROJECT", str(tmp_path))
+    execute(copy, tmp_path / "out.ipynb", parameters)
+
+
+@needs_data
+def test_checks_fail_on_a_broken_equation(tmp_path, monkeypatch):
+    with pytest.raises(pm.PapermillExecutionError, match=r"CheckError: 06 .* outside the stored"):
+        checked_run(tmp_path, monkeypatch, "06_head_losses.ipynb", {}, inject=WRONG_AXIS)
+
+
+@needs_data
+def test_checks_fail_on_the_baseline_checkpoint(tmp_path, monkeypatch):
+    with pytest.raises(pm.PapermillExecutionError, match=r"CheckError: 06 .* outside the stored"):
+        checked_run(tmp_path, monkeypatch, "06_head_losses.ipynb", {"checkpoint": "stif_lite_baseline"})
+
+
+@needs_data
+def test_installed_package_runs_outside_the_checkout(tmp_path):
+    """``pip install .`` (no checkout on sys.path), then demo, eval by shipped name and a notebook, run from
+    another folder."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(ROOT)], check=True)
+    work = tmp_path / "work"
+    (work / "notebooks").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("STIF_PROJECT", "STIF_NB_CHECK", "STIF_NB_RECORD")}
+    env |= {"PYTHONPATH": str(site), "STIF_DATA_ROOT": str(DATA_ROOT)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, *args], cwd=work, env=env, check=True, capture_output=True,
+                              text=True).stdout
+
+    assert run("-c", "import stif_core; print(stif_core.__file__)").startswith(str(site))
+    assert "parameters" in run("-m", "stif_core", "demo", "--preset", "lite")
+    out = run("-m", "stif_core", "eval", "--sequences", "deer", "--checkpoint", "stif_lite_full",
+              "--out", str(work / "eval"))
+    assert "stif-full" in out and (work / "eval" / "metrics.json").is_file()
+    tour = json.loads((notebooks_dir() / "01_tour.ipynb").read_text())
+    (work / "notebooks" / "01_tour.ipynb").write_text(json.dumps(tour))
+    run("-m", "papermill", "notebooks/01_tour.ipynb", "notebooks/out.ipynb", "-k", "python3", "-p", "fast", "True",
+        "--cwd", "notebooks")
+    assert (work / "figures" / "tour_boxes.png").is_file()  # figures land in the working project, not the checkout
