@@ -3,10 +3,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse and run one command. A user-facing error (bad input, a missing file, a misfit) prints one line and
+    exits with 2; ``--verbose`` shows its traceback too."""
     parser = argparse.ArgumentParser(prog="python -m stif_core", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build the model and print its parts and internals' shapes")
     demo.add_argument("--preset", action="append", choices=["lite", "paper"],
@@ -14,9 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train a model from a JSON config (configs/*.json)")
     train.add_argument("--config", required=True, help="a JSON file of TrainConfig fields")
     train.add_argument("--out", help="output folder (overrides the config's)")
-    train.add_argument("--steps", type=int, help="number of steps (overrides the config's)")
+    train.add_argument("--steps", type=positive_int, help="number of steps (overrides the config's)")
     train.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
-    train.add_argument("--stop-at", type=int, help="stop at this step (a time budget; the schedule is unchanged)")
+    train.add_argument("--stop-at", type=positive_int,
+                       help="stop at this step (a time budget; the schedule is unchanged)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     ev = sub.add_parser("eval", help="track sequences in the OTB layout and write metrics.json")
     ev.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
@@ -32,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="print speed and memory figures")
     bench.add_argument("--data-root")
     bench.add_argument("--checkpoint", help="lite weights to time (default: the untrained lite network)")
-    bench.add_argument("--frames", type=int, default=100, help="frames tracked per speed figure")
+    bench.add_argument("--frames", type=positive_int, default=100, help="frames tracked per speed figure")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     rep = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
     rep.add_argument("--out", default="reports", help="output folder (default: reports/)")
@@ -40,14 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     rep.add_argument("--data-root", default="", help="sequences folder")
     rep.add_argument("--variants", nargs="+", help="ablation variants (default: the six Table 1 rows)")
-    rep.add_argument("--train-steps", type=int, help="ablation training steps per variant")
+    rep.add_argument("--train-steps", type=positive_int, help="ablation training steps per variant")
     ref = sub.add_parser("references", help="measure the spread of the notebooks' key numbers across CPU "
                                             "configurations and write nbval's tolerances")
     ref.add_argument("--out", default="runs/spread", help="folder of the runs (default: runs/spread)")
     ref.add_argument("--configs", nargs="+", help="configurations (default: all; 'plain' is required)")
-    ref.add_argument("--jobs", type=int, default=2, help="configurations run side by side")
+    ref.add_argument("--jobs", type=positive_int, default=2, help="configurations run side by side")
     ref.add_argument("--store", action="store_true", help="also store the plain run's outputs in the notebooks")
     args = parser.parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line (FrameError, AnnotationError too)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> None:
     if args.command == "demo":
         from .demo import describe
 
@@ -75,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         from .references import run as run_references
 
         run_references(args.out, args.configs, args.jobs, args.store)
-    return 0
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def bench_sequence(name: str, data_root: str | None) -> Sequence:
         return load_sequences([name], data_root)[0]
     except (FileNotFoundError, ValueError) as err:
         print(f"{name}: {err}; using a synthetic clip")
-        return synthetic_clip(300, seed=0, name="synthetic")
+        return synthetic_clip(300, seed=0, name=f"synthetic (standing in for {name})")
 
 
 def run(data_root: str | None = None, checkpoint: str | None = None, frames: int = 100,
@@ -111,11 +111,12 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
     rows.append({"tracker": "csrt", "device": "cpu", "fps": round(tracking_fps(make_baseline("csrt"), seq, frames), 1),
                  "network_ms": None, "frames": frames})
     lite = load_model(checkpoint) if checkpoint else build_model("lite", "full").eval()
-    curve = memory_curve(STIFTracker(lite), bench_sequence(memory_sequence, data_root))
+    memory_seq = bench_sequence(memory_sequence, data_root)
+    curve = memory_curve(STIFTracker(lite), memory_seq)
     report = {"machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
                           "torch": torch.__version__,
                           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-              "sequence": seq.name, "speed": rows, "memory": {"sequence": memory_sequence, "curve": curve}}
+              "sequence": seq.name, "speed": rows, "memory": {"sequence": memory_seq.name, "curve": curve}}
     print_report(report)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

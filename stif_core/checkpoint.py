@@ -6,12 +6,25 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import build_model
 from .model import STIF
 from .paths import checkpoint_path
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process; the umask's permissions
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_save(obj, path: str | Path) -> None:
@@ -33,9 +46,18 @@ def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> Non
     os.replace(tmp, path)
 
 
+def not_safetensors(path: Path, err: Exception) -> ValueError:
+    return ValueError(f"checkpoint {path} is not a readable safetensors file ({err}); weights are loaded only from "
+                      ".safetensors files (a torch.save pickle is never unpickled here: convert it with "
+                      "safetensors.torch.save_file)")
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
-    with safe_open(str(path), framework="pt") as f:
-        return f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise not_safetensors(Path(path), err) from None
 
 
 def load_weights(model: STIF, path: str | Path) -> None:
@@ -43,7 +65,10 @@ def load_weights(model: STIF, path: str | Path) -> None:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise not_safetensors(path, err) from None
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

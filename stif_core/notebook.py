@@ -10,8 +10,8 @@ import json
 import math
 import os
 import random
-from functools import cache
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import cv2

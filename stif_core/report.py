@@ -14,7 +14,7 @@ import papermill as pm
 from jupyter_client.kernelspec import find_kernel_specs
 from traitlets.config import Config
 
-from .config import VARIANTS
+from .config import VARIANTS, parse_variant
 from .paths import project_dir
 
 ABLATION = "10_ablation.ipynb"
@@ -69,6 +69,8 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel: str | None =
 def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", data_root: str = "",
         variants: list[str] | None = None, train_steps: int | None = None) -> Path:
     """Execute the suite and the ablation batch; returns the path of the summary."""
+    for variant in variants or []:
+        parse_variant(variant)  # a bad name fails here, before the suite starts
     out = Path(out).resolve()
     common = {"fast": fast, "device": device, "data_root": data_root}
     timings = {}

@@ -6,6 +6,7 @@ Run: ``python -m stif_core train --config configs/lite_full.json``
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import build_model, resolve_device
-from .checkpoint import atomic_save, save_weights
+from .checkpoint import atomic_save, save_weights, write_text
 from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
@@ -38,6 +39,7 @@ class TrainConfig:
     split: str = "train"
     sequences: list[str] | None = None  # explicit names instead of the split
     data_root: str | None = None
+    synthetic: bool = False  # train on synthetic clips instead of real sequences (only when asked for)
     steps: int = 1000
     batch_size: int = 16
     lr: float = 0.02
@@ -58,15 +60,54 @@ class TrainConfig:
     device: str = "auto"
     out: str = "runs/lite_full"
 
+    def __post_init__(self) -> None:
+        """Every option of the right type and in its range; ``ValueError`` naming the option otherwise."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = OPTION_TYPES[f.type]
+            if not kind(value):
+                raise ValueError(f"training option {f.name}={value!r} is not valid: expected {f.type}")
+            low, high = OPTION_RANGES.get(f.name, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+                raise ValueError(f"training option {f.name}={value!r} is not valid: must be {bounds}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"training option device={self.device!r} is not valid: auto, cpu or cuda")
+
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
-        raw = json.loads(Path(path).read_text())
+        try:
+            raw = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path} must hold an object of training options")
         raw.update({k: v for k, v in overrides.items() if v is not None})
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - valid)
         if unknown:
             raise ValueError(f"{path}: unknown training option(s) {unknown}; valid: {sorted(valid)}")
         return cls(**raw)
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+OPTION_TYPES = {  # annotation -> check
+    "str": lambda v: isinstance(v, str),
+    "str | None": lambda v: v is None or isinstance(v, str),
+    "int": is_int,
+    "float": lambda v: (is_int(v) or isinstance(v, float)) and math.isfinite(v),
+    "bool": lambda v: isinstance(v, bool),
+    "dict": lambda v: isinstance(v, dict),
+    "list[str] | None": lambda v: v is None or (isinstance(v, list) and all(isinstance(n, str) for n in v)),
+}
+OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "min_lr": (0, None),
+                 "warmup_steps": (0, None), "momentum": (0, 1), "weight_decay": (0, None),
+                 "backbone_lr_mult": (0, None), "freeze_backbone_steps": (0, None), "lambda_reg": (0, None),
+                 "lambda_ctr": (0, None), "grad_clip": (0, None), "num_workers": (0, None), "threads": (0, None),
+                 "seed": (0, None), "checkpoint_every": (1, None)}
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -78,13 +119,22 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def training_sequences(cfg: TrainConfig) -> list[Sequence]:
-    """The configured real sequences, or a synthetic fallback when no data root is found."""
-    try:
-        names = cfg.sequences or load_split(cfg.split, cfg.data_root)
-        return load_sequences(names, cfg.data_root)
-    except FileNotFoundError as err:
-        print(f"no real data ({err}); training on synthetic clips")
+    """The configured real sequences (a missing or empty data root is an error), or synthetic clips when
+    ``cfg.synthetic`` asks for them."""
+    if cfg.synthetic:
         return [synthetic_clip(120, seed=cfg.seed + i, name=f"synthetic-{i}") for i in range(4)]
+    return load_sequences(cfg.sequences or load_split(cfg.split, cfg.data_root), cfg.data_root)
+
+
+def data_record(cfg: TrainConfig, sequences: list[Sequence]) -> dict:
+    """What a model was trained on, for its metadata: the source, the names, and a SHA-256 over every
+    sequence's name, frame count and ground truth."""
+    digest = hashlib.sha256()
+    for seq in sequences:
+        digest.update(f"{seq.name}:{len(seq)}:".encode())
+        digest.update(seq.boxes.tobytes())
+    return {"source": "synthetic" if cfg.synthetic else "real", "split": None if cfg.sequences else cfg.split,
+            "sequences": [s.name for s in sequences], "sha256": digest.hexdigest()}
 
 
 def trunk_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -193,6 +243,7 @@ class Trainer:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         dataset = TrackingSamples(training_sequences(cfg), SamplingConfig(**self.sampling_overrides()),
                                   length=cfg.steps * cfg.batch_size * self.world, seed=cfg.seed)
+        data = data_record(cfg, dataset.sequences)
         self.net.train()
         set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
         log = self.open_log() if self.rank == 0 else None
@@ -217,18 +268,29 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.rank == 0:
             save_weights(self.model, final, {"preset": cfg.preset, "variant": cfg.variant,
-                                             "model": json.dumps(cfg.model), "steps": str(self.step)})
+                                             "model": json.dumps(cfg.model), "steps": str(self.step),
+                                             "data": json.dumps(data)})
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
         return final
 
     def open_log(self):
-        """The JSONL log, cut back to the steps the checkpoint holds (a resumed run redoes the rest)."""
+        """The JSONL log, cut back (atomically) to the steps the checkpoint holds (a resumed run redoes the rest).
+        A torn last line, left by a kill during a write, is dropped; a bad line elsewhere is an error."""
         path = self.out / "log.jsonl"
-        rows = path.read_text().splitlines() if path.exists() else []
-        kept = [r for r in rows if json.loads(r)["step"] < self.step]
-        path.write_text("".join(r + "\n" for r in kept))
+        lines = path.read_text().splitlines() if path.exists() else []
+        kept = []
+        for n, line in enumerate(lines, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                if n == len(lines):
+                    break
+                raise ValueError(f"{path}, line {n}: not a JSON log row") from None
+            if row["step"] < self.step:
+                kept.append(line)
+        write_text(path, "".join(r + "\n" for r in kept))
         return path.open("a")
 
     def sampling_overrides(self) -> dict:

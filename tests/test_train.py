@@ -127,7 +127,7 @@ def test_samples_are_deterministic_and_well_formed():
 def test_ddp_with_two_cpu_processes(tmp_path):
     cfg = tiny_config(tmp_path / "ddp", steps=2, checkpoint_every=1, threads=1)
     path = tmp_path / "ddp.json"
-    path.write_text(json.dumps(asdict(cfg) | {"sequences": None, "data_root": str(tmp_path / "no-data")}))
+    path.write_text(json.dumps(asdict(cfg) | {"sequences": None, "synthetic": True}))
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                           "--master_port", "29517", "-m", "stif_core", "train", "--config", str(path)],

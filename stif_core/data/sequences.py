@@ -30,9 +30,18 @@ class AnnotationError(ValueError):
 
 
 def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; grayscale and palette images become three channels."""
+    """(H, W, 3) uint8 RGB; grayscale and palette images become three channels, 16-bit grayscale is scaled to
+    8 bits (PIL's own conversion would clip it to white); float images are refused."""
     try:
         with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                gray = np.asarray(im, dtype=np.float64)  # (H, W) 0 .. 65535
+                if gray.min() < 0 or gray.max() > 65535:
+                    raise FrameError(f"frame {path}: {im.mode} values outside 0..65535; not a 16-bit image")
+                gray = np.rint(gray * (255 / 65535)).astype(np.uint8)
+                return np.repeat(gray[..., None], 3, axis=2)
+            if im.mode == "F":
+                raise FrameError(f"frame {path} holds floating-point pixels; frames must be 8 or 16-bit images")
             return np.asarray(im.convert("RGB"))
     except FileNotFoundError:
         raise FrameError(f"frame {path} is missing") from None
@@ -132,14 +141,25 @@ def read_labels(path: Path, n_frames: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def validate_boxes(boxes: np.ndarray, n_frames: int, path: Path, absent: np.ndarray | None = None,
-                   first_only: bool = False) -> np.ndarray:
-    """(L, 4) boxes checked against the frame count, invalid boxes on absent frames set to NaN.
+def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np.ndarray | None = None,
+                   first_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """(L, 4) boxes checked against the frames, and the absent flags (L,) or None.
 
     One box per frame (just the first when ``first_only``: the rest become NaN). Every box finite with
-    positive size, except on frames marked absent; the first box is always required."""
+    positive size, except on frames marked absent; the first box is always required and must overlap the
+    frame. A later box that lies wholly outside the frame marks its frame absent (as GOT-10k's absence label
+    would): such a frame is neither scored nor sampled for training. Invalid boxes of absent frames are NaN."""
+    n_frames = len(frames)
     if len(boxes) != n_frames and not (first_only and len(boxes) == 1):
-        raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames")
+        raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames, {frames[0].name} to "
+                              f"{frames[-1].name}: " + ("frames before the first or after the last are missing"
+                                                       if len(boxes) > n_frames else "boxes are missing"))
+    off = off_image(boxes, frames[0])  # (K,)
+    if off[0]:
+        raise AnnotationError(f"{path}, line 1: box {boxes[0].tolist()} lies outside the frame")
+    if off.any():
+        absent = (np.zeros(n_frames, bool) if absent is None else absent.copy())
+        absent[:len(boxes)] |= off
     finite = np.isfinite(boxes).all(1)  # (K,)
     invalid = ~(finite & (boxes[:, 2] > 0) & (boxes[:, 3] > 0))  # (K,)
     excused = np.zeros(len(boxes), bool) if absent is None else absent[:len(boxes)].copy()  # (K,)
@@ -150,8 +170,24 @@ def validate_boxes(boxes: np.ndarray, n_frames: int, path: Path, absent: np.ndar
         problem = "is not finite" if not finite[i] else "has zero or negative size"
         raise AnnotationError(f"{path}, line {i + 1}: box {boxes[i].tolist()} {problem}")
     out = np.full((n_frames, 4), np.nan)  # (L, 4)
-    out[:len(boxes)] = np.where(invalid[:, None], np.nan, boxes)
-    return out
+    out[:len(boxes)] = np.where((invalid | off)[:, None], np.nan, boxes)
+    return out, absent
+
+
+def off_image(boxes: np.ndarray, first_frame: Path) -> np.ndarray:
+    """(K,) True for finite boxes of positive size that do not overlap the frame (its size read from the first
+    frame's header)."""
+    try:
+        with Image.open(first_frame) as im:
+            w, h = im.size
+    except FileNotFoundError:
+        raise FrameError(f"frame {first_frame} is missing") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise FrameError(f"frame {first_frame} is corrupt or not an image ({err})") from None
+    x, y, bw, bh = boxes.T  # (K,) each
+    with np.errstate(invalid="ignore"):
+        sized = np.isfinite(boxes).all(1) & (bw > 0) & (bh > 0)
+        return sized & ((x >= w) | (y >= h) | (x + bw <= 0) | (y + bh <= 0))
 
 
 # ------------------------------------------------------------------ frames
@@ -194,8 +230,8 @@ def read_otb_sequence(seq_dir: Path) -> Sequence:
         raise FileNotFoundError(f"{seq_dir} holds no groundtruth.txt nor groundtruth_rect.txt")
     gt_path, frame_dir = found
     frames = frame_paths(frame_dir)
-    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path)
-    return Sequence(seq_dir.name, frames, boxes)
+    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path)
+    return Sequence(seq_dir.name, frames, boxes, absent)
 
 
 def list_otb_sequences(root: Path) -> list[str]:
@@ -218,7 +254,7 @@ def read_got10k_sequence(seq_dir: Path, first_only: bool = False) -> Sequence:
     if (seq_dir / "cover.label").is_file():
         attributes["cover"] = read_labels(seq_dir / "cover.label", len(frames))
     gt_path = seq_dir / "groundtruth.txt"
-    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path, absent, first_only)
+    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent, first_only)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
 
 
@@ -235,7 +271,7 @@ def read_lasot_sequence(seq_dir: Path) -> Sequence:
     if (seq_dir / "nlp.txt").is_file():
         attributes["nlp"] = (seq_dir / "nlp.txt").read_text().strip()
     gt_path = seq_dir / "groundtruth.txt"
-    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path, absent)
+    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
 
 
@@ -245,8 +281,8 @@ def read_trackingnet_sequence(chunk_dir: Path, video: str, first_only: bool = Fa
     chunk_dir = Path(chunk_dir)
     frames = frame_paths(chunk_dir / "frames" / video)
     gt_path = chunk_dir / "anno" / f"{video}.txt"
-    boxes = validate_boxes(read_boxes(gt_path), len(frames), gt_path, first_only=first_only)
-    return Sequence(video, frames, boxes, attributes={"dataset": "trackingnet", "chunk": chunk_dir.name})
+    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, first_only=first_only)
+    return Sequence(video, frames, boxes, absent, attributes={"dataset": "trackingnet", "chunk": chunk_dir.name})
 
 
 def subfolders(folder: Path) -> list[Path]:
@@ -337,10 +373,18 @@ def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
     path = resolve_root(data_root).parent / "splits.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    splits = json.loads(path.read_text())
+    try:
+        splits = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(splits, dict):
+        raise ValueError(f"{path} must hold an object of split name -> list of sequence names")
     if split not in splits:
         raise ValueError(f"unknown split {split!r}; valid: {sorted(splits)}")
-    return list(splits[split])
+    names = splits[split]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path}: split {split!r} must be a list of sequence names, not {names!r}")
+    return names
 
 
 def load_sequences(names: list[str] | None = None, data_root: str | Path | None = None) -> list[Sequence]:

@@ -2,47 +2,77 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+from collections import Counter
 from pathlib import Path
+
+import cv2
 
 from ..checkpoint import load_model, read_metadata
 from ..data.sequences import load_sequences, load_split, resolve_root
 from ..paths import checkpoint_path
 from ..tracking.baselines import BASELINES, make_baseline
-from ..tracking.tracker import STIFTracker
+from ..tracking.tracker import MEMORY_POLICIES, PARAM_SETS, STIFTracker
 from .harness import evaluate, format_table
 
 
-def tracker_factories(checkpoints: list[str], baselines: list[str], params: str, policy: str,
-                      device: str) -> dict:
-    """name -> factory; STIF trackers are named ``stif-<variant>`` from their checkpoint's metadata."""
-    factories = {}
-    for path in checkpoints:
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str) -> tuple[dict, dict]:
+    """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
+    hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
+    set and memory policy when they are not the defaults (otb, recent)."""
+    paths = [checkpoint_path(c) for c in checkpoints]
+    variants = [read_metadata(p).get("variant", p.stem) for p in paths]
+    repeated = {v for v, n in Counter(variants).items() if n > 1}
+    factories, signatures = {}, {}
+    for path, variant in zip(paths, variants):
         model = load_model(path, device)  # a bad file fails here, before any tracking
         STIFTracker(model, params, policy)  # and so does a bad option
-        name = f"stif-{read_metadata(checkpoint_path(path)).get('variant', Path(path).stem)}"
+        sha = file_sha256(path)
+        name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
+        name += "".join(f"-{v}" for v, default in ((params, "otb"), (policy, "recent")) if v != default)
+        if name in factories:
+            raise ValueError(f"checkpoint {path} is given twice")
         factories[name] = lambda m=model: STIFTracker(m, params, policy)
-    for b in baselines:
-        if b not in BASELINES:
-            raise SystemExit(f"unknown baseline {b!r}; valid: {sorted(BASELINES)}")
-        factories[b] = lambda b=b: make_baseline(b)
-    return factories
+        signatures[name] = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
+                            "memory_policy": policy}
+    return factories, signatures
+
+
+def baseline_trackers(baselines: list[str]) -> tuple[dict, dict]:
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; valid: {sorted(BASELINES)}")
+    return ({b: lambda b=b: make_baseline(b) for b in baselines},
+            {b: {"tracker": b, "opencv": cv2.__version__} for b in baselines})
 
 
 def run_eval(args: argparse.Namespace) -> dict:
     from .. import resolve_device
 
+    if args.split and args.sequences:
+        raise ValueError("give --split or --sequences, not both")
+    baselines = [b for b in args.baselines.split(",") if b]
+    if not args.checkpoint and not baselines:
+        raise ValueError("nothing to evaluate: give --checkpoint and/or --baselines")
+    if not args.checkpoint and (args.params != "otb" or args.memory_policy != "recent"):
+        raise ValueError("--params and --memory-policy set STIF's tracker; they need a --checkpoint")
+    if args.params not in PARAM_SETS or args.memory_policy not in MEMORY_POLICIES:
+        raise ValueError(f"--params {args.params!r} / --memory-policy {args.memory_policy!r}: valid parameter sets "
+                         f"{list(PARAM_SETS)}, memory policies {list(MEMORY_POLICIES)}")
     root = resolve_root(args.data_root)
     out = Path(args.out).resolve()
     if out == root.resolve() or root.resolve() in out.parents:
-        raise SystemExit(f"--out {out} lies inside the data root {root}; results are never written there")
+        raise ValueError(f"--out {out} lies inside the data root {root}; results are never written there")
     names = load_split(args.split, root) if args.split else args.sequences
     sequences = load_sequences(names, root)
-    baselines = [b for b in args.baselines.split(",") if b]
-    if not args.checkpoint and not baselines:
-        raise SystemExit("nothing to evaluate: give --checkpoint and/or --baselines")
     device = resolve_device(args.device).type
-    report = evaluate(tracker_factories(args.checkpoint, baselines, args.params, args.memory_policy, device),
-                      sequences, out)
+    factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device)
+    peers, peer_signatures = baseline_trackers(baselines)
+    report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures)
     print(format_table(report))
     print(f"metrics written to {out / 'metrics.json'}")
     return report

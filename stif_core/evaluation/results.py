@@ -8,23 +8,11 @@ exists, the result is complete.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-
-def write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process; the umask's permissions
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+from ..checkpoint import write_text
 
 
 def format_rows(rows: np.ndarray) -> str:

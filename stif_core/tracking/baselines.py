@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .tracker import FrameResult, check_init_box
+from .tracker import FrameResult, TrackerFailure, check_frame, check_init_box
 
 BASELINES = {"csrt": cv2.TrackerCSRT.create, "kcf": cv2.TrackerKCF.create}
 
@@ -28,13 +28,19 @@ class OpenCVTracker:
         self.name = name
 
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
-        box = check_init_box(box, frame.shape)
+        box = check_init_box(box, check_frame(frame).shape)
         self.tracker = BASELINES[self.name]()
-        self.tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), to_cv_rect(box))
         self.box = box
+        try:
+            self.tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), to_cv_rect(box))
+        except cv2.error as err:  # e.g. CSRT on a 1-pixel box or a 4 x 4 frame
+            raise TrackerFailure(f"{self.name} could not start: {str(err).strip().splitlines()[-1]}") from None
 
     def update(self, frame: np.ndarray) -> FrameResult:
-        ok, rect = self.tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        try:
+            ok, rect = self.tracker.update(cv2.cvtColor(check_frame(frame), cv2.COLOR_RGB2BGR))
+        except cv2.error as err:
+            raise TrackerFailure(f"{self.name} failed: {str(err).strip().splitlines()[-1]}") from None
         box = np.asarray(rect, dtype=np.float64)  # (4,)
         ok = bool(ok) and np.isfinite(box).all() and box[2] > 0 and box[3] > 0
         if ok:

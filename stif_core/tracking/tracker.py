@@ -83,6 +83,23 @@ class FrameResult:
     score_map: np.ndarray | None = field(default=None, repr=False)  # (H, W)
 
 
+class TrackerFailure(RuntimeError):
+    """A tracker that cannot go on with a sequence (an OpenCV peer's internal error); the harness scores the
+    rest of the sequence with its last box and carries on."""
+
+
+def check_frame(frame) -> np.ndarray:
+    """A frame as every tracker takes it: (H, W, 3) uint8 RGB. Float frames are refused rather than guessed at
+    (0-1 or 0-255?): convert them first, e.g. ``(frame * 255).round().astype(np.uint8)`` for 0-1 floats."""
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape[:2]) < 1:
+        shape = getattr(frame, "shape", None)
+        raise ValueError(f"a frame must be an (H, W, 3) RGB array; got {type(frame).__name__} of shape {shape}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"a frame must be uint8 RGB (0-255); got {frame.dtype}: convert it first, e.g. "
+                         "(frame * 255).round().astype(np.uint8) for floats in 0-1")
+    return frame
+
+
 def check_init_box(box: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
     """A valid first box: finite, positive size, overlapping the frame (clipped to it with a warning)."""
     box = np.asarray(box, dtype=np.float64).reshape(-1)
@@ -170,7 +187,7 @@ class STIFTracker:
 
     @torch.no_grad()
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
-        box = check_init_box(box, frame.shape)
+        box = check_init_box(box, check_frame(frame).shape)
         self.frame_shape = frame.shape[:2]
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
@@ -197,7 +214,7 @@ class STIFTracker:
     def update(self, frame: np.ndarray) -> FrameResult:
         self.index += 1
         window = self.query_window()
-        patch = crop(frame, window)  # (S, S, 3)
+        patch = crop(check_frame(frame), window)  # (S, S, 3)
         entries = self.memory()
         out, sel, box = self.run_step(patch, window, entries, internals=False)
         self.center, self.wh = box[:2] + box[2:] / 2, box[2:]

@@ -1,0 +1,212 @@
+"""No silent wrong results: results keyed by what produced them, frames decoded or refused, training data asked
+for explicitly and recorded, off-image boxes, a torn training log, and one clear line for bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import stif_core
+from stif_core.checkpoint import load_model, read_metadata, save_weights
+from stif_core.data.sequences import AnnotationError, Sequence, load_split, read_image, read_otb_sequence
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.evaluation.cli import stif_trackers
+from stif_core.evaluation.harness import evaluate, hidden_frames, track_sequence
+from stif_core.evaluation.metrics import evaluate_sequence
+from stif_core.paths import checkpoint_path, default_data_root
+from stif_core.tracking.baselines import make_baseline
+from stif_core.tracking.tracker import STIFTracker
+from stif_core.train import TrainConfig, Trainer, training_sequences
+
+
+def kcf():
+    return make_baseline("kcf")
+
+
+def never():
+    raise AssertionError("tracked again although complete results of the same tracker exist")
+
+
+def cli(*args, cwd=None):
+    root = default_data_root()
+    env = os.environ | ({"STIF_DATA_ROOT": str(root)} if root else {})
+    env["PYTHONPATH"] = str(Path(stif_core.__file__).parent.parent)  # the stif_core under test
+    return subprocess.run([sys.executable, "-m", "stif_core", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+# ------------------------------------------------------------------ 1. eval's results keyed by what produced them
+
+
+def test_results_of_another_set_up_are_refused_and_metrics_keep_earlier_rows(tmp_path):
+    clip = synthetic_clip(12, size=(96, 128), seed=1)
+    first = evaluate({"kcf": kcf}, [clip], tmp_path, progress=False, signatures={"kcf": {"tracker": "kcf", "v": 1}})
+    again = evaluate({"kcf": never}, [clip], tmp_path, progress=False, signatures={"kcf": {"tracker": "kcf", "v": 1}})
+    assert again["kcf"]["overall"]["auc"] == first["kcf"]["overall"]["auc"]  # read back, not tracked
+    with pytest.raises(ValueError, match=r"holds results of another tracker set-up \(stored \{'v': 1\}, this run "
+                                         r"\{'v': 2\}\)"):
+        evaluate({"kcf": never}, [clip], tmp_path, progress=False, signatures={"kcf": {"tracker": "kcf", "v": 2}})
+    evaluate({"csrt": lambda: make_baseline("csrt")}, [clip], tmp_path, progress=False)
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) == {"kcf", "csrt"}
+    shutil.rmtree(tmp_path / "csrt" / "got10k")
+    (tmp_path / "csrt" / "run.json").unlink()  # results whose origin is unknown
+    with pytest.raises(ValueError, match="without a record of what produced them"):
+        evaluate({"csrt": never}, [clip], tmp_path, progress=False)
+
+
+def test_two_checkpoints_of_one_variant_get_two_rows(tmp_path):
+    model = load_model("stif_lite_full")
+    other = tmp_path / "other.safetensors"
+    save_weights(model, other, read_metadata(checkpoint_path("stif_lite_full")) | {"steps": "1"})
+    factories, signatures = stif_trackers(["stif_lite_full", str(other)], "got10k", "recent", "cpu")
+    names = sorted(factories)
+    assert len(names) == 2 and all(n.startswith("stif-full-") and n.endswith("-got10k") for n in names)
+    assert len({signatures[n]["checkpoint_sha256"] for n in names}) == 2
+    assert {signatures[n]["params"] for n in names} == {"got10k"}
+
+
+# ------------------------------------------------------------------ 2. frames
+
+
+def test_16_bit_grayscale_png_is_scaled_not_white(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "00000001.png")
+    image = read_image(tmp_path / "00000001.png")
+    assert image.shape == (48, 64, 3) and image.dtype == np.uint8
+    np.testing.assert_allclose(image[..., 0], np.rint(ramp / 257.0), atol=1)
+    assert image.min() == 0 and image.max() == 255 and 100 < image.mean() < 155
+
+
+def test_float_frames_are_refused_by_the_trackers():
+    clip = synthetic_clip(3, size=(96, 128), seed=1)
+    for tracker in (STIFTracker(load_model("stif_lite_full")), make_baseline("csrt")):
+        with pytest.raises(ValueError, match="must be uint8 RGB.*got float32"):
+            tracker.init(clip.frame(0).astype(np.float32) / 255, clip.boxes[0])
+        tracker.init(clip.frame(0), clip.boxes[0])
+        with pytest.raises(ValueError, match="must be uint8 RGB.*got float64"):
+            tracker.update(clip.frame(1) / 255.0)
+
+
+def test_an_opencv_peer_that_fails_is_reported_and_the_run_goes_on(capsys):
+    frames = np.random.default_rng(0).integers(0, 255, (5, 120, 160, 3), dtype=np.uint8)
+    seq = Sequence("tiny-box", frames, np.tile([50.0, 50.0, 1.0, 1.0], (5, 1)))
+    boxes, times = track_sequence(make_baseline("csrt"), seq, progress=False)
+    assert "tiny-box, frame 0: csrt could not start" in capsys.readouterr().out
+    np.testing.assert_array_equal(boxes, np.tile([50.0, 50.0, 1.0, 1.0], (5, 1)))
+
+
+# ------------------------------------------------------------------ 3. training data and config
+
+
+def test_training_data_must_exist_unless_synthetic_is_asked_for(tmp_path):
+    for root in (tmp_path / "missing", tmp_path):  # mistyped, and empty
+        with pytest.raises(FileNotFoundError):
+            training_sequences(TrainConfig(data_root=str(root)))
+    assert [s.name for s in training_sequences(TrainConfig(synthetic=True))][:1] == ["synthetic-0"]
+
+
+def test_the_model_records_its_training_data(tmp_path):
+    cfg = TrainConfig(synthetic=True, steps=1, batch_size=1, warmup_steps=0, freeze_backbone_steps=1,
+                      num_workers=0, checkpoint_every=1, device="cpu", out=str(tmp_path / "run"))
+    data = json.loads(read_metadata(Trainer(cfg).fit(progress=False))["data"])
+    assert data["source"] == "synthetic" and data["sequences"][0] == "synthetic-0" and len(data["sha256"]) == 64
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"steps": -5}, r"steps=-5 is not valid: must be >= 1"),
+    ({"steps": "ten"}, r"steps='ten' is not valid: expected int"),
+    ({"batch_sise": 4}, r"unknown training option\(s\) \['batch_sise'\]"),
+    ({"momentum": 2}, r"momentum=2 is not valid: must be in \[0, 1\]"),
+])
+def test_bad_training_options_are_named(tmp_path, raw, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.load(path)
+    run = cli("train", "--config", str(path))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+
+
+def test_torn_last_log_line_is_dropped_on_resume(tmp_path):
+    cfg = TrainConfig(synthetic=True, steps=3, batch_size=1, warmup_steps=0, freeze_backbone_steps=3,
+                      num_workers=0, checkpoint_every=1, device="cpu", out=str(tmp_path / "run"))
+    Trainer(cfg).fit(progress=False, stop_at=2)
+    log = tmp_path / "run" / "log.jsonl"
+    log.write_text(log.read_text() + '{"step": 2, "lo')  # a kill in the middle of a write
+    Trainer(cfg).fit(progress=False)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [0, 1, 2]
+
+
+# ------------------------------------------------------------------ 4. boxes off the image
+
+
+def write_sequence(folder, boxes, size=(64, 48)):
+    folder.mkdir(parents=True)
+    for i in range(len(boxes)):
+        Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(folder / f"{i + 1:08d}.jpg")
+    (folder / "groundtruth.txt").write_text("".join(f"{','.join(map(str, b))}\n" for b in boxes))
+    return folder
+
+
+def test_a_box_off_the_image_marks_its_frame_absent(tmp_path):
+    seq = read_otb_sequence(write_sequence(tmp_path / "a", [[5, 5, 10, 10], [70, 5, 10, 10], [-20, 5, 10, 10],
+                                                            [60, 40, 10, 10]]))
+    assert seq.absent.tolist() == [False, True, True, False]  # the last box still overlaps the frame
+    assert np.isnan(seq.boxes[1:3]).all()
+    scored = evaluate_sequence(np.nan_to_num(seq.boxes), seq.boxes, (64, 48), hidden_frames(seq))
+    assert len(scored["ious"]) == 1  # GOT-10k's rule scores frames after the first: only frame 3 counts here
+    with pytest.raises(AnnotationError, match=r"line 1: box .* lies outside the frame"):
+        read_otb_sequence(write_sequence(tmp_path / "b", [[70, 5, 10, 10], [5, 5, 10, 10]]))
+
+
+# ------------------------------------------------------------------ clearer errors
+
+
+def test_a_checkpoint_that_is_not_safetensors_is_named(tmp_path):
+    pickle = tmp_path / "model.safetensors"
+    torch.save({"w": torch.zeros(2)}, pickle)
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(checkpoint_path("stif_lite_full").read_bytes()[:1000])
+    for path in (pickle, truncated):
+        with pytest.raises(ValueError, match=rf"checkpoint {path} is not a readable safetensors file"):
+            load_model(path)
+
+
+def test_missing_first_frame_is_named(tmp_path):
+    folder = write_sequence(tmp_path / "s", [[5, 5, 10, 10]] * 3)
+    (folder / "00000001.jpg").unlink()
+    with pytest.raises(AnnotationError, match=r"3 boxes for 2 frames, 00000002.jpg to 00000003.jpg: frames before"):
+        read_otb_sequence(folder)
+
+
+@pytest.mark.parametrize("text, message", [("{", "is not valid JSON"),
+                                           ('{"val": "ok"}', r"split 'val' must be a list of sequence names")])
+def test_malformed_splits_file_is_named(tmp_path, text, message):
+    (tmp_path / "sequences").mkdir()
+    (tmp_path / "splits.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_split("val", tmp_path / "sequences")
+
+
+@pytest.mark.skipif(default_data_root() is None, reason="no real sequences")
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--split", "val", "--sequences", "deer", "--baselines", "kcf", "--out", "x"], "not both"),
+    (["eval", "--sequences", "deer", "--baselines", "kcf", "--params", "got10k", "--out", "x"], "need a --checkpoint"),
+    (["eval", "--sequences", "deer", "--checkpoint", "nothing", "--out", "x"], "no shipped model of that name"),
+    (["report", "--variants", "bogus"], "unknown variant 'bogus'"),
+])
+def test_command_line_errors_are_one_line(tmp_path, args, message):
+    run = cli(*args, cwd=tmp_path)
+    assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_negative_bench_frames_are_refused():
+    run = cli("bench", "--frames", "-5")
+    assert run.returncode == 2 and "-5 is not a positive integer" in run.stderr
