@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--data-root", default="", help="sequences folder")
     rep.add_argument("--variants", nargs="+", help="ablation variants (default: the six Table 1 rows)")
     rep.add_argument("--train-steps", type=positive_int, help="ablation training steps per variant")
+    health = sub.add_parser("health", help="measure a model's internals on real frames: saturated maps, "
+                                           "one-hot attention, pinned temporal weights, peaks off the target")
+    health.add_argument("--checkpoint", default="stif_lite_full", help="weights: a file or a shipped model's name")
+    health.add_argument("--split", default="val", help="a split of splits.json (default: val)")
+    health.add_argument("--data-root", help="sequences folder")
+    health.add_argument("--samples", type=positive_int, default=8, help="samples per sequence")
     ref = sub.add_parser("references", help="measure the spread of the notebooks' key numbers across CPU "
                                             "configurations and write nbval's tolerances")
     ref.add_argument("--out", default="runs/spread", help="folder of the runs (default: runs/spread)")
@@ -94,6 +100,13 @@ def run(args: argparse.Namespace) -> None:
         from .report import run as run_report
 
         run_report(args.out, not args.full, args.device, args.data_root, args.variants, args.train_steps)
+    elif args.command == "health":
+        from .checkpoint import load_model
+        from .data.sequences import load_sequences, load_split
+        from .health import format_report, report
+
+        sequences = load_sequences(load_split(args.split, args.data_root), args.data_root)
+        print(format_report(report(load_model(args.checkpoint), sequences, args.samples)))
     elif args.command == "references":
         from .references import run as run_references
 

@@ -26,6 +26,19 @@ def cell_centers(score_size: int, offset: float, stride: int, device=None) -> to
     return torch.stack([x.flatten(), y.flatten()], 1)
 
 
+def cells_in_box(centers: torch.Tensor, box_xyxy, stride: int) -> torch.Tensor:
+    """(HW,) bool: the cells whose centre lies inside a crop-coordinate box x1, y1, x2, y2; for a box smaller
+    than a cell that holds no centre, the cell nearest its middle (none for a box off the grid)."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    x, y = centers[:, 0], centers[:, 1]  # (HW,) each
+    inside = (x >= x1) & (x <= x2) & (y >= y1) & (y <= y2)
+    middle = torch.tensor([(x1 + x2) / 2, (y1 + y2) / 2], dtype=centers.dtype, device=centers.device)
+    lo, hi = centers.min(0).values - stride / 2, centers.max(0).values + stride / 2
+    if not inside.any() and bool((middle >= lo).all() and (middle <= hi).all()):
+        inside[((centers - middle) ** 2).sum(1).argmin()] = True
+    return inside
+
+
 def decode_boxes(reg: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     """reg (B, 4, H, W) offsets l, t, r, b; centers (H*W, 2) -> boxes (B, H*W, 4) x1, y1, x2, y2."""
     ltrb = reg.flatten(2).transpose(1, 2)  # (B, HW, 4)

@@ -1,0 +1,131 @@
+"""Health of a trained model's internals on real frames: ``python -m stif_core health --checkpoint NAME``.
+
+An attention figure of a degenerate model shows an artefact, not the model's reading. This report measures, on
+samples of real sequences, what the notebooks' figures would show: spatial maps (eqs. 4-7) saturated at 1,
+cross-attention (eq. 8) one-hot or uniform and whether it reads the target, temporal weights (eq. 3) pinned to
+one frame, and whether the score map peaks on the target. Each sample is laid out as a perfect tracker would
+see it: the memory is frame 0 and the T frames before the query, each cropped around its ground-truth box; the
+query is cropped around the previous frame's ground-truth box.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data.crops import xywh_to_xyxy
+from .data.sequences import Sequence
+from .model import STIF
+from .model.head import cells_in_box, score_map
+from .tracking.tracker import STIFTracker
+
+SATURATED = 0.99  # a spatial-map cell above this passes its feature through unchanged
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The bounds a healthy model keeps (issues 9 and 10)."""
+
+    saturated_share: float = 0.5  # share of spatial-map cells above 0.99: less than this
+    entropy_range: tuple[float, float] = (0.1, 0.95)  # attention entropy / its maximum
+    peak_score: float = 0.3  # median peak score: at least this
+    peak_on_target: float = 0.8  # share of samples whose peak cell lies on the target: at least this
+    weight_spread: float = 0.02  # std of the first weight over samples: at least this (not pinned)
+    largest_weight: float = 0.9  # mean over samples of the largest temporal weight: below this (not one-hot)
+
+
+def sample_frames(seq: Sequence, n: int, t: int) -> list[int]:
+    """Up to ``n`` query frames spread over the sequence, each with T earlier frames and a visible target in
+    it and the T + 1 frames before it."""
+    visible = np.isfinite(seq.boxes).all(1)  # (L,)
+    if seq.absent is not None:
+        visible &= ~seq.absent
+    ok = [i for i in range(t + 1, len(seq)) if visible[i - t - 1:i + 1].all()]
+    return [ok[k] for k in np.linspace(0, len(ok) - 1, min(n, len(ok))).astype(int)] if ok else []
+
+
+def entropy_ratio(rows: torch.Tensor) -> torch.Tensor:
+    """(R, K) attention rows -> (R,) entropy divided by its maximum log K (0: one-hot, 1: uniform)."""
+    p = rows.clamp(min=1e-12)
+    return -(rows * p.log()).sum(1) / math.log(rows.shape[1])
+
+
+@torch.no_grad()
+def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
+    """The internals of one sample (see the module docstring)."""
+    t = model.cfg.memory_size
+    tracker = STIFTracker(model)
+    tracker.init(seq.frame(0), seq.boxes[0])
+    entries = [tracker.initial] + [tracker.entry_from_frame(j, seq.frame(j), seq.boxes[j])
+                                   for j in range(frame - t, frame)]
+    prev = seq.boxes[frame - 1]
+    tracker.center, tracker.wh = prev[:2] + prev[2:] / 2, prev[2:].copy()
+    look = tracker.inspect(seq.frame(frame), entries)
+    out, centers, stride = look.output, model.centers.cpu(), model.cfg.stride
+    truth = cells_in_box(centers, look.window.to_crop(xywh_to_xyxy(seq.boxes[frame])), stride)  # (HW,)
+    score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
+    row = {"peak_score": float(score.max()), "peak_on_target": float(truth[int(score.argmax())])}
+    for name, xi in (("memory_map", out.memory_spatial_map), ("query_map", out.query_spatial_map)):
+        if xi is not None:
+            row[f"{name}_saturated"] = float((xi > SATURATED).float().mean())
+    if out.temporal_weights is not None:
+        w = out.temporal_weights[0].cpu()  # (N,) or (N, H, W)
+        frames = w if w.dim() == 1 else w.mean((1, 2))  # (N,)
+        row["initial_weight"], row["largest_weight"] = float(frames[0]), float(frames.max())
+    if out.attn_q2m is not None and truth.any():
+        attn = out.attn_q2m[0].cpu()  # (HW, N'HW)
+        grids = attn.shape[1] // truth.numel()
+        boxes = [entries[0].box_crop] if grids == 1 else [e.box_crop for e in entries]
+        memory_target = torch.cat([cells_in_box(centers, b, stride) for b in boxes])  # (N'HW,)
+        reads = attn[truth]  # (R, N'HW): the query cells on the target
+        row["attention_entropy"] = float(entropy_ratio(reads).mean())
+        row["attention_target_mass"] = float(reads[:, memory_target].sum(1).mean())
+        row["attention_target_uniform"] = float(memory_target.float().mean())
+    return row
+
+
+def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds: Bounds = Bounds()) -> dict:
+    """Medians over the samples of every sequence, and each bound with its verdict."""
+    rows = [measure(model, seq, i) for seq in sequences
+            for i in sample_frames(seq, per_sequence, model.cfg.memory_size)]
+    if not rows:
+        raise ValueError("no sequence has a frame with T earlier frames and a visible target")
+    col = {k: np.array([r[k] for r in rows if k in r]) for k in rows[0]}
+    summary = {"samples": len(rows), "peak_score_median": float(np.median(col["peak_score"])),
+               "peak_on_target": float(col["peak_on_target"].mean())}
+    checks = {"median peak score": (summary["peak_score_median"], f">= {bounds.peak_score}",
+                                    summary["peak_score_median"] >= bounds.peak_score),
+              "peak on the target": (summary["peak_on_target"], f">= {bounds.peak_on_target}",
+                                     summary["peak_on_target"] >= bounds.peak_on_target)}
+    for name in ("memory_map", "query_map"):
+        if f"{name}_saturated" in col:
+            v = float(col[f"{name}_saturated"].mean())
+            summary[f"{name}_saturated"] = v
+            checks[f"{name} cells above {SATURATED}"] = (v, f"< {bounds.saturated_share}", v < bounds.saturated_share)
+    if "initial_weight" in col:
+        mean, std = float(col["initial_weight"].mean()), float(col["initial_weight"].std())
+        summary |= {"initial_weight_mean": mean, "initial_weight_std": std}
+        largest = float(col["largest_weight"].mean())
+        summary["largest_weight_mean"] = largest
+        checks["first temporal weight, std over samples"] = (std, f">= {bounds.weight_spread}",
+                                                             std >= bounds.weight_spread)
+        checks["largest temporal weight, mean"] = (largest, f"< {bounds.largest_weight}",
+                                                   largest < bounds.largest_weight)
+    if "attention_entropy" in col:
+        lo, hi = bounds.entropy_range
+        ent = float(col["attention_entropy"].mean())
+        mass, uniform = float(col["attention_target_mass"].mean()), float(col["attention_target_uniform"].mean())
+        summary |= {"attention_entropy": ent, "attention_target_mass": mass, "attention_target_uniform": uniform}
+        checks["attention entropy / max"] = (ent, f"in [{lo}, {hi}]", lo <= ent <= hi)
+        checks["attention mass on the target"] = (mass, f"> uniform {uniform:.3f}", mass > uniform)
+    summary["checks"] = {k: {"value": v, "bound": b, "ok": bool(ok)} for k, (v, b, ok) in checks.items()}
+    return summary
+
+
+def format_report(summary: dict) -> str:
+    lines = [f"{summary['samples']} samples", f"{'measure':<40} {'value':>8}  {'healthy when':<20} verdict"]
+    for name, c in summary["checks"].items():
+        lines.append(f"{name:<40} {c['value']:8.3f}  {c['bound']:<20} {'ok' if c['ok'] else 'UNHEALTHY'}")
+    return "\n".join(lines)
