@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ref.add_argument("--configs", nargs="+", help="configurations (default: all; 'plain' is required)")
     ref.add_argument("--jobs", type=positive_int, default=2, help="configurations run side by side")
     ref.add_argument("--store", action="store_true", help="also store the plain run's outputs in the notebooks")
+    ref.add_argument("--reuse", action="store_true", help="keep the complete runs in --out; run the others")
     args = parser.parse_args(argv)
     try:
         run(args)
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "references":
         from .references import run as run_references
 
-        run_references(args.out, args.configs, args.jobs, args.store)
+        run_references(args.out, args.configs, args.jobs, args.store, args.reuse)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ the package's files sit, so an installed copy (``pip install .``) behaves as a c
 
 - the data root: a parameter, else ``$STIF_DATA_ROOT``, else ``shared/data/sequences`` beside the working
   folder or one of its parents (``../shared`` of a checkout);
-- the project folder, which holds ``notebooks/`` and receives ``figures/`` and ``runs/``: ``$STIF_PROJECT``,
-  else the nearest folder at or above the working folder with a ``notebooks/`` folder, else the working folder;
+- the project folder, which holds ``notebooks/`` (and ``configs/``, ``data/``): ``$STIF_PROJECT``, else the
+  nearest folder at or above the working folder with a ``notebooks/`` folder, else the working folder;
+- the output folder, which receives ``figures/`` and ``runs/``: ``$STIF_OUTPUT``, else the project folder;
 - the shipped weights and the packaged data files: inside the package, read through ``importlib.resources``.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ENV_DATA_ROOT = "STIF_DATA_ROOT"
 ENV_PROJECT = "STIF_PROJECT"
+ENV_OUTPUT = "STIF_OUTPUT"
 SHIPPED_SUFFIX = ".safetensors"
 
 
@@ -36,9 +38,14 @@ def project_dir() -> Path:
     return next((p for p in (cwd, *cwd.parents) if (p / "notebooks").is_dir()), cwd)
 
 
+def output_root() -> Path:
+    """``$STIF_OUTPUT``, else the project folder."""
+    return Path(os.environ[ENV_OUTPUT]).resolve() if os.environ.get(ENV_OUTPUT) else project_dir()
+
+
 def output_dir(name: str) -> Path:
-    """``<project>/<name>`` (figures, runs), created on first use."""
-    path = project_dir() / name
+    """``<output>/<name>`` (figures, runs), created on first use."""
+    path = output_root() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -33,7 +33,7 @@ def test_head_cuts_every_per_frame_field_and_evaluate_runs_on_it(tmp_path):
     with pytest.raises(ValueError, match="keep at least 1"):
         clip.head(0)
     report = evaluate({"kcf": lambda: make_baseline("kcf")}, [cut], tmp_path, progress=False)
-    assert report["kcf"]["per_sequence"][cut.name]["frames"] == 100
+    assert 0 <= report["kcf"]["per_sequence"][cut.name]["auc"] <= 1
 
 
 def test_shipped_models_and_packaged_data_resolve_by_name():
@@ -62,20 +62,25 @@ def test_check_records_and_holds_values_to_their_references(tmp_path, monkeypatc
     record = tmp_path / "values.jsonl"
     monkeypatch.setenv(nb.ENV_RECORD, str(record))
     assert nb.check("a", 0.5) == 0.5 and nb.check("b", float("nan")) != 0
-    runs = {"plain": {"a": 0.5, "b": float("nan")}, "other": {"a": 0.53, "b": float("nan")}}
+    runs = {"plain": {"a": 0.5, "b": float("nan"), "c": 2.0}, "other": {"a": 0.53, "b": float("nan"), "c": 2.0},
+            "third": {"a": 0.49, "b": float("nan"), "c": float("nan")}}
     table = tolerances(runs)
-    assert table["a"]["spread"] == pytest.approx(0.03) and table["a"]["tol"] == pytest.approx(0.06)
-    assert table["b"]["tol"] > 0 and table["a"]["moved_in"] == ["other"]
+    assert table["a"]["spread"] == pytest.approx(0.03) and table["a"]["tol"] == pytest.approx(0.09)  # 3 x spread
+    assert table["b"]["tol"] == pytest.approx(1e-3) and table["a"]["moved_in"] == ["other", "third"]
+    assert table["c"]["tol"] == float("inf")  # NaN under one configuration: no finite tolerance
     refs = tmp_path / "refs.json"
     refs.write_text(json.dumps({"values": table}))
     monkeypatch.delenv(nb.ENV_RECORD)
     monkeypatch.setenv(nb.ENV_CHECK, str(refs))
-    nb.check("a", 0.45)
+    nb.check("a", 0.42)
     nb.check("b", float("nan"))
-    with pytest.raises(nb.CheckError, match=r"a = 0.57, outside the stored 0.5 \+- 0.06"):
-        nb.check("a", 0.57)
-    with pytest.raises(nb.CheckError, match="no stored reference for 'c'"):
-        nb.check("c", 1.0)
+    nb.check("c", float("nan"))
+    with pytest.raises(nb.CheckError, match=r"a = 0.6, outside the stored 0.5 \+- 0.09"):
+        nb.check("a", 0.6)
+    with pytest.raises(nb.CheckError, match=r"b = 0.1, outside the stored nan"):
+        nb.check("b", 0.1)
+    with pytest.raises(nb.CheckError, match="no stored reference for 'd'"):
+        nb.check("d", 1.0)
     assert [json.loads(line)["key"] for line in record.read_text().splitlines()] == ["a", "b"]
 
 
@@ -114,7 +119,7 @@ def checked_run(tmp_path, monkeypatch, notebook: str, parameters: dict, inject: 
     copy.write_text(json.dumps(source))
     monkeypatch.setenv(nb.ENV_CHECK, str(notebooks_dir() / "reference_values.json"))
     monkeypatch.setenv("STIF_DATA_ROOT", str(DATA_ROOT))
-    monkeypatch.setenv("STIF_PROJECT", str(tmp_path))
+    monkeypatch.setenv("STIF_OUTPUT", str(tmp_path))
     execute(copy, tmp_path / "out.ipynb", parameters)
 
 
@@ -139,7 +144,8 @@ def test_installed_package_runs_outside_the_checkout(tmp_path):
                     "--target", str(site), str(ROOT)], check=True)
     work = tmp_path / "work"
     (work / "notebooks").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("STIF_PROJECT", "STIF_NB_CHECK", "STIF_NB_RECORD")}
+    unset = ("STIF_PROJECT", "STIF_OUTPUT", "STIF_NB_CHECK", "STIF_NB_RECORD")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env |= {"PYTHONPATH": str(site), "STIF_DATA_ROOT": str(DATA_ROOT)}
 
     def run(*args):
