@@ -12,12 +12,13 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanit
 
 .PHONY: setup demo report test lint lock references clean
 
-# The locked, hashed set first (it holds torch's own dependencies), then torch, then the package itself.
+# Torch first (it stays out of the lock: a local CPU wheel here, the platform's build elsewhere), then the locked,
+# hashed set (which pins torch's own dependencies too), then the package itself.
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/python -m ipykernel install --user --name stif --display-name "STIF (stif_core)" >/dev/null
 	touch $@
