@@ -34,10 +34,11 @@ def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Call
             t0 = time.perf_counter()
             result = tracker.update(seq.frame(i))
             times[i] = time.perf_counter() - t0
-            boxes[i:] = result.box
+            boxes[i] = result.box
             if on_frame is not None:
                 on_frame(i, result)
     except TrackerFailure as err:
+        boxes[i:] = boxes[max(i - 1, 0)]
         print(f"{seq.name}, frame {i}: {err}; its last box is kept for frames {i}-{len(seq) - 1}")
     return boxes, times
 
