@@ -50,15 +50,19 @@ def output_dir(name: str) -> Path:
     return path
 
 
+def package_path(*parts: str) -> Path:
+    """A path inside the installed package (``stif_core/<parts>``), through ``importlib.resources``."""
+    return Path(str(resources.files("stif_core").joinpath(*parts)))
+
+
 def package_file(name: str) -> Path:
     """A data file shipped inside the package (``stif_core/resources/<name>``)."""
-    return Path(str(resources.files("stif_core") / "resources" / name))
+    return package_path("resources", name)
 
 
 def shipped_models() -> list[str]:
     """Names of the weights shipped inside the package (``stif_core/weights/<name>.safetensors``)."""
-    folder = resources.files("stif_core") / "weights"
-    return sorted(p.name[:-len(SHIPPED_SUFFIX)] for p in folder.iterdir() if p.name.endswith(SHIPPED_SUFFIX))
+    return sorted(p.name.removesuffix(SHIPPED_SUFFIX) for p in package_path("weights").glob(f"*{SHIPPED_SUFFIX}"))
 
 
 def checkpoint_path(checkpoint: str | Path) -> Path:
@@ -67,8 +71,7 @@ def checkpoint_path(checkpoint: str | Path) -> Path:
     path = Path(checkpoint)
     if path.is_file():
         return path
-    shipped = Path(str(resources.files("stif_core") / "weights" / f"{path.name.removesuffix(SHIPPED_SUFFIX)}"
-                                                                 f"{SHIPPED_SUFFIX}"))
+    shipped = package_path("weights", path.name.removesuffix(SHIPPED_SUFFIX) + SHIPPED_SUFFIX)
     if path.parent == Path(".") and shipped.is_file():
         return shipped
     raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file, and no shipped model of that name "
