@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
     ev.add_argument("--params", default="otb", help="tracker hyper-parameter set: otb or got10k")
     ev.add_argument("--memory-policy", default="recent", help="recent (STIF) or stmtrack")
+    ev.add_argument("--engine", default="torch", choices=["torch", "onnx"],
+                    help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
     ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ev.add_argument("--out", required=True, help="output folder (never inside the data root)")
     bench = sub.add_parser("bench", help="print speed and memory figures")
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--checkpoint", help="lite weights to time (default: the untrained lite network)")
     bench.add_argument("--frames", type=positive_int, default=100, help="frames tracked per speed figure")
     bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.add_argument("--profile", action="store_true", help="also print where a lite frame's time goes")
     rep = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
     rep.add_argument("--out", default="reports", help="output folder (default: reports/)")
     rep.add_argument("--full", action="store_true", help="whole sequences and full budgets instead of fast mode")
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     ref.add_argument("--jobs", type=positive_int, default=2, help="configurations run side by side")
     ref.add_argument("--store", action="store_true", help="also store the plain run's outputs in the notebooks")
     ref.add_argument("--reuse", action="store_true", help="keep the complete runs in --out; run the others")
+    ref.add_argument("--notebooks", nargs="+", help="re-run only these notebooks (e.g. 02 08) inside complete runs")
+    ref.add_argument("--restore", nargs="+", help="only re-execute these notebooks under the stored references "
+                                                  "and store their outputs (no number may move)")
     args = parser.parse_args(argv)
     try:
         run(args)
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "bench":
         from .bench import run
 
-        run(args.data_root, args.checkpoint, args.frames, json_path=args.json)
+        run(args.data_root, args.checkpoint, args.frames, json_path=args.json, profile=args.profile)
     elif args.command == "report":
         from .report import run as run_report
 
@@ -111,7 +117,12 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "references":
         from .references import run as run_references
 
-        run_references(args.out, args.configs, args.jobs, args.store, args.reuse)
+        if args.restore:
+            from .references import restore
+
+            restore(args.restore, args.out)
+        else:
+            run_references(args.out, args.configs, args.jobs, args.store, args.reuse, args.notebooks)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 - end-to-end tracking FPS (frame decoding, cropping, network, post-processing) and network-only latency, for
   both presets on the CPU and, when present, on the GPU; OpenCV's CSRT in the same run;
-- resident memory of the process against the number of frames tracked on ``dog1``.
+- resident memory of the process against the number of frames tracked on ``dog1``;
+- with ``--profile``, where a lite tracking frame's time goes (torch.profiler, labelled parts).
+Every figure is printed beside the conditions it ran under (CPU, threads, load before the run).
 """
 from __future__ import annotations
 
 import json
-import platform
 import resource
 import statistics
 import time
@@ -19,6 +20,7 @@ from . import build_model
 from .checkpoint import load_model
 from .data.sequences import Sequence, load_sequences
 from .data.synthetic import synthetic_clip
+from .machine import conditions, describe
 from .tracking.baselines import make_baseline
 from .tracking.tracker import STIFTracker
 
@@ -72,6 +74,31 @@ def tracking_fps(tracker, seq: Sequence, frames: int, warmup: int = 6) -> float:
     return n / (time.perf_counter() - t0)
 
 
+PARTS = ("crop", "query encode", "step", "select", "memory encode")  # an update's labelled parts
+STEP_PARTS = ("enhance", "fusion", "head")  # inside "step" (PyTorch engine only)
+
+
+def profile_tracking(tracker, seq: Sequence, frames: int) -> dict[str, float]:
+    """Milliseconds per frame of each labelled part of ``update`` (torch.profiler, children included), of the
+    step's own parts, the whole update, and "other": the Python around the parts (memory bookkeeping, box
+    update, conversions)."""
+    tracker.init(seq.frame(0), seq.boxes[0])
+    n = min(frames, len(seq) - 1)
+    images = [seq.frame(i) for i in range(1, n + 1)]  # decoded outside the profile
+    for image in images[:6]:  # warm-up
+        tracker.update(image)
+    tracker.init(seq.frame(0), seq.boxes[0])
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for image in images:
+            tracker.update(image)
+        total = (time.perf_counter() - t0) * 1000 / n
+    times = {e.key: e.cpu_time_total / 1000 / n for e in prof.key_averages()}
+    parts = {k: round(times.get(k, 0.0), 2) for k in PARTS}
+    inner = {f"step: {k}": round(times[k], 2) for k in STEP_PARTS if k in times}
+    return parts | inner | {"other": round(total - sum(parts.values()), 2), "update": round(total, 2)}
+
+
 def memory_curve(tracker, seq: Sequence, every: int = 150) -> list[dict]:
     """Resident memory after every ``every`` frames of the whole sequence."""
     tracker.init(seq.frame(0), seq.boxes[0])
@@ -93,8 +120,9 @@ def bench_sequence(name: str, data_root: str | None) -> Sequence:
 
 
 def run(data_root: str | None = None, checkpoint: str | None = None, frames: int = 100,
-        memory_sequence: str = "dog1", json_path: str | None = None) -> dict:
+        memory_sequence: str = "dog1", json_path: str | None = None, profile: bool = False) -> dict:
     torch.manual_seed(0)
+    machine = conditions()  # the load before this run's own work
     seq = bench_sequence("crossing", data_root)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows = []
@@ -108,15 +136,20 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
             rows.append({"tracker": f"stif-{preset}", "device": device.type,
                          "fps": round(tracking_fps(STIFTracker(model), seq, n), 1),
                          "network_ms": round(network_latency_ms(model, device), 2), "frames": n})
+            if preset == "lite" and device.type == "cpu" and model.trunk is not None:  # ONNX Runtime
+                rows.append({"tracker": "stif-lite-onnx", "device": "cpu",
+                             "fps": round(tracking_fps(STIFTracker(model, engine="onnx"), seq, n), 1),
+                             "network_ms": None, "frames": n})
     rows.append({"tracker": "csrt", "device": "cpu", "fps": round(tracking_fps(make_baseline("csrt"), seq, frames), 1),
                  "network_ms": None, "frames": frames})
     lite = load_model(checkpoint) if checkpoint else build_model("lite", "full").eval()
     memory_seq = bench_sequence(memory_sequence, data_root)
     curve = memory_curve(STIFTracker(lite), memory_seq)
-    report = {"machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
-                          "torch": torch.__version__,
-                          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-              "sequence": seq.name, "speed": rows, "memory": {"sequence": memory_seq.name, "curve": curve}}
+    report = {"machine": machine, "sequence": seq.name, "speed": rows,
+              "memory": {"sequence": memory_seq.name, "curve": curve}}
+    if profile:
+        report["profile_ms"] = {engine: profile_tracking(STIFTracker(lite, engine=engine), seq, frames)
+                                for engine in ("torch", "onnx") if engine == "torch" or lite.trunk is not None}
     print_report(report)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +158,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
 
 
 def print_report(report: dict) -> None:
-    print(f"speed on {report['sequence']} ({report['machine']['cpu_threads']} CPU threads, "
-          f"GPU: {report['machine']['gpu']})")
+    print(f"speed on {report['sequence']}: {describe(report['machine'])}")
     print(f"{'tracker':<12} {'device':<6} {'FPS end-to-end':>15} {'network ms':>11} {'frames':>7}")
     for r in report["speed"]:
         net = f"{r['network_ms']:.2f}" if r["network_ms"] is not None else "-"
@@ -137,3 +169,10 @@ def print_report(report: dict) -> None:
     if len(mems) > 1:
         print(f"growth from the first to the last checkpoint: {mems[-1] - mems[0]:+.1f} MiB; "
               f"memory frames held: {sorted({r.get('memory_frames') for r in report['memory']['curve'][1:]})}")
+    csrt = next(r["fps"] for r in report["speed"] if r["tracker"] == "csrt")
+    for r in report["speed"]:
+        if r["tracker"].startswith("stif-lite") and r["device"] == "cpu":
+            print(f"{r['tracker']} / CSRT end-to-end FPS on the CPU: {r['fps'] / csrt:.2f}")
+    for engine, parts in report.get("profile_ms", {}).items():
+        print(f"where a lite frame's time goes, engine {engine} (ms per frame, torch.profiler; decoding excluded):")
+        print("  " + "  ".join(f"{k} {v:.1f}" for k, v in parts.items()))

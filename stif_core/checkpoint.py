@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import build_model
+from .config import DESIGN_REVISION, LEGACY_OPTIONS, ModelConfig
 from .model import STIF
 from .paths import checkpoint_path
 
@@ -36,12 +38,21 @@ def atomic_save(obj, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+def model_options(cfg: ModelConfig) -> dict:
+    """Every config field but the variant's switches and the trunk's weight source: with the preset and the
+    variant, what rebuilds this network whatever the presets' defaults become."""
+    skip = {"ste", "sde_query", "stif", "pretrained", "backbone_weights"}
+    return {k: v for k, v in asdict(cfg).items() if k not in skip}
+
+
 def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> None:
-    """The model's state dict as safetensors (atomically), with string metadata (preset, variant, ...)."""
+    """The model's state dict as safetensors (atomically), with string metadata (preset, variant, steps, ...);
+    the model's whole config and the design revision are always recorded ("model", "design")."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = metadata | {"model": json.dumps(model_options(model.cfg)), "design": str(DESIGN_REVISION)}
     save_file(state, str(tmp), metadata=metadata)
     os.replace(tmp, path)
 
@@ -92,7 +103,10 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     must fit) and load it, in eval mode. ``path``: a file, or the name of a shipped model (``stif_lite_full``)."""
     path = checkpoint_path(path)
     meta = read_metadata(path)
-    options = json.loads(meta.get("model", "{}")) | {"pretrained": False} | overrides
+    options = json.loads(meta.get("model", "{}"))
+    if "design" not in meta:  # saved before revision 2: built with the options of its time
+        options = LEGACY_OPTIONS | options
+    options = options | {"pretrained": False} | overrides
     model = build_model(preset or meta.get("preset", "lite"), variant or meta.get("variant", "full"),
                         device=device, **options)
     load_weights(model, path)

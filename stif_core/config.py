@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from .model.backbone import MASK_INJECTIONS
 from .model.enhance import GRANULARITIES, SIMILARITIES
+from .model.fusion import ATTENTION_SIMILARITIES
 from .model.head import HEAD_INITS
 
 
@@ -18,6 +20,14 @@ class ModelConfig:
     similarity: eq. 3 on raw features ("dot", as written) or on features rescaled to norm sqrt(C)
         ("scaled_cosine"): raw dot products saturate the softmax at the initial frame.
     gate: our reading of the paper's gating unit in the fusion (on) or a plain branch (off).
+    tde_includes_initial: eq. 2 also weights the initial frame (an earlier reading; off = the paper's bounds).
+    initial_token: the initial frame also reaches the fusion as a memory frame of its own, beside TDE's map.
+    sde_norm: BatchNorm after SDE's 7x7 conv (CBAM's code); off = the formula as written, which saturates.
+    attention: logits of eqs. 8-10 and of the baseline read, "dot" (as written) or "cosine" (bounded:
+        normalised Q and K, learned temperature).
+    mask_injection: the memory mask added after the trunk's first conv ("first_conv", STMTrack) or at the
+        neck ("neck": the trunk sees only the image).
+    shared_trunk: one trunk for memory and query crops (needs mask_injection="neck"); each keeps its neck.
     """
 
     backbone: str = "googlenet"
@@ -31,6 +41,12 @@ class ModelConfig:
     temporal: str = "frame"
     similarity: str = "dot"
     gate: bool = True
+    tde_includes_initial: bool = False
+    initial_token: bool = False
+    sde_norm: bool = True
+    attention: str = "dot"
+    mask_injection: str = "first_conv"
+    shared_trunk: bool = False
     ste: bool = True
     sde_query: bool = True
     stif: bool = True
@@ -52,17 +68,32 @@ class ModelConfig:
             raise ValueError(f"unknown temporal similarity {self.similarity!r}; valid: {list(SIMILARITIES)}")
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"unknown head_init {self.head_init!r}; valid: {list(HEAD_INITS)}")
+        if self.attention not in ATTENTION_SIMILARITIES:
+            raise ValueError(f"unknown attention {self.attention!r}; valid: {list(ATTENTION_SIMILARITIES)}")
+        if self.mask_injection not in MASK_INJECTIONS:
+            raise ValueError(f"unknown mask_injection {self.mask_injection!r}; valid: {list(MASK_INJECTIONS)}")
+        if self.shared_trunk and self.mask_injection != "neck":
+            raise ValueError("shared_trunk=True needs mask_injection='neck': a mask added inside the trunk makes "
+                             "memory and query features differ from the first conv on")
 
 
 PRESETS = {
     # The paper's sizes: 289 crops, C = 512, 7-conv towers of 256 channels, T = 3.
     "paper": ModelConfig(),
     # Same modules, smaller: EfficientNet-Lite0 (ImageNet, stride 8), 161 crops -> 17 x 17, C = 128,
-    # 3-conv towers of 128 channels; sized for >= 25 FPS end-to-end tracking on a 2-core CPU. Trained from
-    # short CPU runs, so the head is He-initialised and eq. 3 uses the scaled cosine (see ModelConfig).
+    # 3-conv towers of 128 channels; one trunk shared by memory and query (the mask enters at the neck), so a
+    # frame costs one trunk pass. Trained from short CPU runs, so the head is He-initialised and the logits of
+    # eq. 3 and eqs. 8-10 are bounded (see ModelConfig).
     "lite": ModelConfig(backbone="efficientnet_lite0", crop_size=161, score_size=17, channels=128,
-                        head_channels=128, head_depth=3, head_init="kaiming", similarity="scaled_cosine"),
+                        head_channels=128, head_depth=3, head_init="kaiming", similarity="scaled_cosine",
+                        attention="cosine", mask_injection="neck", shared_trunk=True),
 }
+
+# Models saved before design revision 2 (stif_design.md sections 3-5) were built with these values; their
+# metadata has no "design" key. Later checkpoints store their whole config.
+DESIGN_REVISION = 2
+LEGACY_OPTIONS = {"tde_includes_initial": True, "sde_norm": False, "attention": "dot",
+                  "mask_injection": "first_conv", "shared_trunk": False}
 
 SWITCHES = ("ste", "sde_q", "stif")
 VARIANTS = {  # the six rows of the paper's Table 1

@@ -32,7 +32,7 @@ class Bounds:
     entropy_range: tuple[float, float] = (0.1, 0.95)  # attention entropy / its maximum
     peak_score: float = 0.3  # median peak score: at least this
     peak_on_target: float = 0.8  # share of samples whose peak cell lies on the target: at least this
-    weight_spread: float = 0.02  # std of the first weight over samples: at least this (not pinned)
+    weight_spread: float = 0.02  # std over samples of the first weighted frame's weight: at least this (not pinned)
     largest_weight: float = 0.9  # mean over samples of the largest temporal weight: below this (not one-hot)
 
 
@@ -73,11 +73,12 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
     if out.temporal_weights is not None:
         w = out.temporal_weights[0].cpu()  # (N,) or (N, H, W)
         frames = w if w.dim() == 1 else w.mean((1, 2))  # (N,)
-        row["initial_weight"], row["largest_weight"] = float(frames[0]), float(frames.max())
+        first = 0 if model.cfg.tde_includes_initial else 1  # eq. 2's bounds: m_0 is the key, not weighted
+        row["first_weight"], row["largest_weight"] = float(frames[first]), float(frames.max())
     if out.attn_q2m is not None and truth.any():
         attn = out.attn_q2m[0].cpu()  # (HW, N'HW)
-        grids = attn.shape[1] // truth.numel()
-        boxes = [entries[0].box_crop] if grids == 1 else [e.box_crop for e in entries]
+        grids = attn.shape[1] // truth.numel()  # 1 (TDE's map), 2 (and m_0), or N frames
+        boxes = [e.box_crop for e in entries] if grids == len(entries) else [entries[0].box_crop] * grids
         memory_target = torch.cat([cells_in_box(centers, b, stride) for b in boxes])  # (N'HW,)
         reads = attn[truth]  # (R, N'HW): the query cells on the target
         row["attention_entropy"] = float(entropy_ratio(reads).mean())
@@ -104,12 +105,12 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
             v = float(col[f"{name}_saturated"].mean())
             summary[f"{name}_saturated"] = v
             checks[f"{name} cells above {SATURATED}"] = (v, f"< {bounds.saturated_share}", v < bounds.saturated_share)
-    if "initial_weight" in col:
-        mean, std = float(col["initial_weight"].mean()), float(col["initial_weight"].std())
-        summary |= {"initial_weight_mean": mean, "initial_weight_std": std}
+    if "first_weight" in col:
+        mean, std = float(col["first_weight"].mean()), float(col["first_weight"].std())
+        summary |= {"first_weight_mean": mean, "first_weight_std": std}
         largest = float(col["largest_weight"].mean())
         summary["largest_weight_mean"] = largest
-        checks["first temporal weight, std over samples"] = (std, f">= {bounds.weight_spread}",
+        checks["first weighted frame's weight, std"] = (std, f">= {bounds.weight_spread}",
                                                              std >= bounds.weight_spread)
         checks["largest temporal weight, mean"] = (largest, f"< {bounds.largest_weight}",
                                                    largest < bounds.largest_weight)

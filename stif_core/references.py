@@ -11,7 +11,11 @@ nbval masks them (``notebooks/nbval_sanitize.cfg``), is compared across configur
 differ are listed: they need an ``nbval-ignore-output`` tag.
 
 Writes ``notebooks/reference_values.json`` and ``<out>/spread.md``; ``--store`` also copies the plain run's
-executed notebooks over the sources (the stored outputs that nbval compares with).
+executed notebooks over the sources (the stored outputs that nbval compares with). ``--notebooks 02 08`` re-runs
+only those notebooks (after a change that moves only their numbers) in the named configurations, inside the
+complete runs already in ``--out``; their keys are then measured in those configurations only. ``--restore 01 03``
+re-executes notebooks under the stored references and stores their outputs: for a change that moves none of
+their checked numbers (a docstring shown in a source listing); a check that fails stops it.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .notebook import ENV_RECORD, ENV_THREADS
+from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
 from .paths import ENV_OUTPUT
 from .report import execute, notebooks_dir, suite
 
@@ -63,14 +67,41 @@ def run_config(name: str, folder: str, *notebooks: str) -> None:
         execute(notebook, Path(folder) / notebook.name, {})
 
 
-def start_config(name: str, out: Path) -> tuple[subprocess.Popen, Path]:
+def start_config(name: str, out: Path, notebooks: list[Path] | None = None) -> tuple[subprocess.Popen, Path]:
+    """A process running the whole suite (or only ``notebooks``, inside a complete earlier run) under ``name``."""
     folder = out / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    if notebooks is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    else:
+        forget(folder / "values.jsonl", notebooks)
     code = "import sys; from stif_core.references import run_config; run_config(*sys.argv[1:])"
-    notebooks = [str(p) for p in suite(ablation=True)]
-    return subprocess.Popen([sys.executable, "-c", code, name, str(folder), *notebooks],
+    paths = [str(p) for p in (notebooks or suite(ablation=True))]
+    return subprocess.Popen([sys.executable, "-c", code, name, str(folder), *paths],
                             env=environment(name, folder)), folder
+
+
+def prefix(notebook: Path) -> str:
+    """The key prefix of a notebook's checks: "02 " for 02_backbone_memory.ipynb."""
+    return notebook.name.split("_")[0] + " "
+
+
+def forget(values: Path, notebooks: list[Path]) -> None:
+    """Drop the recorded keys of ``notebooks`` from a run's values (they are about to be re-measured, or were
+    measured before a change)."""
+    if values.is_file():
+        keep = [line for line in values.read_text().splitlines()
+                if not json.loads(line)["key"].startswith(tuple(prefix(nb) for nb in notebooks))]
+        values.write_text("".join(line + "\n" for line in keep))
+
+
+def pick_notebooks(selected: list[str]) -> list[Path]:
+    """Suite notebooks by number or name ("02", "08_training")."""
+    found = [nb for nb in suite(ablation=True) if any(nb.name.startswith(s) for s in selected)]
+    unmatched = [s for s in selected if not any(nb.name.startswith(s) for nb in found)]
+    if unmatched:
+        raise ValueError(f"no notebook matches {unmatched}; notebooks: {[nb.name for nb in suite(ablation=True)]}")
+    return found
 
 
 def read_values(path: Path) -> dict[str, float]:
@@ -89,17 +120,22 @@ def distance(a: float, b: float) -> float:
     return abs(a - b) if not (math.isnan(a) or math.isnan(b)) else math.inf
 
 
-def tolerances(runs: dict[str, dict[str, float]]) -> dict[str, dict]:
-    """{key: value, tol, spread} from the values of every configuration (the plain one is the reference)."""
+def tolerances(runs: dict[str, dict[str, float]], partial: bool = False) -> dict[str, dict]:
+    """{key: value, tol, spread} from the values of every configuration (the plain one is the reference).
+    ``partial``: a key may lack from some configurations (re-measured in fewer); its spread is taken over those
+    that hold it, which are listed."""
     plain = runs["plain"]
     table = {}
     for key, value in plain.items():
         missing = [c for c, values in runs.items() if key not in values]
-        if missing:
+        if missing and not partial:
             raise ValueError(f"key {key!r} was not recorded under {missing}")
-        spread = max(distance(values[key], value) for values in runs.values())
+        measured = {c: values for c, values in runs.items() if key in values}
+        spread = max(distance(values[key], value) for values in measured.values())
         table[key] = {"value": value, "tol": max(TOL_FACTOR * spread, floor(value)), "spread": spread,
-                      "moved_in": sorted(c for c, values in runs.items() if distance(values[key], value) > 0)}
+                      "moved_in": sorted(c for c, values in measured.items() if distance(values[key], value) > 0)}
+        if missing:
+            table[key]["measured_in"] = sorted(measured)
     return table
 
 
@@ -124,10 +160,10 @@ def cell_texts(notebook: Path, rules: list[tuple[re.Pattern, str]]) -> dict[int,
     return texts
 
 
-def text_differences(out: Path, names: list[str], rules) -> list[str]:
+def text_differences(out: Path, names: list[str], rules, notebooks: list[Path] | None = None) -> list[str]:
     """'notebook cell i (configs)' for every cell whose sanitized text differs from the plain run's."""
     found = []
-    for notebook in suite(ablation=True):
+    for notebook in notebooks or suite(ablation=True):
         plain = cell_texts(out / "plain" / notebook.name, rules)
         for i, text in plain.items():
             moved = [c for c in names if cell_texts(out / c / notebook.name, rules).get(i) != text]
@@ -153,29 +189,57 @@ def complete(folder: Path) -> bool:
     return (folder / "values.jsonl").is_file() and all((folder / nb.name).is_file() for nb in suite(ablation=True))
 
 
+def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
+    """Re-execute ``notebooks`` (plain configuration) with every check held to the stored references, then store
+    their outputs; the executed copies also replace the plain run's in ``out``."""
+    folder = Path(out).resolve() / "plain"
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get(ENV_CHECK)
+    os.environ[ENV_CHECK] = str(notebooks_dir() / REFERENCE_FILE)  # the kernels inherit it
+    try:
+        for notebook in pick_notebooks(notebooks):
+            print(f"[restore] {notebook.name}", flush=True)
+            execute(notebook, folder / notebook.name, {})
+            shutil.copyfile(folder / notebook.name, notebook)
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_CHECK)
+        else:
+            os.environ[ENV_CHECK] = previous
+
+
 def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: int = 2, store: bool = False,
-        reuse: bool = False) -> Path:
+        reuse: bool = False, notebooks: list[str] | None = None) -> Path:
     """The study; returns the path of the reference file. ``reuse``: keep the complete runs already in ``out``
-    and run only the missing configurations."""
+    and run only the missing configurations. ``notebooks``: re-run only these, in ``names``, inside complete
+    runs of every configuration; the other configurations forget these notebooks' keys."""
     names = names or list(CONFIGS)
     unknown = sorted(set(names) - set(CONFIGS))
     if unknown or "plain" not in names:
         raise ValueError(f"configurations {names}: unknown {unknown}; 'plain' is required; valid: {list(CONFIGS)}")
     out = Path(out).resolve()
-    todo = [n for n in names if not (reuse and complete(out / n))]
+    chosen = pick_notebooks(notebooks) if notebooks else None
+    everyone = names
+    if chosen:
+        everyone = [n for n in CONFIGS if complete(out / n)]
+        if not set(names) <= set(everyone):
+            raise ValueError(f"--notebooks re-runs inside complete runs; {out} lacks {sorted(set(names) - set(everyone))}")
+        for n in set(everyone) - set(names):
+            forget(out / n / "values.jsonl", chosen)
+    todo = [n for n in names if chosen or not (reuse and complete(out / n))]
     single = [n for n in todo if ENV_THREADS not in CONFIGS[n]]
     batches = [single[i:i + jobs] for i in range(0, len(single), jobs)]
     batches += [[n] for n in todo if n not in single]  # several threads each: alone, or OpenMP spin-waits
     for batch in batches:  # a process per configuration, with its own variables
-        runs = [start_config(n, out) for n in batch]
+        runs = [start_config(n, out, chosen) for n in batch]
         failed = [str(folder) for process, folder in runs if process.wait() != 0]
         if failed:
             raise RuntimeError(f"the suite failed under {failed}")
-    table = tolerances({n: read_values(out / n / "values.jsonl") for n in names})
-    texts = text_differences(out, names, sanitizers(notebooks_dir() / SANITIZE_FILE))
-    (out / "spread.md").write_text(report(table, texts, names))
+    table = tolerances({n: read_values(out / n / "values.jsonl") for n in everyone}, partial=bool(chosen))
+    texts = text_differences(out, names, sanitizers(notebooks_dir() / SANITIZE_FILE), chosen)
+    (out / "spread.md").write_text(report(table, texts, everyone))
     path = notebooks_dir() / REFERENCE_FILE
-    path.write_text(json.dumps({"configurations": {n: CONFIGS[n] for n in names}, "tol_factor": TOL_FACTOR,
+    path.write_text(json.dumps({"configurations": {n: CONFIGS[n] for n in everyone}, "tol_factor": TOL_FACTOR,
                                 "values": table}, indent=1) + "\n")
     if store:
         for notebook in suite(ablation=True):

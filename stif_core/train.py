@@ -138,8 +138,8 @@ def data_record(cfg: TrainConfig, sequences: list[Sequence]) -> dict:
 
 
 def trunk_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """Backbone trunk weights, the memory trunk's mask projection included."""
-    return [p for n, p in model.named_parameters() if ".trunk." in n]
+    """Backbone trunk weights (the shared trunk, or both trunks), a first-conv mask projection included."""
+    return [p for n, p in model.named_parameters() if ".trunk." in f".{n}"]
 
 
 def set_trunks_trainable(model: torch.nn.Module, trainable: bool) -> None:
@@ -267,8 +267,7 @@ class Trainer:
             log.close()
         final = self.out / "model.safetensors"
         if self.rank == 0:
-            save_weights(self.model, final, {"preset": cfg.preset, "variant": cfg.variant,
-                                             "model": json.dumps(cfg.model), "steps": str(self.step),
+            save_weights(self.model, final, {"preset": cfg.preset, "variant": cfg.variant, "steps": str(self.step),
                                              "data": json.dumps(data)})
         if self.distributed:
             dist.barrier()

@@ -78,16 +78,16 @@ def test_gradients_reach_exactly_the_used_parameters(variant):
     boxes = torch.tensor([[50.0, 60.0, 110.0, 100.0], [40.0, 40.0, 120.0, 130.0]])
     loss = stif_loss(out.cls, out.ctr, out.reg, assign_targets(boxes, model.centers))["loss"]
     loss.backward()
-    for name, p in model.named_parameters():
-        if name.startswith("memory_backbone.trunk.mask_proj") or not name.startswith("memory_backbone"):
-            assert p.grad is not None and torch.isfinite(p.grad).all(), name
-            assert p.grad.abs().sum() > 0, f"no gradient reaches {name}"
+    for name, p in model.named_parameters():  # the shared trunk and the neck's mask projection included
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, f"no gradient reaches {name}"
     flags = parse_variant(variant)
-    prefixes = {n.split(".")[0] for n, _ in model.named_parameters()}
+    names = [n for n, _ in model.named_parameters()]
+    prefixes = {n.split(".")[0] for n in names}
     assert ("sde_memory" in prefixes) == flags["ste"]
     assert ("sde_query" in prefixes) == flags["sde_query"]
-    assert ("fusion" in prefixes) == flags["stif"]
-    assert not any(n.startswith("query_backbone.trunk.mask_proj") for n in dict(model.named_parameters()))
+    assert any(n.startswith("fusion.memory_branch") for n in names) == flags["stif"]
+    assert not any("query_backbone.mask_proj" in n or ".mask_proj" in n and "trunk" in n for n in names)
 
 
 def test_unknown_names_are_rejected_with_the_valid_ones():
@@ -104,15 +104,18 @@ def test_unknown_names_are_rejected_with_the_valid_ones():
 # ------------------------------------------------------------------ eq. 3 and eq. 2
 
 
-def test_eq3_weights_sum_to_one_and_match_a_loop():
+@pytest.mark.parametrize("include_initial", [False, True])
+def test_eq3_weights_sum_to_one_and_match_a_loop(include_initial):
     g = torch.Generator().manual_seed(1)
     memory = torch.randn(2, 4, 8, 3, 3, generator=g)
-    w = temporal_weights(memory, "frame")
+    w = temporal_weights(memory, "frame", include_initial=include_initial)
     torch.testing.assert_close(w.sum(1), torch.ones(2))
+    first = 0 if include_initial else 1  # eq. 2's bounds: i = t-T .. t-1, m_0 is the key only
     for b in range(2):
-        s = [float((memory[b, i] * memory[b, 0]).sum(0).mean() / math.sqrt(8)) for i in range(4)]
+        s = [float((memory[b, i] * memory[b, 0]).sum(0).mean() / math.sqrt(8)) for i in range(first, 4)]
         expected = np.exp(s) / np.exp(s).sum()
-        np.testing.assert_allclose(w[b].numpy(), expected, rtol=1e-5)
+        np.testing.assert_allclose(w[b, first:].numpy(), expected, rtol=1e-5)
+        assert include_initial or w[b, 0] == 0
     fused = temporal_fusion(memory, w)
     torch.testing.assert_close(fused[1], sum(w[1, i] * memory[1, i] for i in range(4)))
 
@@ -120,16 +123,18 @@ def test_eq3_weights_sum_to_one_and_match_a_loop():
 @pytest.mark.parametrize("granularity", ["frame", "position"])
 def test_eq3_identical_frames_give_uniform_weights(granularity):
     frame = torch.randn(1, 1, 16, 5, 5)
-    w = temporal_weights(frame.repeat(1, 4, 1, 1, 1), granularity)
+    w = temporal_weights(frame.repeat(1, 4, 1, 1, 1), granularity, include_initial=True)
     torch.testing.assert_close(w, torch.full_like(w, 0.25))
-    assert temporal_weights(frame, granularity).allclose(torch.ones(1))
+    w = temporal_weights(frame.repeat(1, 4, 1, 1, 1), granularity)
+    torch.testing.assert_close(w[:, 1:], torch.full_like(w[:, 1:], 1 / 3))
+    assert temporal_weights(frame, granularity).allclose(torch.ones(1))  # T = 0: F_m^T = F_m0
 
 
 # ------------------------------------------------------------------ eqs. 4-7
 
 
 def test_eq4_to_7_spatial_attention_by_hand():
-    sde = SpatialAttention(kernel_size=3)
+    sde = SpatialAttention(kernel_size=3, norm=False)
     with torch.no_grad():
         sde.conv.weight.zero_()
         sde.conv.weight[0, 0, 1, 1] = 2.0  # centre tap on the average map

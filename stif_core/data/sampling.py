@@ -1,12 +1,15 @@
 """Training samples (STMTrack style): an initial frame, T reference frames before the query and the query, in
 time order, cropped with scale jitter and centre shift, mean-colour padding, foreground masks on memory
-frames, and a share of negative pairs. Sample k depends only on (seed, k), so runs repeat exactly whatever
+frames, and a share of negative pairs. Sequences are drawn uniformly by default (diversity over frame count).
+Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample (grayscale, a
+horizontal flip of every crop together, boxes and masks included). Sample k depends only on (seed, k), so runs repeat exactly whatever
 the number of workers, and a resumed run draws the same samples as an uninterrupted one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -24,6 +27,27 @@ class SamplingConfig:
     shift: float = 0.4  # centre shift up to shift * side / 2 (query); a quarter of it for memory frames
     negative_ratio: float = 0.2  # share of pairs whose query does not hold the target
     brightness: float = 0.2  # query and memory intensities *= U(1 - b, 1 + b)
+    color: float = 0.1  # each channel *= U(1 - c, 1 + c)
+    grayscale: float = 0.05  # probability that a sample's crops are all grayscale
+    blur: float = 0.15  # probability of a Gaussian blur (sigma U(0.3, 1.5)) per crop
+    motion_blur: float = 0.1  # probability of a linear motion blur (3-9 px, any angle) per crop
+    flip: float = 0.5  # probability of mirroring a sample's crops left-right
+    weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown sequence weighting {self.weighting!r}; valid: {list(WEIGHTINGS)}")
+
+
+WEIGHTINGS = {"uniform": lambda n: np.ones_like(n), "sqrt": np.sqrt, "frames": lambda n: n}
+
+
+def motion_kernel(length: int, angle: float) -> np.ndarray:
+    """A normalised (L, L) line kernel at ``angle`` radians: linear motion blur."""
+    k = np.zeros((length, length), np.float32)
+    c, r = (length - 1) / 2, np.linspace(-(length - 1) / 2, (length - 1) / 2, 4 * length)
+    k[np.round(c + r * np.sin(angle)).astype(int), np.round(c + r * np.cos(angle)).astype(int)] = 1
+    return k / k.sum()
 
 
 def valid_frames(seq: Sequence) -> np.ndarray:
@@ -43,8 +67,8 @@ class TrackingSamples(Dataset):
         if not self.sequences:
             raise ValueError("no training sequence has enough frames with valid boxes")
         self.valid = [valid_frames(s) for s in self.sequences]
-        counts = np.array([len(v) for v in self.valid], dtype=np.float64)
-        self.sequence_p = counts / counts.sum()  # sequences drawn in proportion to their valid frames
+        weights = WEIGHTINGS[cfg.weighting](np.array([len(v) for v in self.valid], dtype=np.float64))
+        self.sequence_p = weights / weights.sum()
         self.cfg, self.length, self.seed = cfg, length, seed
 
     def __len__(self) -> int:
@@ -63,7 +87,7 @@ class TrackingSamples(Dataset):
         raise RuntimeError(f"sample {k}: 10 attempts in a row hit bad data")
 
     def pick_frames(self, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-        """A sequence (weighted by valid frames) and sorted frame ids: initial, T references, query."""
+        """A sequence (drawn by ``cfg.weighting``) and sorted frame ids: initial, T references, query."""
         s = int(rng.choice(len(self.sequences), p=self.sequence_p))
         valid, t = self.valid[s], self.cfg.references
         q = int(rng.integers(t + 1, len(valid)))  # position of the query among the valid frames
@@ -79,32 +103,55 @@ class TrackingSamples(Dataset):
         dx, dy = rng.uniform(-1, 1, 2) * shift * side / 2
         return CropWindow(x + w / 2 + dx, y + h / 2 + dy, side, c.crop_size)
 
+    def photometric(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Brightness and per-channel colour gains, then a Gaussian or a motion blur: (S, S, 3) float32."""
+        c = self.cfg
+        image *= rng.uniform(1 - c.brightness, 1 + c.brightness) * rng.uniform(1 - c.color, 1 + c.color, 3)
+        if rng.random() < c.blur:
+            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
+        elif rng.random() < c.motion_blur:
+            image = cv2.filter2D(image, -1, motion_kernel(int(rng.integers(1, 5)) * 2 + 1, rng.uniform(0, np.pi)))
+        return image
+
     def view(self, seq: Sequence, i: int, rng: np.random.Generator, shift: float) -> tuple[np.ndarray, np.ndarray]:
-        """Frame i cropped around its box: (3, S, S) uint8 and the box in crop coordinates (x1, y1, x2, y2)."""
+        """Frame i cropped around its box: (S, S, 3) float32 and the box in crop coordinates (x1, y1, x2, y2)."""
         window = self.jittered_window(seq.boxes[i], rng, shift)
-        image = crop(seq.frame(i), window).astype(np.float32)
-        image *= rng.uniform(1 - self.cfg.brightness, 1 + self.cfg.brightness)
-        return to_chw(image.clip(0, 255).astype(np.uint8)), window.to_crop(xywh_to_xyxy(seq.boxes[i]))
+        image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
+        return image, window.to_crop(xywh_to_xyxy(seq.boxes[i]))
+
+    def finish(self, views: list[tuple[np.ndarray, np.ndarray]], gray: bool,
+               flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        """A sample's crops as (K, 3, S, S) uint8 and boxes (K, 4), grayscale and mirrored together."""
+        size = self.cfg.crop_size
+        images, boxes = [], []
+        for image, box in views:
+            if gray:
+                image = np.repeat(image @ np.float32([0.299, 0.587, 0.114])[:, None], 3, axis=2)  # (S, S, 3)
+            if flip:
+                image, box = image[:, ::-1], np.array([size - 1 - box[2], box[1], size - 1 - box[0], box[3]])
+            images.append(to_chw(image.clip(0, 255).astype(np.uint8)))
+            boxes.append(box)
+        return np.stack(images), np.stack(boxes)
 
     def sample(self, rng: np.random.Generator) -> dict:
         """memory_images (N, 3, S, S) uint8, memory_masks (N, 1, S, S) float, query_image (3, S, S) uint8,
         query_box (4,) x1, y1, x2, y2 in query-crop pixels, positive () bool."""
         s, ids = self.pick_frames(rng)
         seq = self.sequences[s]
-        memory = [self.view(seq, int(i), rng, self.cfg.shift / 4) for i in ids[:-1]]
+        views = [self.view(seq, int(i), rng, self.cfg.shift / 4) for i in ids[:-1]]
         positive = rng.random() >= self.cfg.negative_ratio
         if positive:
-            query, box = self.view(seq, int(ids[-1]), rng, self.cfg.shift)
+            views.append(self.view(seq, int(ids[-1]), rng, self.cfg.shift))
         else:  # a frame of another sequence, cropped around that sequence's own target
             others = [o for o in range(len(self.sequences)) if o != s] or [s]
             o = int(rng.choice(others))
-            other = self.sequences[o]
-            query, box = self.view(other, int(rng.choice(self.valid[o])), rng, self.cfg.shift)
+            views.append(self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, self.cfg.shift))
+        images, boxes = self.finish(views, rng.random() < self.cfg.grayscale, rng.random() < self.cfg.flip)
         size = self.cfg.crop_size
         return {
-            "memory_images": torch.from_numpy(np.stack([m[0] for m in memory])),
-            "memory_masks": torch.from_numpy(np.stack([box_mask(m[1], size)[None] for m in memory])),
-            "query_image": torch.from_numpy(query),
-            "query_box": torch.from_numpy(box.astype(np.float32)),
+            "memory_images": torch.from_numpy(images[:-1]),
+            "memory_masks": torch.from_numpy(np.stack([box_mask(b, size)[None] for b in boxes[:-1]])),
+            "query_image": torch.from_numpy(images[-1]),
+            "query_box": torch.from_numpy(boxes[-1].astype(np.float32)),
             "positive": torch.tensor(bool(positive)),
         }

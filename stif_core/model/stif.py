@@ -1,7 +1,8 @@
 """The STIF network (paper Figure 1): backbones -> STE / SDE -> STIF fusion -> anchor-free head.
 
 Memory encoding is separate from the query step: a tracker encodes each memory frame once
-(``encode_memory``), caches it, and calls ``step`` with any number N >= 1 of cached frames.
+(``encode_memory``), caches it, and calls ``step`` with any number N >= 1 of cached frames. With a shared
+trunk (``shared_trunk``) the trunk's features of a query crop also give that crop's memory entry.
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
-from .backbone import Backbone, build_trunk
+from .backbone import Backbone, build_trunk, trunk_pass
 from .enhance import SpatialAttention, TemporalEnhancement
 from .fusion import BaselineRead, STIFFusion
 from .head import AnchorFreeHead, cell_centers, grid_offset
@@ -27,10 +29,11 @@ class STIFOutput:
 
     cls, ctr:            (B, 1, H, W) logits;  reg: (B, 4, H, W) l, t, r, b offsets in crop pixels.
     temporal_weights:    (B, N) for "frame", (B, N, H, W) for "position" (eq. 3).
-    memory_spatial_map:  xi_1, (B, 1, H, W) after TDE, or (B, N, 1, H, W) per frame without it (eq. 4).
+    memory_spatial_map:  xi_1, (B, 1, H, W) after TDE ((B, 2, 1, H, W) with ``initial_token``), or (B, N, 1, H, W)
+                         per frame without TDE (eq. 4).
     query_spatial_map:   xi_2, (B, 1, H, W) (eq. 6).
     attn_q2m:            (B, HW, N'HW) query cells reading memory cells (eq. 9; the baseline read map),
-                         N' = 1 when TDE fused the memory, else N.
+                         N' = 1 when TDE fused the memory (2 with ``initial_token``), else N.
     attn_m2q:            (B, N'HW, HW) memory cells reading query cells (eq. 10).
     gate_memory, gate_query: (B, N', C, H, W) gate values of the two branches.
     """
@@ -51,15 +54,20 @@ class STIF(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        c = cfg.channels
-        self.memory_backbone = Backbone(
-            build_trunk(cfg.backbone, True, cfg.pretrained, cfg.backbone_weights), c, cfg.score_size)
-        self.query_backbone = Backbone(
-            build_trunk(cfg.backbone, False, cfg.pretrained, cfg.backbone_weights), c, cfg.score_size)
-        self.tde = TemporalEnhancement(cfg.temporal, cfg.similarity) if cfg.ste else None
-        self.sde_memory = SpatialAttention() if cfg.ste else None
-        self.sde_query = SpatialAttention() if cfg.sde_query else None
-        self.fusion = STIFFusion(c, cfg.gate) if cfg.stif else BaselineRead()
+        c, neck_mask = cfg.channels, cfg.mask_injection == "neck"
+
+        def trunk(with_mask: bool) -> nn.Module:
+            return build_trunk(cfg.backbone, with_mask, cfg.pretrained, cfg.backbone_weights)
+
+        self.trunk = trunk(False) if cfg.shared_trunk else None  # one trunk for memory and query crops
+        channels = (self.trunk or trunk(False)).out_channels
+        self.memory_backbone = Backbone(None if cfg.shared_trunk else trunk(not neck_mask), channels, c,
+                                        cfg.score_size, neck_mask, self.offset, cfg.stride)
+        self.query_backbone = Backbone(None if cfg.shared_trunk else trunk(False), channels, c, cfg.score_size)
+        self.tde = TemporalEnhancement(cfg.temporal, cfg.similarity, cfg.tde_includes_initial) if cfg.ste else None
+        self.sde_memory = SpatialAttention(norm=cfg.sde_norm) if cfg.ste else None
+        self.sde_query = SpatialAttention(norm=cfg.sde_norm) if cfg.sde_query else None
+        self.fusion = STIFFusion(c, cfg.gate, cfg.attention) if cfg.stif else BaselineRead(cfg.attention)
         self.head = AnchorFreeHead(2 * c, cfg.head_channels, cfg.head_depth, cfg.stride, cfg.head_init)
         self.register_buffer("centers", cell_centers(cfg.score_size, self.offset, cfg.stride), persistent=False)
         self.to(memory_format=torch.channels_last)
@@ -68,15 +76,36 @@ class STIF(nn.Module):
     def offset(self) -> float:
         return grid_offset(self.cfg.crop_size, self.cfg.score_size, self.cfg.stride)
 
-    def encode_memory(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """images (B, N, 3, S, S) RGB 0-255, masks (B, N, 1, S, S) in {0, 1} -> F_m (B, N, C, H, W)."""
-        b, n = images.shape[:2]
-        f = self.memory_backbone(images.flatten(0, 1), masks.flatten(0, 1))  # (B*N, C, H, W)
+    @property
+    def mask_projection(self) -> nn.Conv2d:
+        """The conv that turns the memory mask into features: at the neck, or inside the memory trunk."""
+        if self.memory_backbone.mask_proj is not None:
+            return self.memory_backbone.mask_proj
+        return self.memory_backbone.trunk.mask_proj.conv
+
+    def trunk_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The shared trunk on (..., 3, S, S) crops -> (..., Ct, H', W'): what both necks take."""
+        if self.trunk is None:
+            raise ValueError("this model has no shared trunk (shared_trunk=False): encode crops directly")
+        f = trunk_pass(self.trunk, images.flatten(0, -4))  # (B*, Ct, H', W')
+        return f.reshape(*images.shape[:-3], *f.shape[1:])
+
+    def encode_memory(self, images: torch.Tensor | None, masks: torch.Tensor,
+                      features: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, N, 3, S, S) RGB 0-255, masks (B, N, 1, S, S) in {0, 1} -> F_m (B, N, C, H, W).
+        ``features``: the shared trunk's (B, N, Ct, H', W') for these crops, when already computed."""
+        if features is None and self.trunk is not None:
+            features = self.trunk_features(images)
+        b, n = masks.shape[:2]
+        f = self.memory_backbone(None if images is None else images.flatten(0, 1), masks.flatten(0, 1),
+                                 None if features is None else features.flatten(0, 1))  # (B*N, C, H, W)
         return f.reshape(b, n, *f.shape[1:])
 
-    def encode_query(self, image: torch.Tensor) -> torch.Tensor:
-        """image (B, 3, S, S) RGB 0-255 -> F_q (B, C, H, W)."""
-        return self.query_backbone(image)
+    def encode_query(self, image: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """image (B, 3, S, S) RGB 0-255 (or the shared trunk's ``features`` of it) -> F_q (B, C, H, W)."""
+        if features is None and self.trunk is not None:
+            features = self.trunk_features(image)
+        return self.query_backbone(image, features=features)
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         """memory F_m (B, N, C, H, W), initial frame first; query F_q (B, C, H, W) -> head maps.
@@ -84,13 +113,19 @@ class STIF(nn.Module):
         ``internals`` selects the explicit attention path and returns every intermediate map.
         """
         out = {}
-        if self.tde is not None:
-            memory, out["temporal_weights"] = self.tde(memory)  # (B, C, H, W)
-            memory, out["memory_spatial_map"] = self.sde_memory(memory)  # eqs. 4-5
-        if self.sde_query is not None:
-            query, out["query_spatial_map"] = self.sde_query(query)  # eqs. 6-7
-        fused = self.fusion(memory, query, explicit=internals)  # y (B, 2C, H, W)
-        cls, ctr, reg = self.head(fused.pop("y"))
+        with record_function("enhance"):  # labels for torch.profiler (``python -m stif_core bench --profile``)
+            if self.tde is not None:
+                initial = memory[:, :1]  # (B, 1, C, H, W)
+                memory, out["temporal_weights"] = self.tde(memory)  # (B, C, H, W)
+                if self.cfg.initial_token:  # m_0 reaches the fusion as a second memory frame beside TDE's
+                    memory = torch.cat([memory[:, None], initial], 1)  # (B, 2, C, H, W)
+                memory, out["memory_spatial_map"] = self.sde_memory(memory)  # eqs. 4-5
+            if self.sde_query is not None:
+                query, out["query_spatial_map"] = self.sde_query(query)  # eqs. 6-7
+        with record_function("fusion"):
+            fused = self.fusion(memory, query, explicit=internals)  # y (B, 2C, H, W)
+        with record_function("head"):
+            cls, ctr, reg = self.head(fused.pop("y"))
         if not internals:  # the temporal weights cost nothing extra: trackers log them every frame
             return STIFOutput(cls, ctr, reg, temporal_weights=out.get("temporal_weights"))
         return STIFOutput(cls, ctr, reg, **out, **fused)

@@ -2,8 +2,9 @@
 
 Each frame: crop a search region of side 4 * sqrt(w * h) around the previous centre, run the query step
 against the cached memory, pick the peak of the penalised, windowed score (SiamRPN/STMTrack), update the box,
-then encode this very crop with the new box as mask and cache it as a memory frame. Memory holds the initial
-frame plus T reference frames, so its size never grows with the video.
+then encode this very crop with the new box as mask and cache it as a memory frame (with a shared trunk, from the
+trunk features the query step already computed). Memory holds the initial frame plus T reference frames, so its
+size never grows with the video.
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from ..data.crops import CONTEXT, CropWindow, box_mask, crop, window_around, xywh_to_xyxy
 from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
+from .engine import make_engine
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class STIFTracker:
     """
 
     def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = "recent",
-                 keep_score_maps: bool = False):
+                 keep_score_maps: bool = False, engine: str = "torch"):
         if isinstance(params, str):
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
@@ -134,6 +137,7 @@ class STIFTracker:
         if memory_policy not in MEMORY_POLICIES:
             raise ValueError(f"unknown memory policy {memory_policy!r}; valid: {list(MEMORY_POLICIES)}")
         self.model = model.eval()
+        self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch
         self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
         cfg = model.cfg
         self.size, self.t = cfg.crop_size, cfg.memory_size
@@ -146,11 +150,13 @@ class STIFTracker:
     # ------------------------------------------------------------------ memory
 
     @torch.no_grad()
-    def make_entry(self, index: int, frame_crop: np.ndarray, box_crop: np.ndarray, score: float = 1.0) -> MemoryEntry:
-        """Encode one memory frame: (S, S, 3) crop and its box in crop coordinates -> features (1, C, H, W)."""
+    def make_entry(self, index: int, frame_crop: np.ndarray, box_crop: np.ndarray, score: float = 1.0,
+                   trunk: torch.Tensor | None = None) -> MemoryEntry:
+        """Encode one memory frame: (S, S, 3) crop and its box in crop coordinates -> features (1, C, H, W).
+        ``trunk``: the shared trunk's (1, Ct, H', W') features of this crop, when the query step computed them."""
         image = torch.as_tensor(frame_crop, device=self.device).permute(2, 0, 1).float()  # (3, S, S)
         mask = torch.as_tensor(box_mask(box_crop, self.size), device=self.device)  # (S, S)
-        features = self.model.encode_memory(image[None, None], mask[None, None, None])[:, 0]
+        features = self.engine.memory(image[None], mask[None, None], trunk)  # (1, C, H, W)
         return MemoryEntry(index, features, score, frame_crop, np.asarray(box_crop))
 
     def entry_from_frame(self, index: int, frame: np.ndarray, box: np.ndarray) -> MemoryEntry:
@@ -202,23 +208,31 @@ class STIFTracker:
 
     @torch.no_grad()
     def run_step(self, patch: np.ndarray, window: CropWindow, entries: list[MemoryEntry],
-                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray]:
-        """The network on one query crop against ``entries``; the chosen cell and the frame box it gives."""
+                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray, torch.Tensor | None]:
+        """The network on one query crop against ``entries``; the chosen cell, the frame box it gives, and the
+        shared trunk's features of the crop (None without a shared trunk)."""
         query = torch.as_tensor(patch, device=self.device).permute(2, 0, 1).float()[None]  # (1, 3, S, S)
+        with record_function("query encode"):
+            trunk, encoded = self.engine.query(query)  # (1, Ct, H', W') or None, (1, C, H, W)
         memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
-        out = self.model.step(memory, self.model.encode_query(query), internals=internals)
-        sel = self.select(out, window)
-        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr)
+        with record_function("step"):
+            out = self.engine.step(memory, encoded, internals=internals)
+        with record_function("select"):
+            sel = self.select(out, window)
+        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr), trunk
 
     @torch.no_grad()
     def update(self, frame: np.ndarray) -> FrameResult:
         self.index += 1
         window = self.query_window()
-        patch = crop(check_frame(frame), window)  # (S, S, 3)
+        with record_function("crop"):
+            patch = crop(check_frame(frame), window)  # (S, S, 3)
         entries = self.memory()
-        out, sel, box = self.run_step(patch, window, entries, internals=False)
+        out, sel, box, trunk = self.run_step(patch, window, entries, internals=False)
         self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
-        self.remember(self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score))
+        with record_function("memory encode"):
+            entry = self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score, trunk)
+        self.remember(entry)
         h = self.model.cfg.score_size
         weights = out.temporal_weights[0].cpu().numpy() if out.temporal_weights is not None else None
         return FrameResult(box=box, score=sel.score, peak=divmod(sel.best, h),
@@ -232,7 +246,7 @@ class STIFTracker:
         window = self.query_window()
         patch = crop(frame, window)
         entries = self.memory() if entries is None else entries
-        out, sel, box = self.run_step(patch, window, entries, internals=True)
+        out, sel, box, _ = self.run_step(patch, window, entries, internals=True)
         return Inspection(window, patch, entries, out, sel, box)
 
     def select(self, out: STIFOutput, window: CropWindow) -> Selection:

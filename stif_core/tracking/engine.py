@@ -1,0 +1,132 @@
+"""Where a tracker's network runs. ``"torch"``: the model itself (any model; every internal map, which the
+notebooks need). ``"onnx"``: ONNX Runtime sessions exported from the same model and weights, the fast path
+for tracking on a CPU (head maps and temporal weights only; the trunk's depthwise convolutions run about 2x
+faster there). Both give the same numbers to float rounding (``tests/test_engine.py``).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..model import STIF, STIFOutput
+
+ENGINES = ("torch", "onnx")
+
+
+class TorchEngine:
+    """The model's own methods: a query crop -> (shared trunk features or None, F_q); a crop and its mask
+    -> F_m; memory and F_q -> head maps."""
+
+    def __init__(self, model: STIF):
+        self.model = model
+
+    def query(self, image: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """image (1, 3, S, S) -> trunk features (1, Ct, H', W') or None, F_q (1, C, H, W)."""
+        trunk = self.model.trunk_features(image) if self.model.trunk is not None else None
+        return trunk, self.model.encode_query(image, features=trunk)
+
+    def memory(self, image: torch.Tensor, mask: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
+        """image (1, 3, S, S) (unused when the shared trunk's ``trunk`` features are given), mask (1, 1, S, S)
+        -> F_m (1, C, H, W)."""
+        return self.model.encode_memory(None if trunk is not None else image[:, None], mask[:, None],
+                                        None if trunk is None else trunk[:, None])[:, 0]
+
+    def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
+        """memory (1, N, C, H, W), F_q (1, C, H, W) -> the head maps (every internal map with ``internals``)."""
+        return self.model.step(memory, query, internals=internals)
+
+
+class _Query(nn.Module):
+    def __init__(self, model: STIF):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        trunk = self.model.trunk_features(image)
+        return trunk, self.model.encode_query(None, features=trunk)
+
+
+class _Memory(_Query):
+    def forward(self, trunk: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_memory(None, mask[:, None], trunk[:, None])[:, 0]
+
+
+class _Step(_Query):
+    def forward(self, memory: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model.step(memory, query)
+        weights = out.temporal_weights if out.temporal_weights is not None else torch.zeros(0)
+        return out.cls, out.ctr, out.reg, weights
+
+
+class OnnxEngine(TorchEngine):
+    """ONNX Runtime sessions of the model, exported once per tracker: query, memory, and a step per memory
+    size N (the traced graph fixes N). Needs a shared trunk (the lite preset): the query session's trunk
+    features also give the memory entry of the same crop. ``internals`` steps fall back to PyTorch."""
+
+    def __init__(self, model: STIF, threads: int | None = None):
+        super().__init__(model)
+        if model.trunk is None:
+            raise ValueError("engine 'onnx' needs a model with a shared trunk (shared_trunk=True, the lite preset); "
+                             "this model has two trunks: use engine 'torch'")
+        if next(model.parameters()).device.type != "cpu":
+            raise ValueError("engine 'onnx' runs on the CPU; on a GPU use engine 'torch'")
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ImportError("engine 'onnx' needs the onnxruntime and onnx packages: pip install onnxruntime onnx "
+                              "(both are in requirements.lock)") from None
+        self.ort = onnxruntime
+        self.options = onnxruntime.SessionOptions()
+        self.options.intra_op_num_threads = threads or torch.get_num_threads()
+        self.options.inter_op_num_threads = 1
+        s, c = model.cfg.crop_size, model.cfg.channels
+        image = torch.zeros(1, 3, s, s)
+        trunk, query = _Query(model).eval()(image)
+        self.sessions = {"query": self.export(_Query(model), (image,), ["image"]),
+                         "memory": self.export(_Memory(model), (trunk, torch.zeros(1, 1, s, s)), ["trunk", "mask"])}
+        self.query_shape = tuple(query.shape)
+        self.grid = query.shape[-1]
+        self.channels = c
+
+    @torch.no_grad()
+    def export(self, module: nn.Module, args: tuple, names: list[str]):
+        buffer = io.BytesIO()
+        module.eval()  # the exporter restores the wrapper's mode afterwards: keep it in eval
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=17, input_names=names)
+        self.model.eval()
+        return self.ort.InferenceSession(buffer.getvalue(), self.options, providers=["CPUExecutionProvider"])
+
+    def run(self, name: str, **inputs: torch.Tensor) -> list[torch.Tensor]:
+        feeds = {k: np.ascontiguousarray(v.numpy()) for k, v in inputs.items()}
+        return [torch.from_numpy(o) for o in self.sessions[name].run(None, feeds)]
+
+    def query(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        trunk, query = self.run("query", image=image)
+        return trunk, query
+
+    def memory(self, image: torch.Tensor, mask: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
+        if trunk is None:
+            trunk, _ = self.query(image)
+        return self.run("memory", trunk=trunk, mask=mask)[0]
+
+    def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
+        if internals:
+            return super().step(memory, query, internals)
+        n = memory.shape[1]
+        name = f"step{n}"
+        if name not in self.sessions:
+            self.sessions[name] = self.export(_Step(self.model), (memory, query), ["memory", "query"])
+        cls, ctr, reg, weights = self.run(name, memory=memory, query=query)
+        return STIFOutput(cls, ctr, reg, temporal_weights=weights if weights.numel() else None)
+
+
+def make_engine(name: str, model: STIF) -> TorchEngine:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; valid: {list(ENGINES)}")
+    return OnnxEngine(model) if name == "onnx" else TorchEngine(model)

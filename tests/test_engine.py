@@ -1,0 +1,66 @@
+"""The ONNX Runtime engine: the same network as PyTorch (to float rounding), the same boxes on real video, and
+clear refusals where it cannot run."""
+import numpy as np
+import pytest
+import torch
+
+import stif_core
+from stif_core.checkpoint import load_model
+from stif_core.data.sequences import load_sequences
+from stif_core.tracking.engine import OnnxEngine, TorchEngine, make_engine
+from stif_core.tracking.tracker import STIFTracker
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return stif_core.build_model("lite", "full").eval()
+
+
+def test_each_session_matches_pytorch(model):
+    s = model.cfg.crop_size
+    g = torch.Generator().manual_seed(1)
+    image, mask = torch.rand(1, 3, s, s, generator=g) * 255, torch.zeros(1, 1, s, s)
+    mask[..., 50:110, 40:90] = 1
+    fast, ref = OnnxEngine(model), TorchEngine(model)
+    (trunk, query), (trunk_ref, query_ref) = fast.query(image), ref.query(image)
+    torch.testing.assert_close(trunk, trunk_ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(query, query_ref, rtol=1e-4, atol=1e-4)
+    memory = torch.stack([fast.memory(image * k, mask) for k in (1.0, 0.9, 0.8)], 1)  # (1, 3, C, H, W)
+    torch.testing.assert_close(memory[:, 0], ref.memory(image, mask), rtol=1e-4, atol=1e-4)
+    for n in (1, 3):
+        a, b = fast.step(memory[:, :n], query), ref.step(memory[:, :n], query)
+        for x, y in ((a.cls, b.cls), (a.ctr, b.ctr), (a.reg, b.reg), (a.temporal_weights, b.temporal_weights)):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
+
+
+def test_tracks_a_real_sequence_as_pytorch_does(model):
+    seq = load_sequences(["crossing"])[0].head(15)
+    boxes = {}
+    for engine in ("torch", "onnx"):
+        tracker = STIFTracker(model, engine=engine)
+        tracker.init(seq.frame(0), seq.boxes[0])
+        boxes[engine] = np.array([tracker.update(seq.frame(i)).box for i in range(1, len(seq))])
+    np.testing.assert_allclose(boxes["onnx"], boxes["torch"], atol=0.05)
+
+
+def test_refusals_name_the_problem():
+    with pytest.raises(ValueError, match="shared trunk"):
+        make_engine("onnx", load_model("stif_lite_full"))  # two trunks (saved before the revision)
+    with pytest.raises(ValueError, match="torch"):
+        make_engine("tensorrt", stif_core.build_model("lite", "full", pretrained=False))
+
+
+def test_profile_names_every_part_of_a_frame(model):
+    """bench --profile: each labelled part of ``update`` is found, on both engines; the step's parts only where
+    PyTorch runs it."""
+    from stif_core.bench import PARTS, profile_tracking
+
+    seq = load_sequences(["crossing"])[0].head(12)
+    for engine in ("torch", "onnx"):
+        parts = profile_tracking(STIFTracker(model, engine=engine), seq, 11)
+        assert all(parts[k] > 0 for k in PARTS), parts
+        assert ("step: fusion" in parts) == (engine == "torch")
+        assert parts["update"] >= sum(parts[k] for k in PARTS)

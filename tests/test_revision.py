@@ -1,0 +1,153 @@
+"""Design revision 2 (stif_design.md sections 3-5): each new switch checked by hand, the mask's effect, the
+shared trunk, and checkpoints saved before the revision still loading as they were trained."""
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+import stif_core
+from stif_core.checkpoint import load_model, read_metadata, save_weights
+from stif_core.config import LEGACY_OPTIONS, make_config
+from stif_core.data.crops import box_mask, crop, window_around, xywh_to_xyxy
+from stif_core.data.sequences import load_sequences
+from stif_core.model.backbone import mask_share
+from stif_core.model.enhance import SpatialAttention
+from stif_core.model.fusion import Attention
+from stif_core.model.head import grid_offset
+
+
+def test_sde_batchnorm_normalises_the_logits_over_the_batch():
+    """Eqs. 4-7 with CBAM's BatchNorm: xi = sigmoid((z - mean) / sqrt(var + eps)), z the 7x7 conv's output."""
+    torch.manual_seed(0)
+    sde = SpatialAttention(norm=True).train()
+    x = torch.randn(3, 16, 9, 9) * 50  # unnormalised: without BN the logits would reach hundreds
+    out, xi = sde(x)
+    z = sde.conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)).detach()  # (3, 1, 9, 9)
+    expected = torch.sigmoid((z - z.mean()) / torch.sqrt(z.var(unbiased=False) + sde.norm.eps))
+    torch.testing.assert_close(xi.detach(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, xi * x)
+    assert sde.conv.bias is None  # BN's shift replaces it
+    bare = SpatialAttention(norm=False)
+    assert isinstance(bare.norm, torch.nn.Identity) and bare.conv.bias is not None
+
+
+def test_cosine_attention_by_hand_and_bounded():
+    g = torch.Generator().manual_seed(3)
+    q, kv = torch.randn(2, 6, 16, generator=g), torch.randn(2, 9, 16, generator=g)
+    att = Attention("cosine")
+    with torch.no_grad():
+        att.log_tau.fill_(math.log(4.0))
+    out, attn = att(q, kv, explicit=True)
+    cos = torch.nn.functional.cosine_similarity(q[:, :, None], kv[:, None], dim=-1)  # (2, 6, 9)
+    expected = torch.softmax(4.0 * cos, -1)
+    torch.testing.assert_close(attn, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, expected @ kv, rtol=1e-5, atol=1e-6)
+    fast, none = att(q, kv)
+    assert none is None
+    torch.testing.assert_close(fast, out, rtol=1e-5, atol=1e-5)
+    _, big = att(q * 1000, kv * 1000, explicit=True)  # logits do not grow with the features' norm
+    torch.testing.assert_close(big, attn, rtol=1e-4, atol=1e-5)
+    _, dot = Attention("dot")(q * 1000, kv, explicit=True)
+    assert dot.amax(-1).min() > 0.999  # as written: one-hot
+    with pytest.raises(ValueError, match="cosine"):
+        Attention("l2")
+
+
+def test_temperature_is_learned():
+    torch.manual_seed(0)
+    model = stif_core.build_model("lite", "full", pretrained=False).train()
+    s = model.cfg.crop_size
+    out = model(torch.rand(2, 4, 3, s, s) * 255, torch.ones(2, 4, 1, s, s), torch.rand(2, 3, s, s) * 255)
+    out.cls.sum().backward()
+    for branch in (model.fusion.memory_branch, model.fusion.query_branch):
+        assert branch.attend.log_tau.grad is not None and branch.attend.log_tau.grad.abs() > 0
+
+
+def test_initial_token_reaches_the_fusion_as_a_second_memory_frame():
+    model = stif_core.build_model("lite", "full", pretrained=False, initial_token=True).eval()
+    s, h = model.cfg.crop_size, model.cfg.score_size
+    with torch.no_grad():
+        out = model(torch.rand(1, 4, 3, s, s) * 255, torch.ones(1, 4, 1, s, s), torch.rand(1, 3, s, s) * 255,
+                    internals=True)
+    assert out.memory_spatial_map.shape == (1, 2, 1, h, h)
+    assert out.attn_q2m.shape == (1, h * h, 2 * h * h) and out.attn_m2q.shape == (1, 2 * h * h, h * h)
+    assert out.temporal_weights[0, 0] == 0
+
+
+def test_shared_trunk_needs_the_mask_at_the_neck():
+    with pytest.raises(ValueError, match="mask_injection='neck'"):
+        make_config("lite", "full", mask_injection="first_conv")
+    cfg = make_config("lite", "full", mask_injection="first_conv", shared_trunk=False)
+    assert not cfg.shared_trunk
+
+
+def test_one_trunk_pass_serves_query_and_memory():
+    model = stif_core.build_model("lite", "full").eval()
+    s = model.cfg.crop_size
+    image, mask = torch.rand(1, 3, s, s) * 255, torch.zeros(1, 1, s, s)
+    mask[..., 60:100, 50:110] = 1
+    with torch.no_grad():
+        f = model.trunk_features(image)  # (1, Ct, H', W')
+        torch.testing.assert_close(model.encode_query(None, features=f), model.encode_query(image))
+        torch.testing.assert_close(model.encode_memory(None, mask[:, None], features=f[:, None]),
+                                   model.encode_memory(image[:, None], mask[:, None]))
+    names = [n for n, _ in model.named_parameters()]
+    assert not any(n.startswith(("memory_backbone.trunk", "query_backbone.trunk")) for n in names)
+
+
+def memory_change(model, seq, shift_px: int) -> float:
+    """Relative change of F_m (a real frame's memory features) when the box mask moves by ``shift_px`` crop
+    pixels, or is emptied (shift_px < 0)."""
+    s = model.cfg.crop_size
+    window = window_around(seq.boxes[0], s)
+    image = torch.as_tensor(crop(seq.frame(0), window)).permute(2, 0, 1).float()[None, None]
+    box = window.to_crop(xywh_to_xyxy(seq.boxes[0]))
+    mask = torch.as_tensor(box_mask(box, s))[None, None, None]
+    moved = torch.zeros_like(mask) if shift_px < 0 else torch.roll(mask, shift_px, dims=-1)
+    with torch.no_grad():
+        a, b = model.encode_memory(image, mask), model.encode_memory(image, moved)
+    return float((a - b).norm() / a.norm())
+
+
+def test_the_mask_changes_the_memory_features_of_a_real_frame():
+    """The revision's mask enters at the neck with a trainable projection from the first step: moving or
+    emptying the mask changes F_m by several percent on an untrained model already. The old first-conv
+    projection was zero-initialised and sat under a frozen trunk: the shipped model kept it near zero."""
+    seq = load_sequences(["crossing"])[0]
+    model = stif_core.build_model("lite", "full").eval()
+    moved, empty = memory_change(model, seq, 24), memory_change(model, seq, -1)
+    assert moved > 0.03 and empty > 0.03, (moved, empty)
+    legacy = load_model("stif_lite_full")
+    assert memory_change(legacy, seq, 24) < 0.01  # what the probe of issue 9 saw
+
+
+def test_checkpoints_before_the_revision_load_as_trained(tmp_path):
+    """No "design" key: built with the options of their time; a new save records the whole config."""
+    meta = read_metadata(stif_core.paths.checkpoint_path("stif_lite_full"))
+    assert "design" not in meta
+    legacy = load_model("stif_lite_full")
+    assert all(getattr(legacy.cfg, k) == v for k, v in LEGACY_OPTIONS.items())
+    path = tmp_path / "again.safetensors"
+    save_weights(legacy, path, {"preset": "lite", "variant": "full"})
+    meta = read_metadata(path)
+    assert meta["design"] == "2" and json.loads(meta["model"])["mask_injection"] == "first_conv"
+    again = load_model(path)
+    assert again.cfg == legacy.cfg
+    for k, v in legacy.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v), k
+    fresh = stif_core.build_model("lite", "full")
+    save_weights(fresh, path, {"preset": "lite", "variant": "full"})
+    assert load_model(path).cfg == replace(fresh.cfg, pretrained=False)
+
+
+def test_mask_share_is_the_foreground_fraction_around_each_cell_centre():
+    """Cell j of the 17 x 17 lite grid is centred on crop pixel 16 + 8 j (the head's geometry); its share is the
+    mask's mean over the 8 x 8 pixels [12 + 8 j, 20 + 8 j)."""
+    mask = torch.zeros(1, 1, 161, 161)
+    mask[..., 76:84, 76:80] = 1  # half of the centre cell's window (76..83 x 76..83)
+    mask[..., 12:14, 12:20] = 1  # a quarter of cell (0, 0)'s window
+    share = mask_share(mask, grid_offset(161, 17, 8), 8, 17)[0, 0]  # (17, 17)
+    assert share[8, 8] == 0.5 and share[0, 0] == 0.25
+    assert share.sum() == 0.75
