@@ -40,22 +40,26 @@ class TorchEngine:
         return self.model.step(memory, query, internals=internals)
 
 
-class _Query(nn.Module):
+class _Part(nn.Module):
+    """One exported piece of the model (tensors in, tensors out)."""
+
     def __init__(self, model: STIF):
         super().__init__()
         self.model = model
 
+
+class _Query(_Part):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        trunk = self.model.trunk_features(image)
-        return trunk, self.model.encode_query(None, features=trunk)
+        trunk = self.model.trunk_features(image)  # (1, Ct, H', W')
+        return trunk, self.model.encode_query(None, features=trunk)  # (1, C, H, W)
 
 
-class _Memory(_Query):
+class _Memory(_Part):
     def forward(self, trunk: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_memory(None, mask[:, None], trunk[:, None])[:, 0]
+        return self.model.encode_memory(None, mask[:, None], trunk[:, None])[:, 0]  # (1, C, H, W)
 
 
-class _Step(_Query):
+class _Step(_Part):
     def forward(self, memory: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model.step(memory, query)
         weights = out.temporal_weights if out.temporal_weights is not None else torch.zeros(0)
@@ -83,14 +87,12 @@ class OnnxEngine(TorchEngine):
         self.options = onnxruntime.SessionOptions()
         self.options.intra_op_num_threads = threads or torch.get_num_threads()
         self.options.inter_op_num_threads = 1
-        s, c = model.cfg.crop_size, model.cfg.channels
+        s = model.cfg.crop_size
         image = torch.zeros(1, 3, s, s)
-        trunk, query = _Query(model).eval()(image)
+        with torch.no_grad():
+            trunk = model.eval().trunk_features(image)  # (1, Ct, H', W'): the memory session's example input
         self.sessions = {"query": self.export(_Query(model), (image,), ["image"]),
                          "memory": self.export(_Memory(model), (trunk, torch.zeros(1, 1, s, s)), ["trunk", "mask"])}
-        self.query_shape = tuple(query.shape)
-        self.grid = query.shape[-1]
-        self.channels = c
 
     @torch.no_grad()
     def export(self, module: nn.Module, args: tuple, names: list[str]):
