@@ -22,6 +22,7 @@ from .data.sequences import Sequence, load_sequences
 from .data.synthetic import synthetic_clip
 from .machine import conditions, describe
 from .tracking.baselines import make_baseline
+from .tracking.engine import TorchEngine
 from .tracking.tracker import STIFTracker
 
 
@@ -41,19 +42,22 @@ def sync(device: torch.device) -> None:
 
 @torch.no_grad()
 def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
-    """Median time of one tracking step's network work: a query encode, a step over N = T + 1 memory
-    frames and one memory encode (the frame that enters memory)."""
+    """Median time of one tracking step's network work, as the tracker does it: a query encode, a step over
+    N = T + 1 memory frames and the memory encode of the frame that enters memory (from the query's trunk
+    features when the trunk is shared)."""
     cfg = model.cfg
     s, n = cfg.crop_size, cfg.memory_size + 1
     image = torch.rand(1, 3, s, s, device=device) * 255
-    mask = torch.ones(1, 1, 1, s, s, device=device)
-    memory = model.encode_memory(image[:, None].expand(1, n, 3, s, s), mask.expand(1, n, 1, s, s))
+    mask = torch.ones(1, 1, s, s, device=device)
+    engine = TorchEngine(model)
+    memory = torch.stack([engine.memory(image, mask)] * n, 1)  # (1, N, C, H, W)
     times = []
     for i in range(repeats + 3):
         sync(device)
         t0 = time.perf_counter()
-        model.step(memory, model.encode_query(image))
-        model.encode_memory(image[:, None], mask)
+        trunk, query = engine.query(image)
+        engine.step(memory, query)
+        engine.memory(image, mask, trunk)
         sync(device)
         if i >= 3:
             times.append(time.perf_counter() - t0)
