@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from .backbone import Backbone, build_trunk, trunk_pass
+from .backbone import TRUNKS, Backbone, build_trunk, trunk_pass
 from .enhance import SpatialAttention, TemporalEnhancement
 from .fusion import BaselineRead, STIFFusion
 from .head import AnchorFreeHead, cell_centers, grid_offset
@@ -60,7 +60,7 @@ class STIF(nn.Module):
             return build_trunk(cfg.backbone, with_mask, cfg.pretrained, cfg.backbone_weights)
 
         self.trunk = trunk(False) if cfg.shared_trunk else None  # one trunk for memory and query crops
-        channels = (self.trunk or trunk(False)).out_channels
+        channels = TRUNKS[cfg.backbone].out_channels  # a class attribute: no trunk built to read it
         self.memory_backbone = Backbone(None if cfg.shared_trunk else trunk(not neck_mask), channels, c,
                                         cfg.score_size, neck_mask, self.offset, cfg.stride)
         self.query_backbone = Backbone(None if cfg.shared_trunk else trunk(False), channels, c, cfg.score_size)
