@@ -5,6 +5,8 @@ import argparse
 import sys
 import traceback
 
+from .data.sequences import LAYOUTS
+
 
 def positive_int(text: str) -> int:
     value = int(text)
@@ -30,10 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--stop-at", type=positive_int,
                        help="stop at this step (a time budget; the schedule is unchanged)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    ev = sub.add_parser("eval", help="track sequences in the OTB layout and write metrics.json")
-    ev.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    ev = sub.add_parser("eval", help="track a dataset's sequences and write metrics.json")
+    ev.add_argument("--data-root", help="dataset folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    ev.add_argument("--layout", default="otb", choices=LAYOUTS,
+                    help="the data root's layout: otb (this project's, with splits.json beside it), got10k, "
+                         "lasot, trackingnet, or auto (detected)")
     ev.add_argument("--sequences", nargs="+", help="sequence names (default: every sequence found)")
-    ev.add_argument("--split", help="a split of splits.json instead of --sequences, e.g. val")
+    ev.add_argument("--split", help="otb: a split of splits.json, e.g. val; got10k: train/val/test; "
+                                    "lasot: a class; trackingnet: train/test or a chunk (TRAIN_3)")
     ev.add_argument("--checkpoint", action="append", default=[],
                     help="STIF weights: a .safetensors file or a shipped model's name (stif_lite_full); repeatable")
     ev.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
@@ -41,14 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--memory-policy", default="recent", help="recent (STIF) or stmtrack")
     ev.add_argument("--engine", default="torch", choices=["torch", "onnx"],
                     help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
+    ev.add_argument("--knockouts", default="",
+                    help="also track each checkpoint with one part switched off, a row per knock-out: comma-separated "
+                         "names (temporal_uniform, spatial_one, no_q2m, no_m2q, gate_half, mask_empty) or all")
     ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ev.add_argument("--out", required=True, help="output folder (never inside the data root)")
+    cmp = sub.add_parser("compare", help="an eval run's trackers with bootstrap intervals over sequences, and "
+                                         "paired differences against a reference row")
+    cmp.add_argument("--metrics", required=True, help="metrics.json of an eval run")
+    cmp.add_argument("--reference", help="the row every other row is compared with, e.g. stif-baseline")
+    cmp.add_argument("--keys", default="auc,ao", help="comma-separated scores (auc, ao, sr50, sr75, prec20)")
     bench = sub.add_parser("bench", help="print speed and memory figures")
     bench.add_argument("--data-root")
     bench.add_argument("--checkpoint", help="lite weights to time (default: the untrained lite network)")
     bench.add_argument("--frames", type=positive_int, default=100, help="frames tracked per speed figure")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--profile", action="store_true", help="also print where a lite frame's time goes")
+    bench.add_argument("--training", metavar="CONFIG",
+                       help="only print where a training step of this config's recipe goes (decode, samples, trunk)")
     rep = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
     rep.add_argument("--out", default="reports", help="output folder (default: reports/)")
     rep.add_argument("--full", action="store_true", help="whole sequences and full budgets instead of fast mode")
@@ -99,10 +115,26 @@ def run(args: argparse.Namespace) -> None:
         from .evaluation.cli import run_eval
 
         run_eval(args)
-    elif args.command == "bench":
-        from .bench import run
+    elif args.command == "compare":
+        from .evaluation.compare import comparison, format_comparison, read_metrics
 
-        run(args.data_root, args.checkpoint, args.frames, json_path=args.json, profile=args.profile)
+        keys = tuple(k for k in args.keys.split(",") if k)
+        unknown = sorted(set(keys) - {"auc", "ao", "sr50", "sr75", "prec20"})
+        if unknown:
+            raise ValueError(f"unknown score(s) {unknown}; valid: auc, ao, sr50, sr75, prec20")
+        table = comparison(read_metrics(args.metrics), args.reference, keys)
+        print(format_comparison(table, args.reference, keys))
+    elif args.command == "bench":
+        if args.training:
+            from .bench import print_training_profile, training_profile
+            from .machine import conditions
+
+            machine = conditions()
+            print_training_profile(args.training, training_profile(args.training), machine)
+        else:
+            from .bench import run
+
+            run(args.data_root, args.checkpoint, args.frames, json_path=args.json, profile=args.profile)
     elif args.command == "report":
         from .report import run as run_report
 

@@ -3,7 +3,9 @@
 - end-to-end tracking FPS (frame decoding, cropping, network, post-processing) and network-only latency, for
   both presets on the CPU and, when present, on the GPU; OpenCV's CSRT in the same run;
 - resident memory of the process against the number of frames tracked on ``dog1``;
-- with ``--profile``, where a lite tracking frame's time goes (torch.profiler, labelled parts).
+- with ``--profile``, where a lite tracking frame's time goes (torch.profiler, labelled parts);
+- with ``--training CONFIG``, where a training step's time goes: JPEG decoding, building the samples (crops and
+  augmentation), the trunk's forward, and the rest of the step (necks, fusion, head, loss, backward, SGD).
 Every figure is printed beside the conditions it ran under (CPU, threads, load before the run).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import build_model
@@ -121,6 +124,59 @@ def bench_sequence(name: str, data_root: str | None) -> Sequence:
     except (FileNotFoundError, ValueError) as err:
         print(f"{name}: {err}; using a synthetic clip")
         return synthetic_clip(300, seed=0, name=f"synthetic (standing in for {name})")
+
+
+def training_profile(config: str, batches: int = 3) -> dict[str, float]:
+    """Seconds per training batch of ``config``'s recipe at its first step, by part, in this process (a worker
+    overlaps the sample building with the step in a real run): decode, samples (decode included), trunk forward
+    (no gradient while it is frozen; in ONNX Runtime with ``trunk_engine="onnx"``), step (forward, loss, backward,
+    SGD: trunk included). The first batch warms up and is not counted."""
+    import tempfile
+
+    from torch.utils.data import default_collate
+
+    from .data.sampling import SamplingConfig, TrackingSamples
+    from .train import TrainConfig, Trainer, set_trunks_trainable, training_sequences
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TrainConfig.load(config, out=out)
+        trainer = Trainer(cfg)
+        data = TrackingSamples(training_sequences(cfg), SamplingConfig(**trainer.sampling_overrides()),
+                               length=batches * cfg.batch_size, seed=cfg.seed)
+        trainer.net.train()
+        set_trunks_trainable(trainer.model, cfg.freeze_backbone_steps == 0)
+        if cfg.trunk_engine == "onnx" and cfg.freeze_backbone_steps > 0:
+            from .model.ort import FrozenTrunk
+
+            trainer.frozen_trunk = FrozenTrunk(trainer.model)
+        trunk = trainer.frozen_trunk or trainer.model.trunk_features
+        parts = {"decode": 0.0, "samples": 0.0, "trunk forward": 0.0, "step": 0.0}
+        for b in range(batches):
+            ks = range(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+            t0 = time.perf_counter()
+            for k in ks:  # the frames sample k reads (its first attempt)
+                s, ids = data.pick_frames(np.random.default_rng([cfg.seed, k, 0]))
+                for i in ids:
+                    data.sequences[s].frame(int(i))
+            t1 = time.perf_counter()
+            batch = default_collate([data[k] for k in ks])
+            t2 = time.perf_counter()
+            with torch.no_grad():
+                trunk(torch.cat([batch["memory_images"].flatten(0, 1), batch["query_image"]]).float())
+            t3 = time.perf_counter()
+            trainer.train_step(batch)
+            t4 = time.perf_counter()
+            for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                parts[key] += dt / (batches - 1) if b else 0.0
+    return parts
+
+
+def print_training_profile(config: str, parts: dict[str, float], machine: dict) -> None:
+    print(f"training step of {config}, seconds per batch: {describe(machine)}")
+    for name, seconds in parts.items():
+        print(f"  {name:<14} {seconds:7.2f} s")
+    print(f"  the trunk's forward is {parts['trunk forward'] / parts['step']:.0%} of the step; building the samples "
+          f"takes {parts['samples'] / parts['step']:.0%} of a step's time (on a worker, beside the step)")
 
 
 def run(data_root: str | None = None, checkpoint: str | None = None, frames: int = 100,

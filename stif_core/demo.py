@@ -1,4 +1,5 @@
-"""A short tour of the network: parts, parameter counts and the shapes of every internal map."""
+"""A short tour of the network: parts, parameter counts, a module-by-module shape trace and the shapes of every
+internal map."""
 from __future__ import annotations
 
 import torch
@@ -6,6 +7,7 @@ import torch
 from . import build_model
 from .config import VARIANTS
 from .model import count_parameters, parameter_table
+from .model.trace import format_trace, shape_trace
 
 
 def describe(preset: str, memory_frames: int = 4, seed: int = 0) -> None:
@@ -24,10 +26,12 @@ def describe(preset: str, memory_frames: int = 4, seed: int = 0) -> None:
     images = torch.rand(1, n, 3, s, s, generator=g) * 255  # (B, N, 3, S, S)
     masks = torch.zeros(1, n, 1, s, s)
     masks[..., s // 3: 2 * s // 3, s // 3: 2 * s // 3] = 1  # (B, N, 1, S, S)
+    query = torch.rand(1, 3, s, s, generator=g) * 255  # (B, 3, S, S)
+    print("  one forward pass, module by module (batch 1, N = 4 memory frames):")
+    print("\n".join("  " + line for line in format_trace(shape_trace(model, images, masks, query, depth=2,
+                                                                      internals=True)).splitlines()))
     with torch.no_grad():
-        memory = model.encode_memory(images, masks)
-        query = model.encode_query(torch.rand(1, 3, s, s, generator=g) * 255)
-        out = model.step(memory, query, internals=True)
-    print(f"  memory features F_m {tuple(memory.shape)}, query features F_q {tuple(query.shape)}")
+        out = model(images, masks, query, internals=True)
+    print("  outputs and internals:")
     for field, value in vars(out).items():
         print(f"  {field:<19} {tuple(value.shape) if value is not None else None}")

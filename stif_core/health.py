@@ -36,6 +36,68 @@ class Bounds:
     largest_weight: float = 0.9  # mean over samples of the largest temporal weight: below this (not one-hot)
 
 
+@dataclass(frozen=True)
+class Badge:
+    """A verdict printed above a figure: whether the map can be read, and why not."""
+
+    ok: bool
+    text: str
+
+    def __str__(self) -> str:
+        return f"[{'ok' if self.ok else 'WARNING'}] {self.text}"
+
+
+def map_badge(name: str, xi: torch.Tensor, bounds: Bounds = Bounds()) -> Badge:
+    """A spatial map (eqs. 5, 7), values in [0, 1]: saturated (most cells above 0.99: every feature passes
+    unchanged), flat (std below 0.01: the map weights every cell alike), or readable."""
+    xi = xi.detach().float().flatten()
+    share = float((xi > SATURATED).float().mean())
+    if share >= bounds.saturated_share:
+        return Badge(False, f"{name}: {share:.0%} of cells above {SATURATED}: saturated, this map shows nothing "
+                            "(every feature passes through unchanged)")
+    if float(xi.std()) < 0.01:
+        return Badge(False, f"{name}: nearly flat (std {float(xi.std()):.4f}): it weights every cell alike and "
+                            "shows nothing about where the target is")
+    return Badge(True, f"{name}: values {float(xi.min()):.2f} to {float(xi.max()):.2f}, "
+                       f"{share:.0%} of cells saturated")
+
+
+def attention_badge(name: str, rows: torch.Tensor, bounds: Bounds = Bounds()) -> Badge:
+    """Attention rows (R, K) of eq. 8: one-hot (entropy below ``entropy_range[0]`` of its maximum), near
+    uniform (above ``entropy_range[1]``), or readable."""
+    ratio = float(entropy_ratio(rows.detach().float()).mean())
+    lo, hi = bounds.entropy_range
+    if ratio < lo:
+        return Badge(False, f"{name}: entropy {ratio:.2f} of its maximum: one-hot, each cell reads a single cell "
+                            "(the map shows the argmax, not a distribution)")
+    if ratio > hi:
+        return Badge(False, f"{name}: entropy {ratio:.2f} of its maximum: nearly uniform, it reads everything "
+                            "alike and shows nothing")
+    return Badge(True, f"{name}: entropy {ratio:.2f} of its maximum (0 one-hot, 1 uniform)")
+
+
+def weights_badge(weights: torch.Tensor, first: int = 1, bounds: Bounds = Bounds()) -> Badge:
+    """Temporal weights (N,) of eq. 3 over the weighted frames ``first`` ..: one frame takes nearly all
+    (above ``largest_weight``), or they are spread."""
+    w = weights.detach().float().flatten()[first:]
+    top = float(w.max())
+    if top >= bounds.largest_weight:
+        return Badge(False, f"temporal weights: one frame takes {top:.2f}: pinned, the others barely count")
+    return Badge(True, f"temporal weights: largest {top:.2f} over {len(w)} frames")
+
+
+def attribution_badge(total: float, delta: float, tolerance: float = 0.1) -> Badge:
+    """Integrated gradients' completeness: the attributions' sum against f(x) - f(x'); a gap above
+    ``tolerance`` of |f(x) - f(x')| (or an f(x) - f(x') near zero) means the map explains little."""
+    gap = abs(total - delta)
+    if abs(delta) < 1e-3:
+        return Badge(False, f"attribution: f(x) - f(x') = {delta:.4f}: nothing to explain, the map is noise")
+    if gap > tolerance * abs(delta):
+        return Badge(False, f"attribution: completeness gap {gap:.3f} is {gap / abs(delta):.0%} of f(x) - f(x') "
+                            f"= {delta:.3f}: more steps or another baseline before reading the map")
+    return Badge(True, f"attribution: completeness gap {gap:.3f} ({gap / abs(delta):.0%} of f(x) - f(x'))")
+
+
 def sample_frames(seq: Sequence, n: int, t: int) -> list[int]:
     """Up to ``n`` query frames spread over the sequence, each with T earlier frames and a visible target in
     it and the T + 1 frames before it."""

@@ -83,3 +83,24 @@ def stif_loss(cls: torch.Tensor, ctr: torch.Tensor, reg: torch.Tensor, targets: 
     total = l_cls + lambda_reg * l_reg + lambda_ctr * l_ctr
     mean_iou = iou.detach().mean() if iou.numel() else torch.zeros((), device=reg.device)
     return {"loss": total, "cls": l_cls, "reg": l_reg, "ctr": l_ctr, "iou": mean_iou}
+
+
+def batch_loss(net: torch.nn.Module, batch: dict, centers: torch.Tensor, lambda_reg: float = 1.0,
+               lambda_ctr: float = 1.0, autocast: bool = False, trunk=None) -> dict[str, torch.Tensor]:
+    """Forward a training batch (``TrackingSamples`` items, collated) through ``net``, assign the targets on
+    ``centers`` and return eq. 12's terms (``stif_loss``). The trainer, its validation and the notebooks use it;
+    ``autocast`` runs the forward in bf16 (CUDA). ``trunk``: a callable giving the shared trunk's features of
+    crops (B, 3, S, S) -> (B, Ct, H', W') without gradient (a frozen trunk run elsewhere, ``model.ort``)."""
+    dev = centers.device
+    memory_images = batch["memory_images"].to(dev).float()  # (B, N, 3, S, S)
+    masks, query = batch["memory_masks"].to(dev), batch["query_image"].to(dev).float()  # (B, N, 1, S, S), (B, 3, S, S)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+        if trunk is None:
+            out = net(memory_images, masks, query)
+        else:
+            b, n = memory_images.shape[:2]
+            features = trunk(torch.cat([memory_images.flatten(0, 1), query])).to(dev)  # (B*N + B, Ct, H', W')
+            f_m = net.encode_memory(None, masks, features[:b * n].unflatten(0, (b, n)))  # (B, N, C, H, W)
+            out = net.step(f_m, net.encode_query(None, features=features[b * n:]))
+    targets = assign_targets(batch["query_box"].to(dev), centers, batch["positive"].to(dev))
+    return stif_loss(out.cls.float(), out.ctr.float(), out.reg.float(), targets, lambda_reg, lambda_ctr)

@@ -223,7 +223,8 @@ def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: i
     if chosen:
         everyone = [n for n in CONFIGS if complete(out / n)]
         if not set(names) <= set(everyone):
-            raise ValueError(f"--notebooks re-runs inside complete runs; {out} lacks {sorted(set(names) - set(everyone))}")
+            missing = sorted(set(names) - set(everyone))
+            raise ValueError(f"--notebooks re-runs inside complete runs; {out} lacks {missing}")
         for n in set(everyone) - set(names):
             forget(out / n / "values.jsonl", chosen)
     todo = [n for n in names if chosen or not (reuse and complete(out / n))]

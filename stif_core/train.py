@@ -1,5 +1,7 @@
 """Training: SGD with momentum, warm-up then cosine, backbone LR multiplier and freezing, AMP on a GPU,
-DDP through torchrun, a JSONL log of every loss term, atomic checkpoints and exact resumption.
+DDP through torchrun, a JSONL log of every loss term, atomic checkpoints and exact resumption. At every
+checkpoint the model scores fixed samples of the val split and of the training split (``validation.jsonl``:
+both losses and their gap); the lowest val loss so far is kept as ``best.safetensors`` (checkpoint selection).
 
 Run: ``python -m stif_core train --config configs/lite_full.json``
 (several processes: ``torchrun --nproc_per_node 2 -m stif_core train --config ...``).
@@ -11,13 +13,13 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
 from . import build_model, resolve_device
@@ -25,7 +27,7 @@ from .checkpoint import atomic_save, save_weights, write_text
 from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
-from .losses import assign_targets, stif_loss
+from .losses import batch_loss
 
 
 @dataclass
@@ -37,6 +39,8 @@ class TrainConfig:
     model: dict = field(default_factory=dict)  # ModelConfig overrides
     sampling: dict = field(default_factory=dict)  # SamplingConfig overrides
     split: str = "train"
+    val_split: str | None = "val"  # the sequences that select the checkpoint; None: no validation
+    val_samples: int = 0  # fixed samples scored at every checkpoint, from val and (for the gap) from train; 0: none
     sequences: list[str] | None = None  # explicit names instead of the split
     data_root: str | None = None
     synthetic: bool = False  # train on synthetic clips instead of real sequences (only when asked for)
@@ -58,6 +62,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
     device: str = "auto"
+    trunk_engine: str = "torch"  # "onnx": a frozen shared trunk runs in ONNX Runtime (CPU, one process; ~3x faster)
     out: str = "runs/lite_full"
 
     def __post_init__(self) -> None:
@@ -73,6 +78,8 @@ class TrainConfig:
                 raise ValueError(f"training option {f.name}={value!r} is not valid: must be {bounds}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"training option device={self.device!r} is not valid: auto, cpu or cuda")
+        if self.trunk_engine not in ("torch", "onnx"):
+            raise ValueError(f"training option trunk_engine={self.trunk_engine!r} is not valid: torch or onnx")
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -107,7 +114,7 @@ OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "
                  "warmup_steps": (0, None), "momentum": (0, 1), "weight_decay": (0, None),
                  "backbone_lr_mult": (0, None), "freeze_backbone_steps": (0, None), "lambda_reg": (0, None),
                  "lambda_ctr": (0, None), "grad_clip": (0, None), "num_workers": (0, None), "threads": (0, None),
-                 "seed": (0, None), "checkpoint_every": (1, None)}
+                 "seed": (0, None), "checkpoint_every": (1, None), "val_samples": (0, None)}
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -124,6 +131,20 @@ def training_sequences(cfg: TrainConfig) -> list[Sequence]:
     if cfg.synthetic:
         return [synthetic_clip(120, seed=cfg.seed + i, name=f"synthetic-{i}") for i in range(4)]
     return load_sequences(cfg.sequences or load_split(cfg.split, cfg.data_root), cfg.data_root)
+
+
+def validation_sequences(cfg: TrainConfig) -> list[Sequence]:
+    """The sequences of ``cfg.val_split`` (synthetic clips of other seeds when training is synthetic)."""
+    if cfg.synthetic:
+        return [synthetic_clip(120, seed=cfg.seed + 100 + i, name=f"synthetic-val-{i}") for i in range(2)]
+    return load_sequences(load_split(cfg.val_split, cfg.data_root), cfg.data_root)
+
+
+def fixed_samples(sequences: list[Sequence], sampling: SamplingConfig, n: int, seed: int) -> list[dict]:
+    """``n`` samples without photometric augmentation or flips, the same at every call: a validation probe."""
+    plain = replace(sampling, brightness=0.0, color=0.0, grayscale=0.0, blur=0.0, motion_blur=0.0, flip=0.0)
+    data = TrackingSamples(sequences, plain, length=n, seed=seed)
+    return [data[k] for k in range(n)]
 
 
 def data_record(cfg: TrainConfig, sequences: list[Sequence]) -> dict:
@@ -177,8 +198,13 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
+        if cfg.trunk_engine == "onnx" and (self.distributed or self.device.type != "cpu"):
+            raise ValueError("training option trunk_engine='onnx' runs on the CPU in one process; use 'torch' "
+                             "with a GPU or torchrun")
+        self.frozen_trunk = None  # built when training starts, from the weights it starts with
         self.out = Path(cfg.out)
         self.step = 0
+        self.best_val = math.inf
         self.resume()
 
     @property
@@ -216,11 +242,9 @@ class Trainer:
             group["lr"] = lr * group["mult"]
         if self.step == cfg.freeze_backbone_steps:
             set_trunks_trainable(self.model, True)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp and dev.type == "cuda"):
-            out = self.net(batch["memory_images"].to(dev).float(), batch["memory_masks"].to(dev),
-                           batch["query_image"].to(dev).float())
-        targets = assign_targets(batch["query_box"].to(dev), self.model.centers, batch["positive"].to(dev))
-        terms = stif_loss(out.cls.float(), out.ctr.float(), out.reg.float(), targets, cfg.lambda_reg, cfg.lambda_ctr)
+            self.frozen_trunk = None  # the trunk trains from here: PyTorch's
+        terms = batch_loss(self.net, batch, self.model.centers, cfg.lambda_reg, cfg.lambda_ctr,
+                           autocast=cfg.amp and dev.type == "cuda", trunk=self.frozen_trunk)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"step {self.step}: loss is {terms['loss'].item()}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -241,12 +265,24 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        dataset = TrackingSamples(training_sequences(cfg), SamplingConfig(**self.sampling_overrides()),
-                                  length=cfg.steps * cfg.batch_size * self.world, seed=cfg.seed)
-        data = data_record(cfg, dataset.sequences)
+        sampling = SamplingConfig(**self.sampling_overrides())
+        dataset = TrackingSamples(training_sequences(cfg), sampling, length=cfg.steps * cfg.batch_size * self.world,
+                                  seed=cfg.seed)
+        self.data = data_record(cfg, dataset.sequences)
         self.net.train()
         set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
-        log = self.open_log() if self.rank == 0 else None
+        if cfg.trunk_engine == "onnx" and self.step < cfg.freeze_backbone_steps:
+            from .model.ort import FrozenTrunk
+
+            self.frozen_trunk = FrozenTrunk(self.model)
+        validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
+        if validating:
+            self.probes = {"val": fixed_samples(validation_sequences(cfg), sampling, cfg.val_samples, cfg.seed + 1),
+                           "train": fixed_samples(dataset.sequences, sampling, cfg.val_samples, cfg.seed + 2)}
+        log = self.open_log("log.jsonl", self.step - 1) if self.rank == 0 else None
+        vlog = self.open_log("validation.jsonl", self.step) if validating else None
+        if vlog and self.step == 0:
+            self.write_row(vlog, self.validate())
         bar = tqdm(total=end, initial=self.step, disable=not progress or self.rank != 0, desc="train")
         start = time.perf_counter()
         for batch in self.loader(dataset, end):
@@ -254,30 +290,70 @@ class Trainer:
             self.step += 1
             row["elapsed_s"] = round(time.perf_counter() - start, 3)
             if log:
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                self.write_row(log, row)
             if on_step is not None:
                 on_step(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", iou=f"{row['iou']:.2f}")
             bar.update()
             if self.step % cfg.checkpoint_every == 0 or self.step == end:
+                if vlog:  # before the checkpoint: a run resumed from it never lacks its validation row
+                    self.write_row(vlog, self.validate())
                 self.save_checkpoint()
         bar.close()
-        if log:
-            log.close()
+        for f in (log, vlog):
+            if f:
+                f.close()
         final = self.out / "model.safetensors"
         if self.rank == 0:
-            save_weights(self.model, final, {"preset": cfg.preset, "variant": cfg.variant, "steps": str(self.step),
-                                             "data": json.dumps(data)})
+            save_weights(self.model, final, self.weights_metadata())
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
         return final
 
-    def open_log(self):
-        """The JSONL log, cut back (atomically) to the steps the checkpoint holds (a resumed run redoes the rest).
-        A torn last line, left by a kill during a write, is dropped; a bad line elsewhere is an error."""
-        path = self.out / "log.jsonl"
+    def weights_metadata(self) -> dict[str, str]:
+        return {"preset": self.cfg.preset, "variant": self.cfg.variant, "steps": str(self.step),
+                "data": json.dumps(self.data)}
+
+    @staticmethod
+    def write_row(f, row: dict) -> None:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+    @torch.no_grad()
+    def score(self, samples: list[dict]) -> dict[str, float]:
+        """Eq. 12's terms averaged over fixed samples, the model in eval mode."""
+        self.model.eval()
+        b, sums = self.cfg.batch_size, {}
+        for i in range(0, len(samples), b):
+            chunk = samples[i:i + b]
+            terms = batch_loss(self.model, default_collate(chunk), self.model.centers, self.cfg.lambda_reg,
+                               self.cfg.lambda_ctr, trunk=self.frozen_trunk)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
+        self.model.train()
+        set_trunks_trainable(self.model, self.step >= self.cfg.freeze_backbone_steps)
+        return {k: round(v / len(samples), 6) for k, v in sums.items()}
+
+    def validate(self) -> dict:
+        """Score the val and train probes: both losses, their gap, and whether this is the best val loss so
+        far (then the weights are written to ``best.safetensors``)."""
+        row = {"step": self.step}
+        for name, samples in self.probes.items():
+            row.update({f"{name}_{k}": v for k, v in self.score(samples).items()})
+        row["gap"] = round(row["val_loss"] - row["train_loss"], 6)
+        row["best"] = row["val_loss"] < self.best_val
+        if row["best"]:
+            self.best_val = row["val_loss"]
+            save_weights(self.model, self.out / "best.safetensors",
+                         self.weights_metadata() | {"selected_by": "val_loss", "val_loss": str(row["val_loss"])})
+        return row
+
+    def open_log(self, name: str, last_step: int):
+        """A JSONL log of ``out``, cut back (atomically) to the rows of steps up to ``last_step``, which the
+        checkpoint holds (a resumed run redoes the rest). A torn last line, left by a kill during a write, is
+        dropped; a bad line elsewhere is an error. The best val loss among the kept rows is remembered."""
+        path = self.out / name
         lines = path.read_text().splitlines() if path.exists() else []
         kept = []
         for n, line in enumerate(lines, 1):
@@ -287,8 +363,9 @@ class Trainer:
                 if n == len(lines):
                     break
                 raise ValueError(f"{path}, line {n}: not a JSON log row") from None
-            if row["step"] < self.step:
+            if row["step"] <= last_step:
                 kept.append(line)
+                self.best_val = min(self.best_val, row.get("val_loss", math.inf))
         write_text(path, "".join(r + "\n" for r in kept))
         return path.open("a")
 

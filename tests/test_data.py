@@ -1,4 +1,6 @@
 """Data readers on real sequences and on small fixtures in each published layout; bad input."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -316,3 +318,19 @@ def test_crop_maps_boxes_both_ways_and_pads_with_the_mean():
     assert far[0, 0, 0] == round(frame[..., 0].mean())
     mask = box_mask(inner, 41)
     assert mask[20, 20] == 1 and mask[0, 0] == 0 and 60 < mask.sum() < 170
+
+
+def test_eval_reads_other_layouts(tmp_path, capsys):
+    from stif_core.__main__ import main
+
+    for cls in ("bear", "cat"):
+        seq_dir = tmp_path / "lasot" / cls / f"{cls}-1"
+        write_frames(seq_dir / "img", 4, size=(96, 72))
+        write_lines(seq_dir / "groundtruth.txt", ["30,20,24,20"] * 4)
+    common = ["eval", "--data-root", str(tmp_path / "lasot"), "--layout", "lasot", "--baselines", "kcf"]
+    assert main(common + ["--split", "cat", "--out", str(tmp_path / "a")]) == 0
+    assert "kcf" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert list(metrics["kcf"]["per_sequence"]) == ["cat-1"]
+    assert main(common + ["--sequences", "bear-1", "dog-1", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown sequence(s) ['dog-1']" in capsys.readouterr().err

@@ -64,3 +64,18 @@ def test_profile_names_every_part_of_a_frame(model):
         assert all(parts[k] > 0 for k in PARTS), parts
         assert ("step: fusion" in parts) == (engine == "torch")
         assert parts["update"] >= sum(parts[k] for k in PARTS)
+
+
+def test_an_export_made_under_a_knockout_keeps_it(model):
+    from stif_core.model.knockouts import knock_out
+
+    s = model.cfg.crop_size
+    g = torch.Generator().manual_seed(4)
+    image, mask = torch.rand(1, 3, s, s, generator=g) * 255, torch.zeros(1, 1, s, s)
+    mask[..., 60:100, 50:90] = 1
+    with knock_out(model, "mask_empty"):  # track inside the block: step sessions are exported when first needed
+        fast, ref = OnnxEngine(model), TorchEngine(model)
+        expected = ref.memory(image, mask)
+        torch.testing.assert_close(fast.memory(image, mask), expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(expected, ref.memory(image, torch.zeros_like(mask)), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(ref.memory(image, mask), expected, atol=1e-3)  # hooks gone on leaving

@@ -37,3 +37,24 @@ def test_report_on_the_shipped_model_flags_its_saturated_maps():
     assert summary["memory_map_saturated"] == pytest.approx(1.0)  # the demo model's SDE is saturated
     assert not summary["checks"]["memory_map cells above 0.99"]["ok"]
     assert "UNHEALTHY" in format_report(summary)
+
+
+def test_badges_flag_what_a_figure_cannot_show():
+    from stif_core.health import attention_badge, attribution_badge, map_badge, weights_badge
+
+    assert not map_badge("xi_1", torch.full((17, 17), 0.999)).ok  # the shipped model's saturated map
+    assert not map_badge("xi_1", torch.full((17, 17), 0.4)).ok  # flat
+    blob = torch.zeros(17, 17)
+    blob[6:10, 6:10] = 0.9
+    assert map_badge("xi_1", blob).ok
+    assert str(map_badge("xi_1", torch.ones(4, 4))).startswith("[WARNING] xi_1: 100% of cells")
+    one_hot, uniform = torch.eye(5), torch.full((5, 5), 0.2)
+    assert not attention_badge("q2m", one_hot).ok and "one-hot" in attention_badge("q2m", one_hot).text
+    assert not attention_badge("q2m", uniform).ok and "uniform" in attention_badge("q2m", uniform).text
+    assert attention_badge("q2m", torch.tensor([[0.7, 0.2, 0.05, 0.05]])).ok
+    assert not weights_badge(torch.tensor([0.0, 0.95, 0.03, 0.02])).ok
+    assert weights_badge(torch.tensor([0.0, 0.5, 0.3, 0.2])).ok
+    assert weights_badge(torch.tensor([0.9, 0.05, 0.05]), first=1).ok  # m_0 (the key) is not counted
+    assert attribution_badge(0.98, 1.0).ok
+    assert not attribution_badge(0.5, 1.0).ok and "50%" in attribution_badge(0.5, 1.0).text
+    assert not attribution_badge(0.0, 1e-5).ok

@@ -199,6 +199,8 @@ def test_malformed_splits_file_is_named(tmp_path, text, message):
     (["eval", "--split", "val", "--sequences", "deer", "--baselines", "kcf", "--out", "x"], "not both"),
     (["eval", "--sequences", "deer", "--baselines", "kcf", "--params", "got10k", "--out", "x"], "need a --checkpoint"),
     (["eval", "--sequences", "deer", "--checkpoint", "nothing", "--out", "x"], "no shipped model of that name"),
+    (["eval", "--sequences", "deer", "--checkpoint", "stif_lite_baseline", "--knockouts", "gate_half", "--out", "x"],
+     "unknown knock-out 'gate_half' for the baseline variant"),
     (["report", "--variants", "bogus"], "unknown variant 'bogus'"),
 ])
 def test_command_line_errors_are_one_line(tmp_path, args, message):

@@ -272,3 +272,21 @@ def test_same_seed_same_output():
 def test_paper_preset_parameter_count_is_stmtrack_sized():
     baseline = stif_core.model.count_parameters(stif_core.build_model("paper", "baseline", pretrained=False))
     assert abs(baseline - 37e6) / 37e6 < 0.05  # STMTrack: about 37 M
+
+
+def test_shape_trace_walks_the_network_in_order():
+    from stif_core.model.trace import shape_trace
+
+    model = stif_core.build_model("lite", "full", pretrained=False).eval()
+    s = model.cfg.crop_size
+    rows = shape_trace(model, torch.rand(1, 3, 3, s, s) * 255, torch.ones(1, 3, 1, s, s), torch.rand(1, 3, s, s) * 255)
+    top = [r for r in rows if "." not in r.name]
+    assert [r.name for r in top] == ["trunk", "memory_backbone", "trunk", "query_backbone", "tde", "sde_memory",
+                                     "sde_query", "fusion", "head"]
+    assert top[0].inputs == f"(3, 3, {s}, {s})" and top[2].inputs == f"(1, 3, {s}, {s})"  # N memory crops, 1 query
+    h = model.cfg.score_size
+    assert top[4].outputs == f"(1, {model.cfg.channels}, {h}, {h}), (1, 3)"  # TDE: F_m^T and the weights
+    assert top[-1].outputs == f"(1, 1, {h}, {h}), (1, 1, {h}, {h}), (1, 4, {h}, {h})"  # cls, ctr, reg
+    seen = {r.name: r.parameters for r in top}
+    assert sum(seen.values()) == sum(p.numel() for p in model.parameters())
+    assert not any(r.name.startswith("trunk.") for r in rows)  # the pretrained trunk is shown whole

@@ -133,3 +133,23 @@ def test_inspect_matches_update_and_leaves_the_state(model):
     dropped = tracker.inspect(seq.frame(5), entries=look.entries[:2])  # what if frames 3 and 4 were gone
     assert dropped.output.temporal_weights.shape == (1, 2)
     np.testing.assert_allclose(tracker.update(seq.frame(5)).box, look.box, rtol=1e-5)
+
+
+def test_post_processing_maps_and_the_window_influence(model):
+    """The selection's maps recombine into its choice; window influence 0 picks the best penalised score and 1
+    the centre cell, whatever the network says."""
+    from dataclasses import replace
+
+    seq = synthetic_clip(6, size=(120, 160), seed=5)
+    tracker = STIFTracker(model)
+    tracker.init(seq.frame(0), seq.boxes[0])
+    tracker.update(seq.frame(1))
+    look = tracker.inspect(seq.frame(2))
+    sel, wi = look.selection, tracker.params.window_influence
+    expected = sel.penalty * sel.score_map * (1 - wi) + tracker.window * wi
+    torch.testing.assert_close(sel.windowed, expected)
+    assert sel.best == int(sel.windowed.argmax()) and bool(((sel.penalty > 0) & (sel.penalty <= 1)).all())
+    hw = sel.score_map.numel()
+    for influence, best in ((0.0, int((sel.penalty * sel.score_map).argmax())), (1.0, hw // 2)):
+        tracker.params = replace(tracker.params, window_influence=influence)
+        assert tracker.select(look.output, look.window).best == best

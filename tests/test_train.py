@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from stif_core.data.sampling import SamplingConfig, TrackingSamples
@@ -27,6 +28,8 @@ def synthetic_data(monkeypatch):
     """Train on two small synthetic clips, so these tests need no data root."""
     clips = [synthetic_clip(30, size=(120, 160), seed=s, name=f"clip{s}") for s in (1, 2)]
     monkeypatch.setattr("stif_core.train.training_sequences", lambda cfg: clips)
+    held_out = [synthetic_clip(30, size=(120, 160), seed=7, name="held-out")]
+    monkeypatch.setattr("stif_core.train.validation_sequences", lambda cfg: held_out)
 
 
 def test_schedule_warms_up_then_decays():
@@ -81,6 +84,41 @@ def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, monkeypa
     assert log_a == log_b and [r["step"] for r in log_a] == [0, 1, 2, 3]
 
 
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_validation_logs_the_gap_keeps_the_best_and_resumes(tmp_path, monkeypatch):
+    Trainer(tiny_config(tmp_path / "a", val_samples=3)).fit(progress=False)
+    rows = read_rows(tmp_path / "a" / "validation.jsonl")
+    assert [r["step"] for r in rows] == [0, 2, 4]
+    for r in rows:
+        assert r["gap"] == pytest.approx(r["val_loss"] - r["train_loss"], abs=2e-6)
+        assert r["val_loss"] != r["train_loss"]  # two different probes
+    best = min(rows, key=lambda r: r["val_loss"])
+    assert [r["best"] for r in rows] == [r["val_loss"] <= min(q["val_loss"] for q in rows[:i + 1])
+                                         for i, r in enumerate(rows)]
+    with safe_open(tmp_path / "a" / "best.safetensors", "pt") as f:
+        meta = f.metadata()
+    assert float(meta["val_loss"]) == best["val_loss"] and meta["selected_by"] == "val_loss"
+
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def dying_step(self, batch):
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_config(tmp_path / "b", val_samples=3)).fit(progress=False)
+    monkeypatch.setattr(Trainer, "train_step", original)
+    Trainer(tiny_config(tmp_path / "b", val_samples=3)).fit(progress=False)
+    assert read_rows(tmp_path / "b" / "validation.jsonl") == rows
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     Trainer(tiny_config(tmp_path, steps=2)).fit(progress=False)
     with pytest.raises(ValueError, match="different training config"):
@@ -124,6 +162,25 @@ def test_samples_are_deterministic_and_well_formed():
     assert 0 < x2 - x1 < 161 and 0 < y2 - y1 < 161 and bool(a["positive"])
 
 
+def test_same_frame_negatives_miss_the_target():
+    clip = synthetic_clip(40, size=(240, 320), seed=6)
+    cfg = SamplingConfig(crop_size=161, negative_ratio=1.0, same_frame_negatives=1.0)
+    ds = TrackingSamples([clip], cfg, length=8, seed=1)
+    rng = np.random.default_rng(0)
+    for i in range(0, 40, 5):
+        w = ds.window_off_target(clip, i, rng)
+        x, y, bw, bh = clip.boxes[i]
+        apart_x = w.cx + w.side / 2 < x or w.cx - w.side / 2 > x + bw
+        apart_y = w.cy + w.side / 2 < y or w.cy - w.side / 2 > y + bh
+        assert apart_x or apart_y
+        assert -w.side / 4 <= w.cx <= 320 + w.side / 4 and -w.side / 4 <= w.cy <= 240 + w.side / 4
+    items = [ds[k] for k in range(8)]
+    assert not any(bool(i["positive"]) for i in items) and all(int(i["skipped"]) == 0 for i in items)
+    full = synthetic_clip(10, size=(120, 160), seed=6)
+    full.boxes[:] = [0, 0, 160, 120]  # the target fills the frame: no room for a crop off it
+    assert TrackingSamples([full], cfg, length=1).window_off_target(full, 3, rng) is None
+
+
 def test_ddp_with_two_cpu_processes(tmp_path):
     cfg = tiny_config(tmp_path / "ddp", steps=2, checkpoint_every=1, threads=1)
     path = tmp_path / "ddp.json"
@@ -136,3 +193,20 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     assert (tmp_path / "ddp" / "model.safetensors").exists()
     log = read_log(tmp_path / "ddp")
     assert [r["step"] for r in log] == [0, 1] and all(np.isfinite(r["loss"]) for r in log)
+
+
+def test_frozen_trunk_in_onnx_runtime_trains_as_pytorch_does(tmp_path):
+    pytest.importorskip("onnxruntime")
+    runs = {}
+    for engine in ("torch", "onnx"):
+        cfg = tiny_config(tmp_path / engine, steps=3, freeze_backbone_steps=2, trunk_engine=engine, val_samples=2)
+        trainer = Trainer(cfg)
+        trainer.fit(progress=False)
+        runs[engine] = (read_log(tmp_path / engine), read_rows(tmp_path / engine / "validation.jsonl"))
+        assert trainer.frozen_trunk is None  # the trunk trained in PyTorch from step 2 on
+    (log_t, val_t), (log_o, val_o) = runs["torch"], runs["onnx"]
+    for a, b in zip(log_t, log_o):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+    assert [r["val_loss"] for r in val_o] == pytest.approx([r["val_loss"] for r in val_t], rel=1e-3)
+    with pytest.raises(ValueError, match="trunk_engine='tpu' is not valid"):
+        tiny_config(tmp_path, trunk_engine="tpu")

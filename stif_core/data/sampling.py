@@ -1,9 +1,11 @@
 """Training samples (STMTrack style): an initial frame, T reference frames before the query and the query, in
 time order, cropped with scale jitter and centre shift, mean-colour padding, foreground masks on memory
-frames, and a share of negative pairs. Sequences are drawn uniformly by default (diversity over frame count).
-Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample (grayscale, a
-horizontal flip of every crop together, boxes and masks included). Sample k depends only on (seed, k), so runs repeat exactly whatever
-the number of workers, and a resumed run draws the same samples as an uninterrupted one.
+frames, and a share of negative pairs (a crop of another sequence, or a crop of the query frame that misses
+the target: the scene's own background and distractors). Sequences are drawn uniformly by default (diversity
+over frame count). Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample
+(grayscale, a horizontal flip of every crop together, boxes and masks included). Sample k depends only on
+(seed, k), so runs repeat exactly whatever the number of workers, and a resumed run draws the same samples as
+an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class SamplingConfig:
     scale_jitter: float = 1.3  # side *= U(1/j, j)
     shift: float = 0.4  # centre shift up to shift * side / 2 (query); a quarter of it for memory frames
     negative_ratio: float = 0.2  # share of pairs whose query does not hold the target
+    same_frame_negatives: float = 0.5  # share of those negatives cropped from the query frame, off the target
     brightness: float = 0.2  # query and memory intensities *= U(1 - b, 1 + b)
     color: float = 0.1  # each channel *= U(1 - c, 1 + c)
     grayscale: float = 0.05  # probability that a sample's crops are all grayscale
@@ -103,6 +106,32 @@ class TrackingSamples(Dataset):
         dx, dy = rng.uniform(-1, 1, 2) * shift * side / 2
         return CropWindow(x + w / 2 + dx, y + h / 2 + dy, side, c.crop_size)
 
+    def window_off_target(self, seq: Sequence, i: int, rng: np.random.Generator) -> CropWindow | None:
+        """A crop window of frame i, of the target's crop size, centred at most a quarter side outside the frame
+        and not overlapping the target's box; None when 20 draws found none (the target fills the frame)."""
+        box = seq.boxes[i]
+        height, width = seq.frame(i).shape[:2]
+        side = self.jittered_window(box, rng, 0.0).side
+        x1, y1, x2, y2 = xywh_to_xyxy(box)
+        for _ in range(20):
+            cx, cy = rng.uniform(-side / 4, width + side / 4), rng.uniform(-side / 4, height + side / 4)
+            if cx + side / 2 < x1 or cx - side / 2 > x2 or cy + side / 2 < y1 or cy - side / 2 > y2:
+                return CropWindow(cx, cy, side, self.cfg.crop_size)
+        return None
+
+    def negative_view(self, s: int, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A query crop without the target: off the target in the same frame i of sequence s (with probability
+        ``same_frame_negatives``, when the frame has room), else another sequence's frame around its target.
+        The returned box is not used (a negative has no target cells)."""
+        seq = self.sequences[s]
+        window = self.window_off_target(seq, i, rng) if rng.random() < self.cfg.same_frame_negatives else None
+        if window is not None:
+            image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
+            return image, np.zeros(4)
+        others = [o for o in range(len(self.sequences)) if o != s] or [s]
+        o = int(rng.choice(others))
+        return self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, self.cfg.shift)
+
     def photometric(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Brightness and per-channel colour gains, then a Gaussian or a motion blur: (S, S, 3) float32."""
         c = self.cfg
@@ -140,12 +169,8 @@ class TrackingSamples(Dataset):
         seq = self.sequences[s]
         views = [self.view(seq, int(i), rng, self.cfg.shift / 4) for i in ids[:-1]]
         positive = rng.random() >= self.cfg.negative_ratio
-        if positive:
-            views.append(self.view(seq, int(ids[-1]), rng, self.cfg.shift))
-        else:  # a frame of another sequence, cropped around that sequence's own target
-            others = [o for o in range(len(self.sequences)) if o != s] or [s]
-            o = int(rng.choice(others))
-            views.append(self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, self.cfg.shift))
+        views.append(self.view(seq, int(ids[-1]), rng, self.cfg.shift) if positive
+                     else self.negative_view(s, int(ids[-1]), rng))
         images, boxes = self.finish(views, rng.random() < self.cfg.grayscale, rng.random() < self.cfg.flip)
         size = self.cfg.crop_size
         return {

@@ -9,8 +9,9 @@ from pathlib import Path
 import cv2
 
 from ..checkpoint import load_model, read_metadata
+from ..data.sequences import Sequence, load_sequences, load_split, open_dataset, resolve_root
 from ..machine import conditions, describe
-from ..data.sequences import load_sequences, load_split, resolve_root
+from ..model.knockouts import knocked_out, knockouts_for
 from ..paths import checkpoint_path
 from ..tracking.baselines import BASELINES, make_baseline
 from ..tracking.tracker import MEMORY_POLICIES, PARAM_SETS, STIFTracker
@@ -21,11 +22,12 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
-                  engine: str = "torch") -> tuple[dict, dict]:
+def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str, engine: str = "torch",
+                  knockouts: str = "") -> tuple[dict, dict]:
     """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
     hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
-    set, memory policy and engine when they are not the defaults (otb, recent, torch)."""
+    set, memory policy and engine when they are not the defaults (otb, recent, torch). ``knockouts`` (comma-
+    separated, or "all" that apply) adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
     paths = [checkpoint_path(c) for c in checkpoints]
     variants = [read_metadata(p).get("variant", p.stem) for p in paths]
     repeated = {v for v, n in Counter(variants).items() if n > 1}
@@ -39,9 +41,14 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
                         if v != default)
         if name in factories:
             raise ValueError(f"checkpoint {path} is given twice")
-        factories[name] = lambda m=model: STIFTracker(m, params, policy, engine=engine)
-        signatures[name] = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
-                            "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {})
+        signature = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
+                     "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {})
+        names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
+        for ko in [None, *names]:
+            twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
+            row = name if ko is None else f"{name}-ko-{ko}"
+            factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine)
+            signatures[row] = signature | ({"knockout": ko} if ko else {})
     return factories, signatures
 
 
@@ -53,16 +60,32 @@ def baseline_trackers(baselines: list[str]) -> tuple[dict, dict]:
             {b: {"tracker": b, "opencv": cv2.__version__} for b in baselines})
 
 
+def dataset_sequences(root: Path, layout: str, split: str | None, names: list[str] | None) -> list[Sequence]:
+    """The sequences to evaluate: this project's OTB folder by split or names, or another layout's split
+    (``open_dataset``), cut to ``names`` when given; unknown names are an error that lists the available ones."""
+    if layout == "otb":
+        return load_sequences(load_split(split, root) if split else names, root)
+    sequences = open_dataset(root, layout, split)
+    if not names:
+        return sequences
+    by_name = {s.name: s for s in sequences}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown sequence(s) {unknown} in {root} ({layout}); available: {sorted(by_name)[:20]}"
+                         + (" ..." if len(by_name) > 20 else ""))
+    return [by_name[n] for n in names]
+
+
 def run_eval(args: argparse.Namespace) -> dict:
     from .. import resolve_device
 
-    if args.split and args.sequences:
+    if args.split and args.sequences and args.layout == "otb":
         raise ValueError("give --split or --sequences, not both")
     baselines = [b for b in args.baselines.split(",") if b]
     if not args.checkpoint and not baselines:
         raise ValueError("nothing to evaluate: give --checkpoint and/or --baselines")
-    if not args.checkpoint and (args.params != "otb" or args.memory_policy != "recent"):
-        raise ValueError("--params and --memory-policy set STIF's tracker; they need a --checkpoint")
+    if not args.checkpoint and (args.params != "otb" or args.memory_policy != "recent" or args.knockouts):
+        raise ValueError("--params, --memory-policy and --knockouts set STIF's tracker; they need a --checkpoint")
     if args.params not in PARAM_SETS or args.memory_policy not in MEMORY_POLICIES:
         raise ValueError(f"--params {args.params!r} / --memory-policy {args.memory_policy!r}: valid parameter sets "
                          f"{list(PARAM_SETS)}, memory policies {list(MEMORY_POLICIES)}")
@@ -70,10 +93,10 @@ def run_eval(args: argparse.Namespace) -> dict:
     out = Path(args.out).resolve()
     if out == root.resolve() or root.resolve() in out.parents:
         raise ValueError(f"--out {out} lies inside the data root {root}; results are never written there")
-    names = load_split(args.split, root) if args.split else args.sequences
-    sequences = load_sequences(names, root)
+    sequences = dataset_sequences(root, args.layout, args.split, args.sequences)
     device = resolve_device(args.device).type
-    factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device, args.engine)
+    factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device, args.engine,
+                                          args.knockouts)
     peers, peer_signatures = baseline_trackers(baselines)
     machine = conditions()  # the load before this run's own work
     report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures)

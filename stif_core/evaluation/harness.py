@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import write_text
 from ..data.sequences import Sequence
-from ..tracking.tracker import TrackerFailure
+from ..tracking.protocol import TrackerFailure
 from .metrics import KEYS, evaluate_sequence, summarize
 from .results import read_otb, write_got10k, write_otb
 

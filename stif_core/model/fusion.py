@@ -3,8 +3,8 @@
 Tokens are grid cells; single head, no projections, d_k = C (stif_design.md section 5).
 ``similarity="cosine"`` bounds the logits: L2-normalised Q and K times a learned temperature (on
 unnormalised features Q K^T / sqrt(C) grows with the feature norm and the softmax turns one-hot);
-``"dot"`` is eq. 8 as written. Our reading of the paper's gating unit: g = sigmoid(Conv1x1([a, x])), gated = g * a + (1 - g) * x, where x
-is that branch's Q input; ``gate=False`` drops it (y = Conv3x3(a)).
+``"dot"`` is eq. 8 as written. Our reading of the paper's gating unit: g = sigmoid(Conv1x1([a, x])),
+gated = g * a + (1 - g) * x, where x is that branch's Q input; ``gate=False`` drops it (y = Conv3x3(a)).
 """
 from __future__ import annotations
 

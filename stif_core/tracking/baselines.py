@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .tracker import FrameResult, TrackerFailure, check_frame, check_init_box
+from .protocol import FrameResult, TrackerFailure, check_frame, check_init_box
 
 BASELINES = {"csrt": cv2.TrackerCSRT.create, "kcf": cv2.TrackerKCF.create}
 

@@ -5,14 +5,11 @@ faster there). Both give the same numbers to float rounding (``tests/test_engine
 """
 from __future__ import annotations
 
-import io
-import warnings
-
-import numpy as np
 import torch
 from torch import nn
 
 from ..model import STIF, STIFOutput
+from ..model.ort import Session
 
 ENGINES = ("torch", "onnx")
 
@@ -78,47 +75,23 @@ class OnnxEngine(TorchEngine):
                              "this model has two trunks: use engine 'torch'")
         if next(model.parameters()).device.type != "cpu":
             raise ValueError("engine 'onnx' runs on the CPU; on a GPU use engine 'torch'")
-        try:
-            import onnxruntime
-        except ImportError:
-            raise ImportError("engine 'onnx' needs the onnxruntime and onnx packages: pip install onnxruntime onnx "
-                              "(both are in requirements.lock)") from None
-        self.ort = onnxruntime
-        self.options = onnxruntime.SessionOptions()
-        self.options.intra_op_num_threads = threads or torch.get_num_threads()
-        self.options.inter_op_num_threads = 1
-        # no spin-waiting between ops: PyTorch's threads run the post-processing in between, and two thread pools
-        # spinning on 2 cores made the engine 3x slower (10 FPS instead of 31 on crossing, this machine)
-        self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.threads = threads or torch.get_num_threads()
         s = model.cfg.crop_size
         image = torch.zeros(1, 3, s, s)
         with torch.no_grad():
             trunk = model.eval().trunk_features(image)  # (1, Ct, H', W'): the memory session's example input
-        self.sessions = {"query": self.export(_Query(model), (image,), ["image"]),
-                         "memory": self.export(_Memory(model), (trunk, torch.zeros(1, 1, s, s)), ["trunk", "mask"])}
-
-    @torch.no_grad()
-    def export(self, module: nn.Module, args: tuple, names: list[str]):
-        buffer = io.BytesIO()
-        module.eval()  # the exporter restores the wrapper's mode afterwards: keep it in eval
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=17, input_names=names)
-        self.model.eval()
-        return self.ort.InferenceSession(buffer.getvalue(), self.options, providers=["CPUExecutionProvider"])
-
-    def run(self, name: str, **inputs: torch.Tensor) -> list[torch.Tensor]:
-        feeds = {k: np.ascontiguousarray(v.numpy()) for k, v in inputs.items()}
-        return [torch.from_numpy(o) for o in self.sessions[name].run(None, feeds)]
+        self.sessions = {"query": Session(_Query(model), (image,), ["image"], self.threads),
+                         "memory": Session(_Memory(model), (trunk, torch.zeros(1, 1, s, s)), ["trunk", "mask"],
+                                           self.threads)}
 
     def query(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        trunk, query = self.run("query", image=image)
+        trunk, query = self.sessions["query"](image=image)
         return trunk, query
 
     def memory(self, image: torch.Tensor, mask: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
         if trunk is None:
             trunk, _ = self.query(image)
-        return self.run("memory", trunk=trunk, mask=mask)[0]
+        return self.sessions["memory"](trunk=trunk, mask=mask)[0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         if internals:
@@ -126,8 +99,8 @@ class OnnxEngine(TorchEngine):
         n = memory.shape[1]
         name = f"step{n}"
         if name not in self.sessions:
-            self.sessions[name] = self.export(_Step(self.model), (memory, query), ["memory", "query"])
-        cls, ctr, reg, weights = self.run(name, memory=memory, query=query)
+            self.sessions[name] = Session(_Step(self.model), (memory, query), ["memory", "query"], self.threads)
+        cls, ctr, reg, weights = self.sessions[name](memory=memory, query=query)
         return STIFOutput(cls, ctr, reg, temporal_weights=weights if weights.numel() else None)
 
 
