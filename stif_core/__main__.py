@@ -71,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     rep.add_argument("--data-root", default="", help="sequences folder")
     rep.add_argument("--variants", nargs="+", help="ablation variants (default: the six Table 1 rows)")
-    rep.add_argument("--train-steps", type=positive_int, help="ablation training steps per variant")
+    rep.add_argument("--train", action="store_true",
+                     help="retrain every variant with its recipe before evaluating it (hours on a CPU)")
+    rep.add_argument("--train-steps", type=positive_int, help="with --train: steps instead of the recipe's")
+    rep.add_argument("--no-knockouts", action="store_true", help="skip the knock-outs of the full model")
+    rep.add_argument("--ablation-clips", action="store_true",
+                     help="track the first 100 frames of each val sequence in the ablation (a smoke test)")
     health = sub.add_parser("health", help="measure a model's internals on real frames: saturated maps, "
                                            "one-hot attention, pinned temporal weights, peaks off the target")
     health.add_argument("--checkpoint", default="stif_lite_full", help="weights: a file or a shipped model's name")
@@ -138,7 +143,8 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "report":
         from .report import run as run_report
 
-        run_report(args.out, not args.full, args.device, args.data_root, args.variants, args.train_steps)
+        run_report(args.out, not args.full, args.device, args.data_root, args.variants, args.train, args.train_steps,
+                   not args.no_knockouts, args.ablation_clips)
     elif args.command == "health":
         from .checkpoint import load_model
         from .data.sequences import load_sequences, load_split

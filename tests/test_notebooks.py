@@ -34,6 +34,17 @@ def test_missing_checkpoint_is_named(tmp_path):
         run(tmp_path, checkpoint="nothing.safetensors")
 
 
+@pytest.mark.parametrize("parameters, message", [
+    ({"variant": "baseline", "knockout": "gate_half"}, r"parameter knockout='gate_half' is not valid for the "
+                                                       r"baseline variant; valid values: \['no_q2m', 'mask_empty'\]"),
+    ({"variant": "ste+stif"}, r"parameter variant='ste\+stif': no shipped model 'stif_lite_ste_stif'"),
+])
+def test_ablation_refuses_a_knockout_or_model_it_cannot_have(tmp_path, parameters, message):
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        execute(notebooks_dir() / "10_ablation.ipynb", tmp_path / "out.ipynb",
+                parameters | {"output_dir": str(tmp_path / "ablation")})
+
+
 def test_unknown_parameter_name_is_refused():
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sequense'\]"):
         check_parameters(TOUR, {"sequense": "deer"})
