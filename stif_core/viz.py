@@ -152,6 +152,27 @@ def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: in
     return fig
 
 
+def validation_figure(rows: list[dict], title: str = "") -> plt.Figure:
+    """``validation.jsonl`` rows (the trainer's fixed val and train probes at each checkpoint) as two panels: the
+    loss on each probe with the train/val gap shaded, and the IoU of the positive cells' boxes; the selected
+    checkpoint (lowest val loss) is starred."""
+    step = np.array([r["step"] for r in rows])
+    best = max((r for r in rows if r["best"]), key=lambda r: r["step"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for ax, key, label in ((a, "loss", "loss (eq. 12)"), (b, "iou", "IoU of positive cells' boxes")):
+        val, train = np.array([r[f"val_{key}"] for r in rows]), np.array([r[f"train_{key}"] for r in rows])
+        ax.plot(step, train, "o-", color="tab:blue", ms=3, label="train probe")
+        ax.plot(step, val, "o-", color="tab:red", ms=3, label="val probe")
+        ax.fill_between(step, train, val, color="gray", alpha=0.15, label="train/val gap")
+        ax.plot(best["step"], best[f"val_{key}"], "*", color="black", ms=12, label=f"selected (step {best['step']})")
+        ax.set(xlabel="step", ylabel=label, title=f"{label} {title}".strip())
+    a.set_yscale("log")  # the untrained step 0 sits 4x above the rest
+    b.set_ylim(0, 1)
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def explorer(draw, **controls) -> None:
     """Widgets (name=widget) that redraw ``draw(**values)`` below them whenever one changes.
 

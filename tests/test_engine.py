@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import stif_core
-from stif_core.checkpoint import load_model
 from stif_core.data.sequences import load_sequences
 from stif_core.tracking.engine import OnnxEngine, TorchEngine, make_engine
 from stif_core.tracking.tracker import STIFTracker
@@ -48,7 +47,7 @@ def test_tracks_a_real_sequence_as_pytorch_does(model):
 
 def test_refusals_name_the_problem():
     with pytest.raises(ValueError, match="shared trunk"):
-        make_engine("onnx", load_model("stif_lite_full"))  # two trunks (saved before the revision)
+        make_engine("onnx", stif_core.build_model("lite", "full", pretrained=False, shared_trunk=False))
     with pytest.raises(ValueError, match="torch"):
         make_engine("tensorrt", stif_core.build_model("lite", "full", pretrained=False))
 

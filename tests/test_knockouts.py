@@ -85,7 +85,9 @@ def test_eval_rows_per_knockout():
     plain, knocked = factories["stif-full"]().model, factories["stif-full-ko-temporal_uniform"]().model
     assert plain is not knocked  # each row tracks with its own copy: the shipped model is never hooked
     images, masks, query = inputs(plain)
-    uniform = torch.full((1, 4), 0.25)  # this checkpoint predates eq. 2's bounds: m_0 is weighted too
+    images[:, 1] = images[:, 0]  # m_1 a copy of m_0: eq. 3 gives it the largest weight
+    uniform = torch.tensor([[0.0, 1 / 3, 1 / 3, 1 / 3]])  # eq. 2's bounds: m_0 is the key, not weighted
     with torch.no_grad():
         torch.testing.assert_close(knocked(images, masks, query).temporal_weights, uniform)
-        assert not torch.allclose(plain(images, masks, query).temporal_weights, uniform, atol=0.05)
+        weights = plain(images, masks, query).temporal_weights  # (1, 4)
+    assert weights.argmax() == 1 and weights[0, 1] > 0.5, weights

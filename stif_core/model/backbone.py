@@ -328,7 +328,8 @@ class Backbone(nn.Module):
 
     def forward(self, image: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                 features: torch.Tensor | None = None) -> torch.Tensor:
-        """image (B, 3, S, S), mask (B, 1, S, S) or None, or the trunk's ``features`` (B, Ct, H', W') -> (B, C, H, W)."""
+        """image (B, 3, S, S) and mask (B, 1, S, S) or None, or the trunk's ``features`` (B, Ct, H', W')
+        -> (B, C, H, W)."""
         if features is None:
             features = trunk_pass(self.trunk, image, mask if self.mask_proj is None else None)
         f = self.neck(center_crop(features, self.score_size))  # (B, C, H, W)
