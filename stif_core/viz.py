@@ -173,6 +173,57 @@ def validation_figure(rows: list[dict], title: str = "") -> plt.Figure:
     return fig
 
 
+def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
+    """STIF's data flow for a model config: the memory row (crops and masks -> trunk -> neck -> TDE -> SDE), the
+    query row (crop -> trunk -> neck -> SDE), the fusion and the head, each block with its equations and the
+    shape it gives (B = 1; N memory frames). Blocks the variant lacks are drawn dashed and grey."""
+    from .model.backbone import TRUNKS
+
+    n, c, h, s = memory_frames, cfg.channels, cfg.score_size, cfg.crop_size
+    ct = TRUNKS[cfg.backbone].out_channels
+    mask = "mask at the neck" if cfg.mask_injection == "neck" else "mask at the first conv"
+    fusion = "STIF fusion, eqs. 8-11\nq2m + m2q, gated" if cfg.stif else "STMTrack read, eq. 8\nq2m over N frames"
+    memory = [("memory crops + masks", f"({n}, 3, {s}, {s})", True),
+              ("shared trunk" if cfg.shared_trunk else f"memory trunk\n{mask}", f"({n}, {ct}, H', W')", True),
+              (f"memory neck\n{mask}" if cfg.mask_injection == "neck" else "memory neck", f"({n}, {c}, {h}, {h})",
+               True),
+              ("TDE, eqs. 2-3\nweights over T frames", f"({c}, {h}, {h})", cfg.ste),
+              ("SDE xi_1, eqs. 4-5", f"({c}, {h}, {h})", cfg.ste)]
+    query = [("query crop", f"(3, {s}, {s})", True),
+             ("shared trunk" if cfg.shared_trunk else "query trunk", f"({ct}, H', W')", True),
+             ("query neck", f"({c}, {h}, {h})", True),
+             ("SDE xi_2, eqs. 6-7", f"({c}, {h}, {h})", cfg.sde_query)]
+    fig, ax = plt.subplots(figsize=(15, 4.2))
+    ax.set(xlim=(-0.6, 7.4), ylim=(-0.4, 2.4))
+    ax.axis("off")
+
+    def block(x, y, text, shape, on=True, color="#dbe9f6"):
+        return ax.text(x, y, f"{text}\n{shape}", ha="center", va="center", fontsize=8.5,
+                       color="black" if on else "gray",
+                       bbox=dict(boxstyle="round,pad=0.4", fc=color if on else "white", ec="black" if on else "gray",
+                                 ls="-" if on else "--"))
+
+    def arrow(a, b):  # from the right edge of block a to the left edge of block b
+        ax.annotate("", xy=(0, 0.5), xycoords=b, xytext=(1, 0.5), textcoords=a,
+                    arrowprops=dict(arrowstyle="->", color="black", lw=1.2))
+
+    ends = []
+    for row, y, xs in ((memory, 2.0, [0, 1, 2, 3, 4]), (query, 0.0, [0, 1, 2, 4])):
+        blocks = [block(x, y, *item) for x, item in zip(xs, row)]
+        for a, b in zip(blocks, blocks[1:]):
+            arrow(a, b)
+        ends.append(blocks[-1])
+    fused = block(5.4, 1.0, fusion, f"({2 * c}, {h}, {h})", color="#fde2c8")
+    head = block(6.7, 1.0, "anchor-free head\ncls, ctr, reg", f"2 x (1, {h}, {h}), (4, {h}, {h})", color="#d9f2d9")
+    for a in ends:
+        arrow(a, fused)
+    arrow(fused, head)
+    ax.set_title(f"STIF, {cfg.variant} variant, {cfg.backbone} ({s} px crops, {h} x {h} cells, C = {c}); "
+                 "dashed: not in this variant", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def explorer(draw, **controls) -> None:
     """Widgets (name=widget) that redraw ``draw(**values)`` below them whenever one changes.
 
