@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--full", action="store_true", help="whole sequences and full budgets instead of fast mode")
     rep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     rep.add_argument("--data-root", default="", help="sequences folder")
-    rep.add_argument("--variants", nargs="+", help="ablation variants (default: the six Table 1 rows)")
+    rep.add_argument("--variants", nargs="+",
+                     help="ablation variants (default: the Table 1 rows with a shipped model; all six with --train)")
+    rep.add_argument("--jobs", type=positive_int, default=2, help="notebooks run at a time (one CPU thread each)")
     rep.add_argument("--train", action="store_true",
                      help="retrain every variant with its recipe before evaluating it (hours on a CPU)")
     rep.add_argument("--train-steps", type=positive_int, help="with --train: steps instead of the recipe's")
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> None:
         from .report import run as run_report
 
         run_report(args.out, not args.full, args.device, args.data_root, args.variants, args.train, args.train_steps,
-                   not args.no_knockouts, args.ablation_clips)
+                   not args.no_knockouts, args.ablation_clips, args.jobs)
     elif args.command == "health":
         from .checkpoint import load_model
         from .data.sequences import load_sequences, load_split

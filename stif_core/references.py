@@ -184,9 +184,12 @@ def report(table: dict[str, dict], texts: list[str], names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def complete(folder: Path) -> bool:
-    """Whether a configuration's folder holds the whole suite's run."""
-    return (folder / "values.jsonl").is_file() and all((folder / nb.name).is_file() for nb in suite(ablation=True))
+def complete(folder: Path, besides: list[Path] | None = None) -> bool:
+    """Whether a configuration's folder holds the whole suite's run (``besides``: but for these notebooks, which
+    are about to be run: a notebook new to the suite is measured inside the runs of the others)."""
+    names = {nb.name for nb in besides or []}
+    return (folder / "values.jsonl").is_file() and all((folder / nb.name).is_file()
+                                                        for nb in suite(ablation=True) if nb.name not in names)
 
 
 def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
@@ -221,7 +224,7 @@ def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: i
     chosen = pick_notebooks(notebooks) if notebooks else None
     everyone = names
     if chosen:
-        everyone = [n for n in CONFIGS if complete(out / n)]
+        everyone = [n for n in CONFIGS if complete(out / n, chosen)]
         if not set(names) <= set(everyone):
             missing = sorted(set(names) - set(everyone))
             raise ValueError(f"--notebooks re-runs inside complete runs; {out} lacks {missing}")

@@ -198,13 +198,26 @@ class STIFTracker:
                            score_map=sel.score_map.reshape(h, h).numpy() if self.keep_score_maps else None)
 
     @torch.no_grad()
-    def inspect(self, frame: np.ndarray, entries: list[MemoryEntry] | None = None) -> Inspection:
+    def inspect(self, frame: np.ndarray, entries: list[MemoryEntry] | None = None,
+                model: STIF | None = None) -> Inspection:
         """What the next ``update(frame)`` would compute, with every internal map, without changing the state.
-        ``entries`` replaces the memory (drop a frame, swap another in: the notebooks' what-if explorer)."""
+        ``entries`` replaces the memory (drop a frame, swap another in: the notebooks' what-if explorer);
+        ``model`` runs the step instead of the tracker's own (the same weights read another way:
+        ``stif_core.model.readings.with_reading``)."""
         window = self.query_window()
         patch = crop(frame, window)
         entries = self.memory() if entries is None else entries
-        out, sel, box, _ = self.run_step(patch, window, entries, internals=True)
+        engine = self.engine
+        if model is not None:
+            shape = lambda c: (c.crop_size, c.score_size, c.channels)  # noqa: E731
+            if shape(model.cfg) != shape(self.model.cfg):
+                raise ValueError(f"inspect(model=...): crops, grid and channels {shape(model.cfg)} differ from the "
+                                 f"tracker's model's {shape(self.model.cfg)}: its memory features do not fit")
+            self.engine = make_engine("torch", model.eval())
+        try:
+            out, sel, box, _ = self.run_step(patch, window, entries, internals=True)
+        finally:
+            self.engine = engine
         return Inspection(window, patch, entries, out, sel, box)
 
     def select(self, out: STIFOutput, window: CropWindow) -> Selection:
