@@ -10,12 +10,15 @@ COLORS = {"ground truth": "white", "stif-full": "red", "stif-baseline": "deepsky
           "kcf": "orange"}
 
 
-def draw_boxes(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str = "") -> None:
-    """An image with x, y, w, h boxes, one colour per label."""
+def draw_boxes(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str = "",
+               dashed: tuple[str, ...] = ()) -> None:
+    """An image with x, y, w, h boxes, one colour per label; the labels in ``dashed`` drawn dashed, so that a box
+    drawn over another of nearly the same place leaves it visible."""
     ax.imshow(image)
     for k, (label, b) in enumerate(boxes.items()):
         color = COLORS.get(label, plt.cm.tab10(k))
-        ax.add_patch(Rectangle(b[:2], b[2], b[3], fill=False, lw=1.8, ec=color, label=label))
+        ax.add_patch(Rectangle(b[:2], b[2], b[3], fill=False, lw=1.8, ec=color, label=label,
+                               ls="--" if label in dashed else "-"))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 

@@ -63,15 +63,8 @@ def test_the_ledger_names_both_values(model):
     assert (current(model, "gate"), other(model, "gate")) == ("True", "False")
 
 
-def test_inspect_runs_the_step_of_another_reading_on_the_same_memory(model):
-    from stif_core.data.synthetic import synthetic_clip
-    from stif_core.tracking.tracker import STIFTracker
-
-    clip = synthetic_clip(8, size=(120, 160), seed=0)
-    tracker = STIFTracker(model)
-    tracker.init(clip.frame(0), clip.boxes[0])
-    for i in range(1, 5):
-        tracker.update(clip.frame(i))
+def test_inspect_runs_the_step_of_another_reading_on_the_same_memory(model, tracked_clip):
+    tracker, clip = tracked_clip(model, seed=0)
     plain = tracker.inspect(clip.frame(5))
     other_way = tracker.inspect(clip.frame(5), model=with_reading(model, "eq2_bounds"))
     assert [e.frame for e in other_way.entries] == [e.frame for e in plain.entries]

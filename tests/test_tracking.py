@@ -119,12 +119,8 @@ def test_checkpoint_round_trip_and_misfit(tmp_path, model):
         load_model(tmp_path / "nothing.safetensors")
 
 
-def test_inspect_matches_update_and_leaves_the_state(model):
-    seq = synthetic_clip(8, size=(120, 160), seed=4)
-    tracker = STIFTracker(model)
-    tracker.init(seq.frame(0), seq.boxes[0])
-    for i in range(1, 5):
-        tracker.update(seq.frame(i))
+def test_inspect_matches_update_and_leaves_the_state(model, tracked_clip):
+    tracker, seq = tracked_clip(model, seed=4)
     look = tracker.inspect(seq.frame(5))
     again = tracker.inspect(seq.frame(5))
     np.testing.assert_array_equal(look.box, again.box)

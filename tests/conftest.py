@@ -1,0 +1,18 @@
+"""Fixtures shared by several test modules."""
+import pytest
+
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.tracking.tracker import STIFTracker
+
+
+@pytest.fixture
+def tracked_clip():
+    """``(model, seed) -> (tracker, clip)``: a tracker that has run frames 1-4 of an 8-frame synthetic clip."""
+    def run(model, seed: int):
+        clip = synthetic_clip(8, size=(120, 160), seed=seed)
+        tracker = STIFTracker(model)
+        tracker.init(clip.frame(0), clip.boxes[0])
+        for i in range(1, 5):
+            tracker.update(clip.frame(i))
+        return tracker, clip
+    return run
