@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
     ev.add_argument("--knockouts", default="",
                     help="also track each checkpoint with one part switched off, a row per knock-out: comma-separated "
-                         "names (temporal_uniform, spatial_one, no_q2m, no_m2q, gate_half, mask_empty) or all")
+                         "names (temporal_uniform, spatial_one, spatial_mean, no_q2m, no_m2q, gate_half, "
+                         "mask_empty) or all")
     ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ev.add_argument("--out", required=True, help="output folder (never inside the data root)")
     cmp = sub.add_parser("compare", help="an eval run's trackers with bootstrap intervals over sequences, and "

@@ -220,7 +220,9 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float]) -> Path:
               "9,335 videos), the budget (an hour and a half of 2 CPU cores per variant, against days of GPU), "
               "the backbone (Lite0, frozen, against GoogLeNet) and the benchmark (9 val videos, against 180 "
               "GOT-10k test videos). The paper's gains are at most 0.01 AO: with intervals of the width above, "
-              "9 videos cannot resolve them, whatever the sign of our differences.", "",
+              "9 videos cannot resolve them, whatever the sign of our differences. And each row is one training "
+              "run of one seed: an interval over sequences leaves out the spread between training runs, so a "
+              "difference it resolves may still be partly the luck of one run.", "",
               "## Run times", ""] + [f"- {name}: {seconds:.0f} s" for name, seconds in timings.items()]
     path = out / "summary.md"
     path.write_text("\n".join(lines) + "\n")

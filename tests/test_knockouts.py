@@ -55,6 +55,9 @@ def test_each_knockout_switches_off_its_part(model):
     out = run(model, "spatial_one", images, masks, query)
     assert torch.equal(out.memory_spatial_map, torch.ones_like(out.memory_spatial_map))
     assert torch.equal(out.query_spatial_map, torch.ones_like(out.query_spatial_map))
+    plain_map = normal.query_spatial_map  # (1, 1, H, W)
+    flat = run(model, "spatial_mean", images, masks, query).query_spatial_map
+    torch.testing.assert_close(flat, plain_map.mean().expand_as(plain_map))  # the same gain, no pattern
     out = run(model, "gate_half", images, masks, query)
     assert torch.equal(out.gate_memory, torch.full_like(out.gate_memory, 0.5))
     assert torch.equal(out.gate_query, torch.full_like(out.gate_query, 0.5))

@@ -19,6 +19,7 @@ from .stif import STIF
 KNOCKOUTS = {
     "temporal_uniform": "TDE's weights uniform over the reference frames (eq. 3 replaced by 1/T)",
     "spatial_one": "SDE's maps xi_1 and xi_2 set to one (eqs. 5 and 7 pass the features through)",
+    "spatial_mean": "SDE's maps set to their own mean over the cells: the same gain everywhere, no 'where'",
     "no_q2m": "the memory branch's read zeroed: the query reads nothing from the memory (eq. 9's attention)",
     "no_m2q": "the query branch's read zeroed: the memory reads nothing from the query (eq. 10's attention)",
     "gate_half": "every gate fixed at g = 0.5 (an even blend of the read and the branch's own feature)",
@@ -42,7 +43,7 @@ def knockouts_for(model: STIF) -> list[str]:
     if cfg.ste:
         names.insert(0, "temporal_uniform")
     if cfg.ste or cfg.sde_query:
-        names.insert(-2, "spatial_one")
+        names[-2:-2] = ["spatial_one", "spatial_mean"]
     if cfg.stif:
         names.insert(-1, "no_m2q")
         if cfg.gate:
@@ -61,6 +62,12 @@ def hooks(model: STIF, name: str) -> list[torch.utils.hooks.RemovableHandle]:
     if name == "spatial_one":
         return [sde.register_forward_hook(lambda m, args, out: (args[0], torch.ones_like(out[1])))
                 for sde in (model.sde_memory, model.sde_query) if sde is not None]
+    if name == "spatial_mean":
+        def flat(module, args, out):
+            xi = out[1].mean(dim=(-2, -1), keepdim=True).expand_as(out[1])  # (..., 1, H, W), one value per map
+            return xi * args[0], xi
+
+        return [sde.register_forward_hook(flat) for sde in (model.sde_memory, model.sde_query) if sde is not None]
     zero_read = lambda m, args, out: (torch.zeros_like(out[0]), out[1])  # noqa: E731  (read, map)
     if name == "no_q2m":
         attend = model.fusion.memory_branch.attend if model.cfg.stif else model.fusion.attend
