@@ -61,13 +61,13 @@ def hooks(model: STIF, name: str) -> list[torch.utils.hooks.RemovableHandle]:
         return [model.tde.register_forward_hook(uniform)]
     if name == "spatial_one":
         return [sde.register_forward_hook(lambda m, args, out: (args[0], torch.ones_like(out[1])))
-                for sde in (model.sde_memory, model.sde_query) if sde is not None]
+                for sde in model.spatial_modules]
     if name == "spatial_mean":
         def flat(module, args, out):
             xi = out[1].mean(dim=(-2, -1), keepdim=True).expand_as(out[1])  # (..., 1, H, W), one value per map
             return xi * args[0], xi
 
-        return [sde.register_forward_hook(flat) for sde in (model.sde_memory, model.sde_query) if sde is not None]
+        return [sde.register_forward_hook(flat) for sde in model.spatial_modules]
     zero_read = lambda m, args, out: (torch.zeros_like(out[0]), out[1])  # noqa: E731  (read, map)
     if name == "no_q2m":
         attend = model.fusion.memory_branch.attend if model.cfg.stif else model.fusion.attend

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .fusion import Attention
+from .enhance import GRANULARITIES, SIMILARITIES
+from .fusion import ATTENTION_SIMILARITIES, Attention
 from .stif import STIF
 
 
@@ -19,36 +20,35 @@ class Reading:
     paper: str  # what the paper says
     ours: str  # our reading (stif_design.md, NOTES.md)
     switch: str  # the ModelConfig field
+    values: tuple[str, str]  # the switch's two values, as text (booleans as "False", "True")
 
 
+BOOLEAN = ("False", "True")
 READINGS = {
     "granularity": Reading("eq. 3", "F_mi F_m0^T for two C x H x W maps, left undefined",
                            "the dot product of position-aligned features, averaged over positions: one weight per "
-                           "frame (the other reading keeps one weight per position)", "temporal"),
+                           "frame (the other reading keeps one weight per position)", "temporal",
+                           GRANULARITIES),
     "eq2_bounds": Reading("eq. 2", "F_m^T = sum over i = t-T .. t-1 of w_i F_mi: the T reference frames",
                           "as written: m_0 is the key, not a weighted frame (the earlier reading weighted m_0 too)",
-                          "tde_includes_initial"),
+                          "tde_includes_initial", BOOLEAN),
     "eq3_similarity": Reading("eq. 3", "softmax(F_mi F_m0^T / sqrt(C))",
                               "features rescaled to norm sqrt(C) first (scaled cosine); the other reading is the raw "
-                              "dot product", "similarity"),
+                              "dot product", "similarity", SIMILARITIES),
     "eq8_logits": Reading("eq. 8", "softmax(Q K^T / sqrt(d_k)) V",
                           "bounded logits tau * cos(Q, K) with a learned tau; the other reading is the raw dot "
-                          "product", "attention"),
+                          "product", "attention", ATTENTION_SIMILARITIES),
     "gate": Reading("section 3.2.3", "\"a gating unit\" before the 3 x 3 convolution, no formula",
                     "g = sigmoid(Conv1x1[a, x]), a~ = g a + (1 - g) x; the other reading has no gate (the read is "
-                    "taken whole)", "gate"),
+                    "taken whole)", "gate", BOOLEAN),
     "sde_norm": Reading("eqs. 4-7", "xi = sigmoid(f7x7(C_cat(avg, max))), no normalisation",
                         "CBAM's BatchNorm between the convolution and the sigmoid; the other reading leaves it out",
-                        "sde_norm"),
+                        "sde_norm", BOOLEAN),
 }
 
 
 def attentions(model: STIF) -> list[Attention]:
     return [m for m in model.modules() if isinstance(m, Attention)]
-
-
-def spatial_modules(model: STIF) -> list[nn.Module]:
-    return [m for m in (model.sde_memory, model.sde_query) if m is not None]
 
 
 def readings_for(model: STIF) -> list[str]:
@@ -58,25 +58,20 @@ def readings_for(model: STIF) -> list[str]:
         names = ["granularity", "eq2_bounds", "eq3_similarity", *names]
     if model.cfg.stif and model.cfg.gate:
         names.append("gate")
-    if model.cfg.sde_norm and spatial_modules(model):
+    if model.cfg.sde_norm and model.spatial_modules:
         names.append("sde_norm")
     return names
 
 
 def current(model: STIF, name: str) -> str:
     """The value of the reading's switch in this model, as text."""
-    cfg = model.cfg
-    return str({"granularity": cfg.temporal, "eq2_bounds": cfg.tde_includes_initial, "eq3_similarity": cfg.similarity,
-                "eq8_logits": cfg.attention, "gate": cfg.gate, "sde_norm": cfg.sde_norm}[name])
+    return str(getattr(model.cfg, READINGS[name].switch))
 
 
 def other(model: STIF, name: str) -> str:
     """The value of the switch that ``with_reading`` gives."""
-    value = current(model, name)
-    flips = {"frame": "position", "position": "frame", "scaled_cosine": "dot", "cosine": "dot",
-             "dot": {"eq3_similarity": "scaled_cosine", "eq8_logits": "cosine"}.get(name, "dot"),
-             "True": "False", "False": "True"}
-    return flips[value]
+    first, second = READINGS[name].values
+    return second if current(model, name) == first else first
 
 
 def with_reading(model: STIF, name: str) -> STIF:
@@ -101,6 +96,6 @@ def with_reading(model: STIF, name: str) -> STIF:
         for branch in (twin.fusion.memory_branch, twin.fusion.query_branch):
             branch.gate = None
     else:  # sde_norm
-        for sde in spatial_modules(twin):
+        for sde in twin.spatial_modules:
             sde.norm = nn.Identity()
     return twin

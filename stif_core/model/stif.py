@@ -83,6 +83,11 @@ class STIF(nn.Module):
             return self.memory_backbone.mask_proj
         return self.memory_backbone.trunk.mask_proj.conv
 
+    @property
+    def spatial_modules(self) -> list[nn.Module]:
+        """The SDE modules this variant has (memory's, query's)."""
+        return [m for m in (self.sde_memory, self.sde_query) if m is not None]
+
     def trunk_features(self, images: torch.Tensor) -> torch.Tensor:
         """The shared trunk on (..., 3, S, S) crops -> (..., Ct, H', W'): what both necks take."""
         if self.trunk is None:
