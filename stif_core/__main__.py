@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--memory-policy", default="recent", help="recent (STIF) or stmtrack")
     ev.add_argument("--engine", default="torch", choices=["torch", "onnx"],
                     help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
+    ev.add_argument("--search-size", type=positive_int,
+                    help="STIF's crop side in pixels at the training scale (default: the model's, 161 for lite); "
+                         "smaller searches a smaller region for less work, e.g. 129 (the model's crop +- 16k)")
     ev.add_argument("--knockouts", default="",
                     help="also track each checkpoint with one part switched off, a row per knock-out: comma-separated "
                          "names (temporal_uniform, spatial_one, spatial_mean, no_q2m, no_m2q, gate_half, "
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--data-root")
     bench.add_argument("--checkpoint", help="lite weights to time (default: the untrained lite network)")
     bench.add_argument("--frames", type=positive_int, default=100, help="frames tracked per speed figure")
+    bench.add_argument("--rounds", type=positive_int, default=3,
+                       help="interleaved rounds per speed figure (the median is printed; default 3)")
+    bench.add_argument("--search-size", type=positive_int, default=129,
+                       help="the fast lite row's search crop in pixels (default 129; see eval --search-size)")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--profile", action="store_true", help="also print where a lite frame's time goes")
     bench.add_argument("--training", metavar="CONFIG",
@@ -142,7 +149,8 @@ def run(args: argparse.Namespace) -> None:
         else:
             from .bench import run
 
-            run(args.data_root, args.checkpoint, args.frames, json_path=args.json, profile=args.profile)
+            run(args.data_root, args.checkpoint, args.frames, json_path=args.json, profile=args.profile,
+                rounds=args.rounds, search_size=args.search_size)
     elif args.command == "report":
         from .report import run as run_report
 

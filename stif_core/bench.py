@@ -179,37 +179,64 @@ def print_training_profile(config: str, parts: dict[str, float], machine: dict) 
           f"takes {parts['samples'] / parts['step']:.0%} of a step's time (on a worker, beside the step)")
 
 
+FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_size=...)``; NOTES.md "Speed")
+
+
+def speed_rows(trackers: dict[str, tuple[str, object, int, float | None]], seq: Sequence, rounds: int) -> list[dict]:
+    """Every tracker's end-to-end FPS on ``seq``, measured in ``rounds`` interleaved rounds (each tracker once per
+    round, in turn), so that a machine whose speed drifts during the run slows every tracker alike: the median
+    over rounds, its range, and each round's figures. ``trackers``: name -> (device, tracker, frames, network
+    ms)."""
+    fps = {name: [] for name in trackers}
+    for _ in range(rounds):
+        for name, (_, tracker, n, _) in trackers.items():
+            fps[name].append(round(tracking_fps(tracker, seq, n), 1))
+    return [{"tracker": name, "device": device, "fps": statistics.median(fps[name]),
+             "fps_range": [min(fps[name]), max(fps[name])], "fps_rounds": fps[name], "network_ms": net,
+             "frames": n} for name, (device, _, n, net) in trackers.items()]
+
+
+def ratio_to_csrt(rows: list[dict], name: str) -> tuple[float, float, float]:
+    """A tracker's FPS over CSRT's, round by round (the two measured a few seconds apart): median, min, max."""
+    fps = {r["tracker"]: r["fps_rounds"] for r in rows}
+    ratios = [a / b for a, b in zip(fps[name], fps["csrt"])]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
 def run(data_root: str | None = None, checkpoint: str | None = None, frames: int = 100,
-        memory_sequence: str = "dog1", json_path: str | None = None, profile: bool = False) -> dict:
+        memory_sequence: str = "dog1", json_path: str | None = None, profile: bool = False,
+        rounds: int = 3, search_size: int = FAST_SEARCH) -> dict:
     torch.manual_seed(0)
     machine = conditions()  # the load before this run's own work
     seq = bench_sequence("crossing", data_root)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    rows = []
+    trackers = {}
     for device in devices:
+        d = device.type
         for preset in ("lite", "paper"):
             if preset == "lite" and checkpoint:
-                model = load_model(checkpoint, device=device.type)
+                model = load_model(checkpoint, device=d)
             else:
-                model = build_model(preset, "full", device=device.type, pretrained=preset == "lite").eval()
-            n = frames if preset == "lite" or device.type == "cuda" else max(10, frames // 5)
-            rows.append({"tracker": f"stif-{preset}", "device": device.type,
-                         "fps": round(tracking_fps(STIFTracker(model), seq, n), 1),
-                         "network_ms": round(network_latency_ms(model, device), 2), "frames": n})
-            if preset == "lite" and device.type == "cpu" and model.trunk is not None:  # ONNX Runtime
-                rows.append({"tracker": "stif-lite-onnx", "device": "cpu",
-                             "fps": round(tracking_fps(STIFTracker(model, engine="onnx"), seq, n), 1),
-                             "network_ms": None, "frames": n})
-    rows.append({"tracker": "csrt", "device": "cpu", "fps": round(tracking_fps(make_baseline("csrt"), seq, frames), 1),
-                 "network_ms": None, "frames": frames})
+                model = build_model(preset, "full", device=d, pretrained=preset == "lite").eval()
+            n = frames if preset == "lite" or d == "cuda" else max(10, frames // 5)
+            net = round(network_latency_ms(model, device), 2)
+            trackers[f"stif-{preset}" + ("-cuda" if d == "cuda" else "")] = (d, STIFTracker(model), n, net)
+            if preset == "lite" and d == "cpu" and model.trunk is not None:  # ONNX Runtime, whole and fast search
+                trackers["stif-lite-onnx"] = (d, STIFTracker(model, engine="onnx"), n, None)
+                trackers[f"stif-lite-onnx-s{search_size}"] = (
+                    d, STIFTracker(model, engine="onnx", search_size=search_size), n, None)
+    trackers["csrt"] = ("cpu", make_baseline("csrt"), frames, None)
+    rows = speed_rows(trackers, seq, rounds)
     lite = load_model(checkpoint) if checkpoint else build_model("lite", "full").eval()
     memory_seq = bench_sequence(memory_sequence, data_root)
     curve = memory_curve(STIFTracker(lite), memory_seq)
-    report = {"machine": machine, "sequence": seq.name, "speed": rows,
+    report = {"machine": machine, "sequence": seq.name, "rounds": rounds, "speed": rows,
               "memory": {"sequence": memory_seq.name, "curve": curve}}
     if profile:
-        report["profile_ms"] = {engine: profile_tracking(STIFTracker(lite, engine=engine), seq, frames)
-                                for engine in ("torch", "onnx") if engine == "torch" or lite.trunk is not None}
+        engines = {"torch": {}, "onnx": {"engine": "onnx"},
+                   f"onnx, search {search_size}": {"engine": "onnx", "search_size": search_size}}
+        report["profile_ms"] = {name: profile_tracking(STIFTracker(lite, **kw), seq, frames)
+                                for name, kw in engines.items() if name == "torch" or lite.trunk is not None}
     print_report(report)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
@@ -219,20 +246,22 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
 
 def print_report(report: dict) -> None:
     print(f"speed on {report['sequence']}: {describe(report['machine'])}")
-    print(f"{'tracker':<12} {'device':<6} {'FPS end-to-end':>15} {'network ms':>11} {'frames':>7}")
+    print(f"end-to-end FPS: median of {report['rounds']} interleaved rounds [range]")
+    print(f"{'tracker':<22} {'device':<6} {'FPS end-to-end':>20} {'network ms':>11} {'frames':>7}")
     for r in report["speed"]:
         net = f"{r['network_ms']:.2f}" if r["network_ms"] is not None else "-"
-        print(f"{r['tracker']:<12} {r['device']:<6} {r['fps']:>15.1f} {net:>11} {r['frames']:>7}")
+        fps = f"{r['fps']:.1f} [{r['fps_range'][0]:.1f}, {r['fps_range'][1]:.1f}]"
+        print(f"{r['tracker']:<22} {r['device']:<6} {fps:>20} {net:>11} {r['frames']:>7}")
     print(f"resident memory while tracking {report['memory']['sequence']} (lite):")
     print(" ".join(f"{r['frames']}:{r['rss_mib']:.0f}MiB" for r in report["memory"]["curve"]))
     mems = [r["rss_mib"] for r in report["memory"]["curve"][1:]]
     if len(mems) > 1:
         print(f"growth from the first to the last checkpoint: {mems[-1] - mems[0]:+.1f} MiB; "
               f"memory frames held: {sorted({r.get('memory_frames') for r in report['memory']['curve'][1:]})}")
-    csrt = next(r["fps"] for r in report["speed"] if r["tracker"] == "csrt")
     for r in report["speed"]:
         if r["tracker"].startswith("stif-lite") and r["device"] == "cpu":
-            print(f"{r['tracker']} / CSRT end-to-end FPS on the CPU: {r['fps'] / csrt:.2f}")
+            mid, low, high = ratio_to_csrt(report["speed"], r["tracker"])
+            print(f"{r['tracker']} / CSRT end-to-end FPS on the CPU: {mid:.2f} (rounds {low:.2f} to {high:.2f})")
     for engine, parts in report.get("profile_ms", {}).items():
         print(f"where a lite frame's time goes, engine {engine} (ms per frame, torch.profiler; decoding excluded):")
         print("  " + "  ".join(f"{k} {v:.1f}" for k, v in parts.items()))

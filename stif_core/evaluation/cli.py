@@ -23,10 +23,11 @@ def file_sha256(path: Path) -> str:
 
 
 def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str, engine: str = "torch",
-                  knockouts: str = "") -> tuple[dict, dict]:
+                  knockouts: str = "", search_size: int | None = None) -> tuple[dict, dict]:
     """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
     hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
-    set, memory policy and engine when they are not the defaults (otb, recent, torch). ``knockouts`` (comma-
+    set, memory policy, engine and search size (``s129``) when they are not the defaults (otb, recent, torch, the
+    model's crop). ``knockouts`` (comma-
     separated, or "all" that apply) adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
     paths = [checkpoint_path(c) for c in checkpoints]
     variants = [read_metadata(p).get("variant", p.stem) for p in paths]
@@ -34,20 +35,22 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
     factories, signatures = {}, {}
     for path, variant in zip(paths, variants):
         model = load_model(path, device)  # a bad file fails here, before any tracking
-        STIFTracker(model, params, policy, engine=engine)  # and so does a bad option
+        STIFTracker(model, params, policy, engine=engine, search_size=search_size)  # and so does a bad option
         sha = file_sha256(path)
+        size = search_size if search_size not in (None, model.cfg.crop_size) else None
         name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
         name += "".join(f"-{v}" for v, default in ((params, "otb"), (policy, "recent"), (engine, "torch"))
-                        if v != default)
+                        if v != default) + (f"-s{size}" if size else "")
         if name in factories:
             raise ValueError(f"checkpoint {path} is given twice")
         signature = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
-                     "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {})
+                     "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {}) | (
+                     {"search_size": size} if size else {})
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
         for ko in [None, *names]:
             twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
             row = name if ko is None else f"{name}-ko-{ko}"
-            factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine)
+            factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine, search_size=search_size)
             signatures[row] = signature | ({"knockout": ko} if ko else {})
     return factories, signatures
 
@@ -84,8 +87,10 @@ def run_eval(args: argparse.Namespace) -> dict:
     baselines = [b for b in args.baselines.split(",") if b]
     if not args.checkpoint and not baselines:
         raise ValueError("nothing to evaluate: give --checkpoint and/or --baselines")
-    if not args.checkpoint and (args.params != "otb" or args.memory_policy != "recent" or args.knockouts):
-        raise ValueError("--params, --memory-policy and --knockouts set STIF's tracker; they need a --checkpoint")
+    if not args.checkpoint and (args.params != "otb" or args.memory_policy != "recent" or args.knockouts
+                                or args.search_size):
+        raise ValueError("--params, --memory-policy, --search-size and --knockouts set STIF's tracker; they need a "
+                         "--checkpoint")
     if args.params not in PARAM_SETS or args.memory_policy not in MEMORY_POLICIES:
         raise ValueError(f"--params {args.params!r} / --memory-policy {args.memory_policy!r}: valid parameter sets "
                          f"{list(PARAM_SETS)}, memory policies {list(MEMORY_POLICIES)}")
@@ -96,7 +101,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     sequences = dataset_sequences(root, args.layout, args.split, args.sequences)
     device = resolve_device(args.device).type
     factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device, args.engine,
-                                          args.knockouts)
+                                          args.knockouts, args.search_size)
     peers, peer_signatures = baseline_trackers(baselines)
     machine = conditions()  # the load before this run's own work
     report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures)

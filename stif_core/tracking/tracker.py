@@ -87,13 +87,18 @@ class STIFTracker:
     """
 
     def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = "recent",
-                 keep_score_maps: bool = False, engine: str = "torch"):
+                 keep_score_maps: bool = False, engine: str = "torch", search_size: int | None = None):
         if isinstance(params, str):
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
             params = PARAM_SETS[params]
         if memory_policy not in MEMORY_POLICIES:
             raise ValueError(f"unknown memory policy {memory_policy!r}; valid: {list(MEMORY_POLICIES)}")
+        # search_size: the crops' side in pixels at the training scale (None: the model's crop_size); a smaller one
+        # searches a smaller region around the last position, for less work (``STIF.with_crop``)
+        self.context = CONTEXT * (search_size or model.cfg.crop_size) / model.cfg.crop_size
+        if search_size is not None and search_size != model.cfg.crop_size:
+            model = model.with_crop(search_size)
         self.model = model.eval()
         self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch
         self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
@@ -119,7 +124,7 @@ class STIFTracker:
 
     def entry_from_frame(self, index: int, frame: np.ndarray, box: np.ndarray) -> MemoryEntry:
         """A memory entry for any frame and box (x, y, w, h), cropped as the initial frame is."""
-        window = window_around(box, self.size)
+        window = window_around(box, self.size, self.context)
         return self.make_entry(index, crop(frame, window), window.to_crop(xywh_to_xyxy(box)))
 
     def memory(self) -> list[MemoryEntry]:
@@ -160,8 +165,9 @@ class STIFTracker:
         self.history: deque[MemoryEntry] = deque(maxlen=self.t if self.policy == "recent" else None)
 
     def query_window(self) -> CropWindow:
-        """The search region of the next frame: side 4 * sqrt(w * h) around the current centre."""
-        side = CONTEXT * float(np.sqrt(self.wh.prod()))
+        """The search region of the next frame: side 4 * sqrt(w * h) around the current centre (less with a
+        ``search_size`` below the model's crop)."""
+        side = self.context * float(np.sqrt(self.wh.prod()))
         return CropWindow(float(self.center[0]), float(self.center[1]), side, self.size)
 
     @torch.no_grad()
