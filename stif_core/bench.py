@@ -1,7 +1,8 @@
 """Speed and memory figures (printed, never asserted): ``python -m stif_core bench [--json PATH]``.
 
 - end-to-end tracking FPS (frame decoding, cropping, network, post-processing) and network-only latency, for
-  both presets on the CPU and, when present, on the GPU; OpenCV's CSRT in the same run;
+  both presets on the CPU and, when present, on the GPU, the lite model also on ONNX Runtime at its own crop and
+  at a smaller search crop; OpenCV's CSRT in the same run, every tracker timed in interleaved rounds;
 - resident memory of the process against the number of frames tracked on ``dog1``;
 - with ``--profile``, where a lite tracking frame's time goes (torch.profiler, labelled parts);
 - with ``--training CONFIG``, where a training step's time goes: JPEG decoding, building the samples (crops and
@@ -219,12 +220,14 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
             else:
                 model = build_model(preset, "full", device=d, pretrained=preset == "lite").eval()
             n = frames if preset == "lite" or d == "cuda" else max(10, frames // 5)
+            fast = {}
+            if preset == "lite" and d == "cpu" and model.trunk is not None:  # ONNX Runtime, whole and fast search
+                fast = {"stif-lite-onnx": (d, STIFTracker(model, engine="onnx"), n, None),  # a bad search size
+                        f"stif-lite-onnx-s{search_size}": (  # fails here, before any timing
+                            d, STIFTracker(model, engine="onnx", search_size=search_size), n, None)}
             net = round(network_latency_ms(model, device), 2)
             trackers[f"stif-{preset}" + ("-cuda" if d == "cuda" else "")] = (d, STIFTracker(model), n, net)
-            if preset == "lite" and d == "cpu" and model.trunk is not None:  # ONNX Runtime, whole and fast search
-                trackers["stif-lite-onnx"] = (d, STIFTracker(model, engine="onnx"), n, None)
-                trackers[f"stif-lite-onnx-s{search_size}"] = (
-                    d, STIFTracker(model, engine="onnx", search_size=search_size), n, None)
+            trackers |= fast
     trackers["csrt"] = ("cpu", make_baseline("csrt"), frames, None)
     rows = speed_rows(trackers, seq, rounds)
     lite = load_model(checkpoint) if checkpoint else build_model("lite", "full").eval()

@@ -107,3 +107,28 @@ def test_eval_rows_name_the_search_size():
     assert factories["stif-full-s129"]().model.cfg.crop_size == 129
     factories, signatures = stif_trackers(["stif_lite_full"], "otb", "recent", "cpu", search_size=161)
     assert list(factories) == ["stif-full"] and "search_size" not in signatures["stif-full"]
+
+
+def test_a_resized_model_keeps_the_training_scale_whoever_resized_it(model, tmp_path):
+    from stif_core.checkpoint import save_weights
+
+    seq = load_sequences(["crossing"])[0].head(2)
+    scales = []
+    for tracker in (STIFTracker(model, search_size=129), STIFTracker(model.with_crop(129)),
+                    STIFTracker(model.with_crop(145), search_size=129),
+                    STIFTracker(model.with_crop(129), search_size=161), STIFTracker(model)):
+        tracker.init(seq.frame(0), seq.boxes[0])
+        scales.append(tracker.query_window().scale)
+    assert scales == pytest.approx([scales[-1]] * 5)
+    with pytest.raises(ValueError, match="resized for tracking"):
+        save_weights(model.with_crop(129), tmp_path / "m.safetensors", {})
+
+
+def test_a_bad_search_size_is_one_error_line(tmp_path):
+    from test_inputs import cli
+
+    for command in (["eval", "--sequences", "deer", "--checkpoint", "stif_lite_full", "--search-size", "130",
+                     "--out", "x"], ["bench", "--frames", "2", "--search-size", "130"]):
+        run = cli(*command, cwd=tmp_path)
+        assert run.returncode == 2 and "crop size 130 does not fit" in run.stderr, run.stderr
+        assert run.stderr.count("\n") == 1 and not (tmp_path / "x").exists()

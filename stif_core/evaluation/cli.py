@@ -49,8 +49,9 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
         for ko in [None, *names]:
             twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
+            twin = twin.with_crop(size) if size else twin  # resized once, not per sequence
             row = name if ko is None else f"{name}-ko-{ko}"
-            factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine, search_size=search_size)
+            factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine)
             signatures[row] = signature | ({"knockout": ko} if ko else {})
     return factories, signatures
 

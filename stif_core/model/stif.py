@@ -55,6 +55,7 @@ class STIF(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        self.training_crop = cfg.crop_size  # the crop the weights were trained on (kept by ``with_crop``)
         c, neck_mask = cfg.channels, cfg.mask_injection == "neck"
 
         def trunk(with_mask: bool) -> nn.Module:
@@ -80,7 +81,8 @@ class STIF(nn.Module):
     def with_crop(self, crop_size: int) -> STIF:
         """A copy of this model (weights, hooks and all) for crops of side ``crop_size`` at the training scale
         (pixels per target): the score grid loses or gains a cell per side for every 16 pixels, so it stays centred
-        on the crop as in training (the same ``offset``). A smaller crop searches a smaller region, for less work."""
+        on the crop as in training (the same ``offset``). A smaller crop searches a smaller region, for less work.
+        The copy is for tracking (``STIFTracker`` reads ``training_crop`` for the scale); it is not saved."""
         cfg, step = self.cfg, 2 * self.cfg.stride
         cells, rest = divmod(cfg.crop_size - crop_size, step)
         score = cfg.score_size - 2 * cells

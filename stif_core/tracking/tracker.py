@@ -95,11 +95,12 @@ class STIFTracker:
         if memory_policy not in MEMORY_POLICIES:
             raise ValueError(f"unknown memory policy {memory_policy!r}; valid: {list(MEMORY_POLICIES)}")
         # search_size: the crops' side in pixels at the training scale (None: the model's crop_size); a smaller one
-        # searches a smaller region around the last position, for less work (``STIF.with_crop``)
-        self.context = CONTEXT * (search_size or model.cfg.crop_size) / model.cfg.crop_size
+        # searches a smaller region around the last position, for less work. The tracker then runs a resized copy
+        # (``STIF.with_crop``): hooks added to ``model`` later do not reach it; add them to ``tracker.model``.
         if search_size is not None and search_size != model.cfg.crop_size:
             model = model.with_crop(search_size)
         self.model = model.eval()
+        self.context = CONTEXT * model.cfg.crop_size / model.training_crop  # the training's pixels per target
         self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch
         self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
         cfg = model.cfg
