@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--frames", type=positive_int, default=100, help="frames tracked per speed figure")
     bench.add_argument("--rounds", type=positive_int, default=3,
                        help="interleaved rounds per speed figure (the median is printed; default 3)")
-    bench.add_argument("--search-size", type=positive_int, default=129,
+    bench.add_argument("--search-size", type=positive_int,
                        help="the fast lite row's search crop in pixels (default 129; see eval --search-size)")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--profile", action="store_true", help="also print where a lite frame's time goes")

@@ -35,9 +35,10 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
     factories, signatures = {}, {}
     for path, variant in zip(paths, variants):
         model = load_model(path, device)  # a bad file fails here, before any tracking
-        STIFTracker(model, params, policy, engine=engine, search_size=search_size)  # and so does a bad option
-        sha = file_sha256(path)
         size = search_size if search_size not in (None, model.cfg.crop_size) else None
+        model = model.with_crop(size) if size else model  # resized once for every row of this checkpoint
+        STIFTracker(model, params, policy, engine=engine)  # a bad option fails here too
+        sha = file_sha256(path)
         name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
         name += "".join(f"-{v}" for v, default in ((params, "otb"), (policy, "recent"), (engine, "torch"))
                         if v != default) + (f"-s{size}" if size else "")
@@ -49,7 +50,6 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
         for ko in [None, *names]:
             twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
-            twin = twin.with_crop(size) if size else twin  # resized once, not per sequence
             row = name if ko is None else f"{name}-ko-{ko}"
             factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine)
             signatures[row] = signature | ({"knockout": ko} if ko else {})
