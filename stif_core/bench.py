@@ -47,8 +47,8 @@ def sync(device: torch.device) -> None:
 @torch.no_grad()
 def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     """Median time of one tracking step's network work, as the tracker does it: a query encode, a step over
-    N = T + 1 memory frames and the memory encode of the frame that enters memory (from the query's trunk
-    features when the trunk is shared)."""
+    N = T + 1 memory frames and the memory encode of the frame that enters memory (from the query's work where
+    the model shares it)."""
     cfg = model.cfg
     s, n = cfg.crop_size, cfg.memory_size + 1
     image = torch.rand(1, 3, s, s, device=device) * 255
@@ -59,9 +59,9 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     for i in range(repeats + 3):
         sync(device)
         t0 = time.perf_counter()
-        trunk, query = engine.query(image)
-        engine.step(memory, query)
-        engine.memory(image, mask, trunk)
+        query = engine.query(image)  # (trunk features or None, F_q)
+        engine.step(memory, query[1])
+        engine.memory(image, mask, query)
         sync(device)
         if i >= 3:
             times.append(time.perf_counter() - t0)

@@ -109,6 +109,8 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     options = json.loads(meta.get("model", "{}"))
     if "design" not in meta:  # saved before revision 2: built with the options of its time
         options = LEGACY_OPTIONS | options
+    else:  # an option added since the save takes ModelConfig's default (the behaviour before it existed)
+        options = model_options(ModelConfig()) | options
     options = options | {"pretrained": False} | overrides
     model = build_model(preset or meta.get("preset", "lite"), variant or meta.get("variant", "full"),
                         device=device, **options)

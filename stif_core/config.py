@@ -28,6 +28,8 @@ class ModelConfig:
     mask_injection: the memory mask added after the trunk's first conv ("first_conv", STMTrack) or at the
         neck ("neck": the trunk sees only the image).
     shared_trunk: one trunk for memory and query crops (needs mask_injection="neck"); each keeps its neck.
+    shared_neck: memory and query also share the neck (needs shared_trunk): the same appearance gives the same
+        features on both sides, the mask's projection aside, so the attention's cosine compares like with like.
     """
 
     backbone: str = "googlenet"
@@ -47,6 +49,7 @@ class ModelConfig:
     attention: str = "dot"
     mask_injection: str = "first_conv"
     shared_trunk: bool = False
+    shared_neck: bool = False
     ste: bool = True
     sde_query: bool = True
     stif: bool = True
@@ -75,6 +78,8 @@ class ModelConfig:
         if self.shared_trunk and self.mask_injection != "neck":
             raise ValueError("shared_trunk=True needs mask_injection='neck': a mask added inside the trunk makes "
                              "memory and query features differ from the first conv on")
+        if self.shared_neck and not self.shared_trunk:
+            raise ValueError("shared_neck=True needs shared_trunk=True: one neck reads one trunk's features")
 
 
 PRESETS = {

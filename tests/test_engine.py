@@ -12,10 +12,10 @@ from stif_core.tracking.tracker import STIFTracker
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[False, True], ids=["two_necks", "shared_neck"])
+def model(request):
     torch.manual_seed(0)
-    return stif_core.build_model("lite", "full").eval()
+    return stif_core.build_model("lite", "full", shared_neck=request.param).eval()
 
 
 def test_each_session_matches_pytorch(model):
@@ -29,6 +29,9 @@ def test_each_session_matches_pytorch(model):
     torch.testing.assert_close(query, query_ref, rtol=1e-4, atol=1e-4)
     memory = torch.stack([fast.memory(image * k, mask) for k in (1.0, 0.9, 0.8)], 1)  # (1, 3, C, H, W)
     torch.testing.assert_close(memory[:, 0], ref.memory(image, mask), rtol=1e-4, atol=1e-4)
+    for engine in (fast, ref):  # the memory entry of a query crop, from what the query step computed on it
+        torch.testing.assert_close(engine.memory(image, mask, engine.query(image)), ref.memory(image, mask),
+                                   rtol=1e-4, atol=1e-4)
     for n in (1, 3):
         a, b = fast.step(memory[:, :n], query), ref.step(memory[:, :n], query)
         for x, y in ((a.cls, b.cls), (a.ctr, b.ctr), (a.reg, b.reg), (a.temporal_weights, b.temporal_weights)):

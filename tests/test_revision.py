@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 import stif_core
-from stif_core.checkpoint import load_model, read_metadata, save_weights
+from stif_core.checkpoint import load_model, load_weights, read_metadata, save_weights
 from stif_core.config import LEGACY_OPTIONS, make_config
 from stif_core.data.crops import box_mask, crop, window_around, xywh_to_xyxy
 from stif_core.data.sequences import load_sequences
@@ -96,6 +96,54 @@ def test_one_trunk_pass_serves_query_and_memory():
                                    model.encode_memory(image[:, None], mask[:, None]))
     names = [n for n, _ in model.named_parameters()]
     assert not any(n.startswith(("memory_backbone.trunk", "query_backbone.trunk")) for n in names)
+
+
+def test_shared_neck_memory_is_the_query_features_plus_the_mask_term(tmp_path):
+    """shared_neck: F_m = neck(trunk(x)) + mask_proj(share) with the query's own neck, so an empty mask gives
+    F_q plus the projection's bias; the memory side owns no neck, and the model saves and loads."""
+    with pytest.raises(ValueError, match="shared_trunk"):
+        make_config("lite", "full", mask_injection="first_conv", shared_trunk=False, shared_neck=True)
+    torch.manual_seed(0)
+    model = stif_core.build_model("lite", "full", pretrained=False, shared_neck=True).eval()
+    s = model.cfg.crop_size
+    image, mask = torch.rand(1, 3, s, s) * 255, torch.zeros(1, 1, s, s)
+    with torch.no_grad():
+        query = model.encode_query(image)  # (1, C, H, W)
+        empty = model.encode_memory(image[:, None], mask[:, None])[:, 0]  # (1, C, H, W)
+        mask[..., 60:100, 50:110] = 1
+        boxed = model.encode_memory(image[:, None], mask[:, None])[:, 0]
+    bias = model.mask_projection.bias[None, :, None, None]  # (1, C, 1, 1)
+    torch.testing.assert_close(empty, query + bias, rtol=1e-5, atol=1e-5)
+    assert float((boxed - empty).abs().amax()) > 1e-3  # the box still marks the memory
+    assert model.memory_backbone.neck is None
+    assert not any(n.startswith("memory_backbone.neck") for n, _ in model.named_parameters())
+    save_weights(model, tmp_path / "m.safetensors", {"preset": "lite", "variant": "full"})
+    again = load_model(tmp_path / "m.safetensors")
+    assert again.cfg.shared_neck
+    with torch.no_grad():
+        torch.testing.assert_close(again.encode_memory(image[:, None], mask[:, None])[:, 0], boxed)
+    separate = stif_core.build_model("lite", "full", pretrained=False)
+    with pytest.raises(ValueError):  # a shared-neck checkpoint does not fit a two-neck model
+        load_weights(separate, tmp_path / "m.safetensors")
+
+
+def test_an_option_added_after_a_save_takes_the_behaviour_before_it(tmp_path):
+    """A checkpoint records its whole config; a field it lacks was added later, so the model is built with
+    ModelConfig's default for it (the old behaviour) even where a preset's default has moved on."""
+    model = stif_core.build_model("lite", "full", pretrained=False)
+    path = tmp_path / "m.safetensors"
+    save_weights(model, path, {"preset": "lite", "variant": "full"})
+    meta = read_metadata(path)
+    record = json.loads(meta["model"])
+    del record["shared_neck"]  # as saved before the field existed
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata=meta | {"model": json.dumps(record)})
+    presets = dict(stif_core.config.PRESETS)
+    try:
+        stif_core.config.PRESETS["lite"] = replace(presets["lite"], shared_neck=True)  # a preset that moved on
+        assert not load_model(path).cfg.shared_neck
+    finally:
+        stif_core.config.PRESETS.update(presets)
 
 
 def memory_change(model, seq, shift_px: int) -> float:

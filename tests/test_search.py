@@ -47,9 +47,9 @@ def test_with_crop_is_the_model_built_for_that_crop(model):
         outs = []
         for m in (twin, fresh):
             engine = TorchEngine(m)
-            trunk, query = engine.query(image)
-            memory = torch.stack([engine.memory(image, mask, trunk)] * 2, 1)  # (1, 2, C, 13, 13)
-            outs.append(engine.step(memory, query))
+            query = engine.query(image)  # (trunk features, F_q)
+            memory = torch.stack([engine.memory(image, mask, query)] * 2, 1)  # (1, 2, C, 13, 13)
+            outs.append(engine.step(memory, query[1]))
     assert outs[0].cls.shape[-2:] == (13, 13)
     for a, b in ((outs[0].cls, outs[1].cls), (outs[0].reg, outs[1].reg)):
         torch.testing.assert_close(a, b)

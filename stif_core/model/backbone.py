@@ -327,27 +327,33 @@ def trunk_pass(trunk: nn.Module, image: torch.Tensor, mask: torch.Tensor | None 
 class Backbone(nn.Module):
     """Trunk + neck Conv3x3(trunk channels -> C) on the central score_size cells: F_m (B, C, H, W) for memory,
     F_q for the query. ``trunk=None``: the model shares one trunk and passes its features in. ``mask_at_neck``:
-    the mask's projection (Conv3x3(1 -> C) of its per-cell foreground share) is added to the neck's output."""
+    the mask's projection (Conv3x3(1 -> C) of its per-cell foreground share) is added to the neck's output.
+    ``own_neck=False``: the neck is another Backbone's, passed to ``forward`` (one neck for memory and query)."""
 
     def __init__(self, trunk: nn.Module | None, trunk_channels: int, channels: int, score_size: int,
-                 mask_at_neck: bool = False, cell_offset: float = 0.0, stride: int = 8):
+                 mask_at_neck: bool = False, cell_offset: float = 0.0, stride: int = 8, own_neck: bool = True):
         super().__init__()
         self.trunk = trunk
         self.score_size, self.cell_offset, self.stride = score_size, cell_offset, stride
-        self.neck = nn.Conv2d(trunk_channels, channels, 3, padding=1)
+        self.neck = nn.Conv2d(trunk_channels, channels, 3, padding=1) if own_neck else None
         self.mask_proj = nn.Conv2d(1, channels, 3, padding=1) if mask_at_neck else None
 
     def forward(self, image: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                features: torch.Tensor | None = None) -> torch.Tensor:
+                features: torch.Tensor | None = None, neck: nn.Module | None = None) -> torch.Tensor:
         """image (B, 3, S, S) and mask (B, 1, S, S) or None, or the trunk's ``features`` (B, Ct, H', W')
-        -> (B, C, H, W)."""
+        -> (B, C, H, W). ``neck``: the shared neck, for a Backbone without its own."""
         if features is None:
             features = trunk_pass(self.trunk, image, mask if self.mask_proj is None else None)
-        f = self.neck(center_crop(features, self.score_size))  # (B, C, H, W)
-        if self.mask_proj is not None:
-            share = mask_share(mask, self.cell_offset, self.stride, self.score_size)  # (B, 1, H, W)
-            f = f + self.mask_proj(share.to(f.dtype))
-        return f
+        neck = self.neck if neck is None else neck
+        if neck is None:
+            raise ValueError("this backbone shares another's neck: pass it as neck=")
+        f = neck(center_crop(features, self.score_size))  # (B, C, H, W)
+        return self.mark(f, mask) if self.mask_proj is not None else f
+
+    def mark(self, f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The neck's output (B, C, H, W) plus the projection of the (B, 1, S, S) mask's per-cell share."""
+        share = mask_share(mask, self.cell_offset, self.stride, self.score_size)  # (B, 1, H, W)
+        return f + self.mask_proj(share.to(f.dtype))
 
 
 def center_crop(f: torch.Tensor, size: int) -> torch.Tensor:

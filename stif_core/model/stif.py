@@ -2,7 +2,8 @@
 
 Memory encoding is separate from the query step: a tracker encodes each memory frame once
 (``encode_memory``), caches it, and calls ``step`` with any number N >= 1 of cached frames. With a shared
-trunk (``shared_trunk``) the trunk's features of a query crop also give that crop's memory entry.
+trunk (``shared_trunk``) the trunk's features of a query crop also give that crop's memory entry; with a shared neck
+(``shared_neck``) its F_q does, plus the mask's term.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class STIF(nn.Module):
         self.trunk = trunk(False) if cfg.shared_trunk else None  # one trunk for memory and query crops
         channels = TRUNKS[cfg.backbone].out_channels  # a class attribute: no trunk built to read it
         self.memory_backbone = Backbone(None if cfg.shared_trunk else trunk(not neck_mask), channels, c,
-                                        cfg.score_size, neck_mask, self.offset, cfg.stride)
+                                        cfg.score_size, neck_mask, self.offset, cfg.stride, not cfg.shared_neck)
         self.query_backbone = Backbone(None if cfg.shared_trunk else trunk(False), channels, c, cfg.score_size)
         self.tde = TemporalEnhancement(cfg.temporal, cfg.similarity, cfg.tde_includes_initial) if cfg.ste else None
         self.sde_memory = SpatialAttention(norm=cfg.sde_norm) if cfg.ste else None
@@ -116,15 +117,22 @@ class STIF(nn.Module):
         f = trunk_pass(self.trunk, images.flatten(0, -4))  # (B*, Ct, H', W')
         return f.reshape(*images.shape[:-3], *f.shape[1:])
 
-    def encode_memory(self, images: torch.Tensor | None, masks: torch.Tensor,
-                      features: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_memory(self, images: torch.Tensor | None, masks: torch.Tensor, features: torch.Tensor | None = None,
+                      encoded: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, N, 3, S, S) RGB 0-255, masks (B, N, 1, S, S) in {0, 1} -> F_m (B, N, C, H, W).
-        ``features``: the shared trunk's (B, N, Ct, H', W') for these crops, when already computed."""
+        ``features``: the shared trunk's (B, N, Ct, H', W') for these crops, when already computed.
+        ``encoded``: with a shared neck, F_q (B, N, C, H, W) of these crops: only the mask's term is left to add."""
+        b, n = masks.shape[:2]
+        if encoded is not None:
+            if not self.cfg.shared_neck:
+                raise ValueError("encode_memory(encoded=...) needs a shared neck (shared_neck=True)")
+            f = self.memory_backbone.mark(encoded.flatten(0, 1), masks.flatten(0, 1))  # (B*N, C, H, W)
+            return f.reshape(b, n, *f.shape[1:])
         if features is None and self.trunk is not None:
             features = self.trunk_features(images)
-        b, n = masks.shape[:2]
         f = self.memory_backbone(None if images is None else images.flatten(0, 1), masks.flatten(0, 1),
-                                 None if features is None else features.flatten(0, 1))  # (B*N, C, H, W)
+                                 None if features is None else features.flatten(0, 1),
+                                 self.query_backbone.neck if self.cfg.shared_neck else None)  # (B*N, C, H, W)
         return f.reshape(b, n, *f.shape[1:])
 
     def encode_query(self, image: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:

@@ -16,7 +16,7 @@ ENGINES = ("torch", "onnx")
 
 class TorchEngine:
     """The model's own methods: a query crop -> (shared trunk features or None, F_q); a crop and its mask
-    -> F_m; memory and F_q -> head maps."""
+    (and what the query gave for it) -> F_m; memory and F_q -> head maps."""
 
     def __init__(self, model: STIF):
         self.model = model
@@ -26,9 +26,14 @@ class TorchEngine:
         trunk = self.model.trunk_features(image) if self.model.trunk is not None else None
         return trunk, self.model.encode_query(image, features=trunk)
 
-    def memory(self, image: torch.Tensor, mask: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
-        """image (1, 3, S, S) (unused when the shared trunk's ``trunk`` features are given), mask (1, 1, S, S)
-        -> F_m (1, C, H, W)."""
+    def memory(self, image: torch.Tensor, mask: torch.Tensor,
+               query: tuple[torch.Tensor | None, torch.Tensor] | None = None) -> torch.Tensor:
+        """image (1, 3, S, S), mask (1, 1, S, S) -> F_m (1, C, H, W). ``query``: what ``query(image)`` returned
+        for this crop; the memory entry then reuses it (F_q with a shared neck, else the shared trunk's features)
+        and ``image`` goes unused."""
+        trunk, encoded = query if query is not None else (None, None)
+        if encoded is not None and self.model.cfg.shared_neck:
+            return self.model.encode_memory(None, mask[:, None], encoded=encoded[:, None])[:, 0]
         return self.model.encode_memory(None if trunk is not None else image[:, None], mask[:, None],
                                         None if trunk is None else trunk[:, None])[:, 0]
 
@@ -56,6 +61,11 @@ class _Memory(_Part):
         return self.model.encode_memory(None, mask[:, None], trunk[:, None])[:, 0]  # (1, C, H, W)
 
 
+class _Mark(_Part):
+    def forward(self, encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_memory(None, mask[:, None], encoded=encoded[:, None])[:, 0]  # (1, C, H, W)
+
+
 class _Step(_Part):
     def forward(self, memory: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model.step(memory, query)
@@ -65,8 +75,9 @@ class _Step(_Part):
 
 class OnnxEngine(TorchEngine):
     """ONNX Runtime sessions of the model, exported once per tracker: query, memory, and a step per memory
-    size N (the traced graph fixes N). Needs a shared trunk (the lite preset): the query session's trunk
-    features also give the memory entry of the same crop. ``internals`` steps fall back to PyTorch."""
+    size N (the traced graph fixes N). Needs a shared trunk (the lite preset): the query session's outputs
+    also give the memory entry of the same crop (its trunk features, or its F_q with a shared neck).
+    ``internals`` steps fall back to PyTorch."""
 
     def __init__(self, model: STIF, threads: int | None = None):
         super().__init__(model)
@@ -77,20 +88,22 @@ class OnnxEngine(TorchEngine):
             raise ValueError("engine 'onnx' runs on the CPU; on a GPU use engine 'torch'")
         self.threads = threads or torch.get_num_threads()
         s = model.cfg.crop_size
-        image = torch.zeros(1, 3, s, s)
-        with torch.no_grad():
-            trunk = model.eval().trunk_features(image)  # (1, Ct, H', W'): the memory session's example input
-        self.sessions = {"query": Session(_Query(model), (image,), ["image"], self.threads),
-                         "memory": Session(_Memory(model), (trunk, torch.zeros(1, 1, s, s)), ["trunk", "mask"],
-                                           self.threads)}
+        image, mask = torch.zeros(1, 3, s, s), torch.zeros(1, 1, s, s)
+        self.sessions = {"query": Session(_Query(model.eval()), (image,), ["image"], self.threads)}
+        trunk, encoded = self.query(image)  # the memory session's example input
+        self.sessions["memory"] = (Session(_Mark(model), (encoded, mask), ["encoded", "mask"], self.threads)
+                                   if model.cfg.shared_neck else
+                                   Session(_Memory(model), (trunk, mask), ["trunk", "mask"], self.threads))
 
     def query(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         trunk, query = self.sessions["query"](image=image)
         return trunk, query
 
-    def memory(self, image: torch.Tensor, mask: torch.Tensor, trunk: torch.Tensor | None = None) -> torch.Tensor:
-        if trunk is None:
-            trunk, _ = self.query(image)
+    def memory(self, image: torch.Tensor, mask: torch.Tensor,
+               query: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        trunk, encoded = self.query(image) if query is None else query
+        if self.model.cfg.shared_neck:
+            return self.sessions["memory"](encoded=encoded, mask=mask)[0]
         return self.sessions["memory"](trunk=trunk, mask=mask)[0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:

@@ -3,7 +3,7 @@
 Each frame: crop a search region of side 4 * sqrt(w * h) around the previous centre, run the query step
 against the cached memory, pick the peak of the penalised, windowed score (SiamRPN/STMTrack), update the box,
 then encode this very crop with the new box as mask and cache it as a memory frame (with a shared trunk, from the
-trunk features the query step already computed). Memory holds the initial frame plus T reference frames, so its
+work the query step already did on it). Memory holds the initial frame plus T reference frames, so its
 size never grows with the video.
 """
 from __future__ import annotations
@@ -115,12 +115,12 @@ class STIFTracker:
 
     @torch.no_grad()
     def make_entry(self, index: int, frame_crop: np.ndarray, box_crop: np.ndarray, score: float = 1.0,
-                   trunk: torch.Tensor | None = None) -> MemoryEntry:
+                   query: tuple[torch.Tensor | None, torch.Tensor] | None = None) -> MemoryEntry:
         """Encode one memory frame: (S, S, 3) crop and its box in crop coordinates -> features (1, C, H, W).
-        ``trunk``: the shared trunk's (1, Ct, H', W') features of this crop, when the query step computed them."""
+        ``query``: what the query step computed on this crop (trunk features, F_q), reused where the model can."""
         image = torch.as_tensor(frame_crop, device=self.device).permute(2, 0, 1).float()  # (3, S, S)
         mask = torch.as_tensor(box_mask(box_crop, self.size), device=self.device)  # (S, S)
-        features = self.engine.memory(image[None], mask[None, None], trunk)  # (1, C, H, W)
+        features = self.engine.memory(image[None], mask[None, None], query)  # (1, C, H, W)
         return MemoryEntry(index, features, score, frame_crop, np.asarray(box_crop))
 
     def entry_from_frame(self, index: int, frame: np.ndarray, box: np.ndarray) -> MemoryEntry:
@@ -173,9 +173,9 @@ class STIFTracker:
 
     @torch.no_grad()
     def run_step(self, patch: np.ndarray, window: CropWindow, entries: list[MemoryEntry],
-                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray, torch.Tensor | None]:
-        """The network on one query crop against ``entries``; the chosen cell, the frame box it gives, and the
-        shared trunk's features of the crop (None without a shared trunk)."""
+                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray, tuple[torch.Tensor | None, torch.Tensor]]:
+        """The network on one query crop against ``entries``; the chosen cell, the frame box it gives, and what the
+        query encode computed (the shared trunk's features or None, F_q)."""
         query = torch.as_tensor(patch, device=self.device).permute(2, 0, 1).float()[None]  # (1, 3, S, S)
         with record_function("query encode"):
             trunk, encoded = self.engine.query(query)  # (1, Ct, H', W') or None, (1, C, H, W)
@@ -184,7 +184,7 @@ class STIFTracker:
             out = self.engine.step(memory, encoded, internals=internals)
         with record_function("select"):
             sel = self.select(out, window)
-        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr), trunk
+        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr), (trunk, encoded)
 
     @torch.no_grad()
     def update(self, frame: np.ndarray) -> FrameResult:
@@ -193,10 +193,10 @@ class STIFTracker:
         with record_function("crop"):
             patch = crop(check_frame(frame), window)  # (S, S, 3)
         entries = self.memory()
-        out, sel, box, trunk = self.run_step(patch, window, entries, internals=False)
+        out, sel, box, query = self.run_step(patch, window, entries, internals=False)
         self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
         with record_function("memory encode"):
-            entry = self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score, trunk)
+            entry = self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score, query)
         self.remember(entry)
         h = self.model.cfg.score_size
         weights = out.temporal_weights[0].cpu().numpy() if out.temporal_weights is not None else None
