@@ -162,6 +162,31 @@ def test_samples_are_deterministic_and_well_formed():
     assert 0 < x2 - x1 < 161 and 0 < y2 - y1 < 161 and bool(a["positive"])
 
 
+def test_mask_jitter_moves_only_the_reference_masks():
+    """mask_jitter: the reference frames' masks are boxes moved by at most j/2 of their size and resized by at
+    most 1 + j per side; the initial frame's mask, the crops and the query stay as without it."""
+    clip = synthetic_clip(40, size=(120, 160), seed=5)
+    plain = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0), length=6, seed=3)
+    j = 0.3
+    sloppy = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0, mask_jitter=j),
+                             length=6, seed=3)
+    moved = 0
+    for k in range(6):
+        a, b = plain[k], sloppy[k]
+        for key in ("memory_images", "query_image", "query_box"):
+            assert torch.equal(a[key], b[key]), key
+        assert torch.equal(a["memory_masks"][0], b["memory_masks"][0])  # the annotation's box
+        for m0, m1 in zip(a["memory_masks"][1:], b["memory_masks"][1:]):
+            moved += int(not torch.equal(m0, m1))
+            ys, xs = torch.nonzero(m0[0], as_tuple=True)
+            ys1, xs1 = torch.nonzero(m1[0], as_tuple=True)
+            w0, w1 = float(xs.max() - xs.min() + 1), float(xs1.max() - xs1.min() + 1)
+            assert w0 / (1 + j) - 2 <= w1 <= w0 * (1 + j) + 2  # whole pixels: up to one per side
+            shift = abs(float(xs1.min() + xs1.max()) - float(xs.min() + xs.max())) / 2
+            assert shift <= j / 2 * w0 + 1.5  # resizing keeps the centre
+    assert moved >= 15  # of 18 reference masks
+
+
 def test_same_frame_negatives_miss_the_target():
     clip = synthetic_clip(40, size=(240, 320), seed=6)
     cfg = SamplingConfig(crop_size=161, negative_ratio=1.0, same_frame_negatives=1.0)

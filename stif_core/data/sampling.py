@@ -3,7 +3,8 @@ time order, cropped with scale jitter and centre shift, mean-colour padding, for
 frames, and a share of negative pairs (a crop of another sequence, or a crop of the query frame that misses
 the target: the scene's own background and distractors). Sequences are drawn uniformly by default (diversity
 over frame count). Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample
-(grayscale, a horizontal flip of every crop together, boxes and masks included). Sample k depends only on
+(grayscale, a horizontal flip of every crop together, boxes and masks included); optionally sloppy reference
+masks (``mask_jitter``: a tracker's own boxes are estimates). Sample k depends only on
 (seed, k), so runs repeat exactly whatever the number of workers, and a resumed run draws the same samples as
 an uninterrupted one.
 """
@@ -35,6 +36,7 @@ class SamplingConfig:
     blur: float = 0.15  # probability of a Gaussian blur (sigma U(0.3, 1.5)) per crop
     motion_blur: float = 0.1  # probability of a linear motion blur (3-9 px, any angle) per crop
     flip: float = 0.5  # probability of mirroring a sample's crops left-right
+    mask_jitter: float = 0.0  # reference masks' boxes: centre moved up to j/2 of the size, sides *= U(1/(1+j), 1+j)
     weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
 
     def __post_init__(self) -> None:
@@ -162,6 +164,15 @@ class TrackingSamples(Dataset):
             boxes.append(box)
         return np.stack(images), np.stack(boxes)
 
+    def sloppy_box(self, box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A reference frame's box (x1, y1, x2, y2) as a tracker may have left it: moved and resized at random
+        (``mask_jitter``), so the model learns that memory masks after the first frame are estimates."""
+        j = self.cfg.mask_jitter
+        wh = box[2:] - box[:2]
+        center = (box[:2] + box[2:]) / 2 + rng.uniform(-1, 1, 2) * j / 2 * wh
+        wh = wh * np.exp(rng.uniform(-1, 1, 2) * np.log1p(j))
+        return np.concatenate([center - wh / 2, center + wh / 2])
+
     def sample(self, rng: np.random.Generator) -> dict:
         """memory_images (N, 3, S, S) uint8, memory_masks (N, 1, S, S) float, query_image (3, S, S) uint8,
         query_box (4,) x1, y1, x2, y2 in query-crop pixels, positive () bool."""
@@ -173,6 +184,8 @@ class TrackingSamples(Dataset):
                      else self.negative_view(s, int(ids[-1]), rng))
         images, boxes = self.finish(views, rng.random() < self.cfg.grayscale, rng.random() < self.cfg.flip)
         size = self.cfg.crop_size
+        if self.cfg.mask_jitter:
+            boxes[1:-1] = [self.sloppy_box(b, rng) for b in boxes[1:-1]]  # the initial frame's box is the annotation
         return {
             "memory_images": torch.from_numpy(images[:-1]),
             "memory_masks": torch.from_numpy(np.stack([box_mask(b, size)[None] for b in boxes[:-1]])),
