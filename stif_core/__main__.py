@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ref.add_argument("--notebooks", nargs="+", help="re-run only these notebooks (e.g. 02 08) inside complete runs")
     ref.add_argument("--restore", nargs="+", help="only re-execute these notebooks under the stored references "
                                                   "and store their outputs (no number may move)")
+    ref.add_argument("--widen", metavar="LABEL", help="run the suite (or --notebooks) here as it is and widen each "
+                     "key's tolerance to 3x its distance from the stored value, this machine recorded as LABEL: "
+                     "for a CPU whose instruction set the configurations cannot emulate (e.g. AVX-512)")
     args = parser.parse_args(argv)
     try:
         run(args)
@@ -170,6 +173,10 @@ def run(args: argparse.Namespace) -> None:
             from .references import restore
 
             restore(args.restore, args.out)
+        elif args.widen:
+            from .references import widen
+
+            widen(args.widen, args.notebooks, args.out)
         else:
             run_references(args.out, args.configs, args.jobs, args.store, args.reuse, args.notebooks)
 

@@ -15,7 +15,9 @@ executed notebooks over the sources (the stored outputs that nbval compares with
 only those notebooks (after a change that moves only their numbers) in the named configurations, inside the
 complete runs already in ``--out``; their keys are then measured in those configurations only. ``--restore 01 03``
 re-executes notebooks under the stored references and stores their outputs: for a change that moves none of
-their checked numbers (a docstring shown in a source listing); a check that fails stops it.
+their checked numbers (a docstring shown in a source listing); a check that fails stops it. ``--widen LABEL``
+runs the suite on this machine as it is and widens the tolerances by what a real CPU the configurations cannot
+emulate moves.
 """
 from __future__ import annotations
 
@@ -209,6 +211,43 @@ def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
             os.environ.pop(ENV_CHECK)
         else:
             os.environ[ENV_CHECK] = previous
+
+
+def widened(table: dict[str, dict], here: dict[str, float], label: str) -> dict[str, dict]:
+    """``table`` ({key: value, tol, spread, moved_in}) with each key's spread and tolerance grown, in place, by the
+    distance of ``here``'s value from the stored one (tolerance ``TOL_FACTOR`` times it, never shrunk)."""
+    for key, row in table.items():
+        if key in here:
+            d = distance(here[key], row["value"])
+            row["spread"], row["tol"] = max(row["spread"], d), max(row["tol"], TOL_FACTOR * d)
+            if d > 0:
+                row["moved_in"] = sorted(set(row["moved_in"]) | {label})
+    return table
+
+
+def widen(label: str, notebooks: list[str] | None = None, out: str | Path = "runs/spread") -> Path:
+    """Run the suite (or ``notebooks``) on this machine as it is, and widen each key's stored tolerance to
+    ``TOL_FACTOR`` times its distance from the stored value where that is larger, recording the machine as
+    configuration ``label``. For a real CPU the configurations cannot emulate (they cap instruction sets, so a
+    study run on an AVX2 machine never sees AVX-512's rounding). Stored values and outputs stay as they are."""
+    path = notebooks_dir() / REFERENCE_FILE
+    stored = json.loads(path.read_text())
+    if label in stored["configurations"]:
+        raise ValueError(f"configuration {label!r} is already in {path}; give this machine another label")
+    chosen = pick_notebooks(notebooks) if notebooks else suite(ablation=True)
+    folder = Path(out).resolve() / label
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "values.jsonl").unlink(missing_ok=True)
+    env = os.environ | {ENV_RECORD: str(folder / "values.jsonl"), ENV_OUTPUT: str(folder)}
+    env.pop(ENV_CHECK, None)  # measure, do not hold to the old tolerances
+    code = "import sys; from stif_core.references import run_config; run_config(*sys.argv[1:])"
+    if subprocess.run([sys.executable, "-c", code, label, str(folder), *map(str, chosen)], env=env).returncode:
+        raise RuntimeError(f"the suite failed on this machine ({folder})")
+    widened(stored["values"], read_values(folder / "values.jsonl"), label)
+    stored["configurations"][label] = {"machine": "this CPU, as it is", "notebooks": [nb.name for nb in chosen]}
+    path.write_text(json.dumps(stored, indent=1) + "\n")
+    print(f"tolerances widened in {path} with {label}'s values ({folder / 'values.jsonl'})")
+    return path
 
 
 def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: int = 2, store: bool = False,

@@ -14,7 +14,7 @@ from stif_core import notebook as nb
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import evaluate
 from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
-from stif_core.references import forget, pick_notebooks, tolerances
+from stif_core.references import forget, pick_notebooks, tolerances, widened
 from stif_core.report import execute, notebooks_dir
 from stif_core.tracking.baselines import make_baseline
 
@@ -82,6 +82,18 @@ def test_check_records_and_holds_values_to_their_references(tmp_path, monkeypatc
     with pytest.raises(nb.CheckError, match="no stored reference for 'd'"):
         nb.check("d", 1.0)
     assert [json.loads(line)["key"] for line in record.read_text().splitlines()] == ["a", "b"]
+
+
+def test_a_real_cpu_widens_only_the_tolerances_it_moves_further():
+    """references --widen: a key that this CPU moves by d gets tolerance max(old, 3 d); none shrinks."""
+    table = {"01 a": {"value": 0.5, "tol": 0.03, "spread": 0.01, "moved_in": ["all-sse"]},
+             "01 b": {"value": 2.0, "tol": 0.002, "spread": 0.0, "moved_in": []},
+             "01 c": {"value": 1.0, "tol": 0.1, "spread": 0.02, "moved_in": ["mkl-avx"]}}
+    widened(table, {"01 a": 0.47, "01 b": 2.0, "01 c": 1.01}, "zen5")
+    assert table["01 a"]["tol"] == pytest.approx(0.09) and table["01 a"]["spread"] == pytest.approx(0.03)
+    assert table["01 a"]["moved_in"] == ["all-sse", "zen5"]
+    assert table["01 b"] == {"value": 2.0, "tol": 0.002, "spread": 0.0, "moved_in": []}
+    assert table["01 c"]["tol"] == 0.1 and table["01 c"]["spread"] == 0.02  # 3 x 0.01 < 0.1: kept
 
 
 def test_a_partial_study_re_measures_only_the_chosen_notebooks(tmp_path):
