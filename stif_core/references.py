@@ -55,8 +55,10 @@ def floor(value: float) -> float:
 
 
 def environment(name: str, folder: Path) -> dict[str, str]:
-    """The variables of a configuration's run: its caps, where ``check`` records, where figures go."""
-    env = os.environ | CONFIGS[name] | {ENV_RECORD: str(folder / "values.jsonl")}
+    """The variables of a configuration's run (a name outside ``CONFIGS``: this machine as it is): its caps,
+    where ``check`` records, where figures go. A run measures: it is never held to stored tolerances."""
+    env = os.environ | CONFIGS.get(name, {}) | {ENV_RECORD: str(folder / "values.jsonl")}
+    env.pop(ENV_CHECK, None)
     if name != "plain":
         env[ENV_OUTPUT] = str(folder)  # figures of other configurations land beside their run
     return env
@@ -235,13 +237,11 @@ def widen(label: str, notebooks: list[str] | None = None, out: str | Path = "run
     if label in stored["configurations"]:
         raise ValueError(f"configuration {label!r} is already in {path}; give this machine another label")
     chosen = pick_notebooks(notebooks) if notebooks else suite(ablation=True)
-    folder = Path(out).resolve() / label
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "values.jsonl").unlink(missing_ok=True)
-    env = os.environ | {ENV_RECORD: str(folder / "values.jsonl"), ENV_OUTPUT: str(folder)}
-    env.pop(ENV_CHECK, None)  # measure, do not hold to the old tolerances
-    code = "import sys; from stif_core.references import run_config; run_config(*sys.argv[1:])"
-    if subprocess.run([sys.executable, "-c", code, label, str(folder), *map(str, chosen)], env=env).returncode:
+    out = Path(out).resolve()
+    shutil.rmtree(out / label, ignore_errors=True)
+    (out / label).mkdir(parents=True)
+    process, folder = start_config(label, out, chosen)
+    if process.wait() != 0:
         raise RuntimeError(f"the suite failed on this machine ({folder})")
     widened(stored["values"], read_values(folder / "values.jsonl"), label)
     stored["configurations"][label] = {"machine": "this CPU, as it is", "notebooks": [nb.name for nb in chosen]}
