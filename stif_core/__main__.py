@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="STIF weights: a .safetensors file or a shipped model's name (stif_lite_full); repeatable")
     ev.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
     ev.add_argument("--params", default="otb", help="tracker hyper-parameter set: otb or got10k")
-    ev.add_argument("--memory-policy", default="recent", help="recent (STIF) or stmtrack")
+    ev.add_argument("--memory-policy", help="recent (the paper's adjacent frames) or stmtrack; default: the tracker's "
+                                               "(stif_core.tracking.tracker.DEFAULT_MEMORY_POLICY)")
     ev.add_argument("--engine", default="torch", choices=["torch", "onnx"],
                     help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
     ev.add_argument("--search-size", type=positive_int,

@@ -11,7 +11,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import build_model
-from .config import DESIGN_REVISION, LEGACY_OPTIONS, ModelConfig
+from .config import DESIGN_REVISION, LEGACY_OPTIONS, LEGACY_PRESET_OPTIONS, ModelConfig
 from .model import STIF
 from .paths import checkpoint_path
 
@@ -107,12 +107,12 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     path = checkpoint_path(path)
     meta = read_metadata(path)
     options = json.loads(meta.get("model", "{}"))
+    preset = preset or meta.get("preset", "lite")
     if "design" not in meta:  # saved before revision 2: built with the options of its time
-        options = LEGACY_OPTIONS | options
+        options = LEGACY_OPTIONS | LEGACY_PRESET_OPTIONS.get(preset, {}) | options
     else:  # an option added since the save takes ModelConfig's default (the behaviour before it existed)
         options = model_options(ModelConfig()) | options
     options = options | {"pretrained": False} | overrides
-    model = build_model(preset or meta.get("preset", "lite"), variant or meta.get("variant", "full"),
-                        device=device, **options)
+    model = build_model(preset, variant or meta.get("variant", "full"), device=device, **options)
     load_weights(model, path)
     return model.eval()

@@ -86,19 +86,21 @@ PRESETS = {
     # The paper's sizes: 289 crops, C = 512, 7-conv towers of 256 channels, T = 3.
     "paper": ModelConfig(),
     # Same modules, smaller: EfficientNet-Lite0 (ImageNet, stride 8), 161 crops -> 17 x 17, C = 128,
-    # 3-conv towers of 128 channels; one trunk shared by memory and query (the mask enters at the neck), so a
-    # frame costs one trunk pass. Trained from short CPU runs, so the head is He-initialised and the logits of
-    # eq. 3 and eqs. 8-10 are bounded (see ModelConfig).
+    # 3-conv towers of 64 channels; one trunk and one neck shared by memory and query (the mask enters after
+    # the neck), so a frame costs one trunk pass and memory and query features live in one space (NOTES.md,
+    # issue 9). Trained from short CPU runs, so the head is He-initialised and the logits of eq. 3 and
+    # eqs. 8-10 are bounded (see ModelConfig).
     "lite": ModelConfig(backbone="efficientnet_lite0", crop_size=161, score_size=17, channels=128,
-                        head_channels=128, head_depth=3, head_init="kaiming", similarity="scaled_cosine",
-                        attention="cosine", mask_injection="neck", shared_trunk=True),
+                        head_channels=64, head_depth=3, head_init="kaiming", similarity="scaled_cosine",
+                        attention="cosine", mask_injection="neck", shared_trunk=True, shared_neck=True),
 }
 
 # Models saved before design revision 2 (stif_design.md sections 3-5) were built with these values; their
 # metadata has no "design" key. Later checkpoints store their whole config.
 DESIGN_REVISION = 2
 LEGACY_OPTIONS = {"tde_includes_initial": True, "sde_norm": False, "attention": "dot",
-                  "mask_injection": "first_conv", "shared_trunk": False}
+                  "mask_injection": "first_conv", "shared_trunk": False, "shared_neck": False}
+LEGACY_PRESET_OPTIONS = {"lite": {"head_channels": 128}}  # preset values that have moved since (issue 10)
 
 SWITCHES = ("ste", "sde_q", "stif")
 VARIANTS = {  # the six rows of the paper's Table 1

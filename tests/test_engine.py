@@ -50,7 +50,8 @@ def test_tracks_a_real_sequence_as_pytorch_does(model):
 
 def test_refusals_name_the_problem():
     with pytest.raises(ValueError, match="shared trunk"):
-        make_engine("onnx", stif_core.build_model("lite", "full", pretrained=False, shared_trunk=False))
+        make_engine("onnx", stif_core.build_model("lite", "full", pretrained=False, shared_trunk=False,
+                                                       shared_neck=False))
     with pytest.raises(ValueError, match="torch"):
         make_engine("tensorrt", stif_core.build_model("lite", "full", pretrained=False))
 

@@ -21,7 +21,7 @@ from stif_core.evaluation.harness import evaluate, hidden_frames, track_sequence
 from stif_core.evaluation.metrics import evaluate_sequence
 from stif_core.paths import checkpoint_path, default_data_root
 from stif_core.tracking.baselines import make_baseline
-from stif_core.tracking.tracker import STIFTracker
+from stif_core.tracking.tracker import DEFAULT_MEMORY_POLICY, STIFTracker
 from stif_core.train import TrainConfig, Trainer, training_sequences
 
 
@@ -64,7 +64,7 @@ def test_two_checkpoints_of_one_variant_get_two_rows(tmp_path):
     model = load_model("stif_lite_full")
     other = tmp_path / "other.safetensors"
     save_weights(model, other, read_metadata(checkpoint_path("stif_lite_full")) | {"steps": "1"})
-    factories, signatures = stif_trackers(["stif_lite_full", str(other)], "got10k", "recent", "cpu")
+    factories, signatures = stif_trackers(["stif_lite_full", str(other)], "got10k", DEFAULT_MEMORY_POLICY, "cpu")
     names = sorted(factories)
     assert len(names) == 2 and all(n.startswith("stif-full-") and n.endswith("-got10k") for n in names)
     assert len({signatures[n]["checkpoint_sha256"] for n in names}) == 2

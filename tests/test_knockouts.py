@@ -5,6 +5,7 @@ import torch
 
 import stif_core
 from stif_core.model.knockouts import KNOCKOUTS, knock_out, knockouts_for
+from stif_core.tracking.tracker import DEFAULT_MEMORY_POLICY
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_a_zeroed_read_cuts_the_other_side_out(model):
 def test_eval_rows_per_knockout():
     from stif_core.evaluation.cli import stif_trackers
 
-    factories, signatures = stif_trackers(["stif_lite_full"], "otb", "recent", "cpu", knockouts="all")
+    factories, signatures = stif_trackers(["stif_lite_full"], "otb", DEFAULT_MEMORY_POLICY, "cpu", knockouts="all")
     assert list(factories) == ["stif-full"] + [f"stif-full-ko-{k}" for k in KNOCKOUTS]
     assert signatures["stif-full-ko-gate_half"] == signatures["stif-full"] | {"knockout": "gate_half"}
     plain, knocked = factories["stif-full"]().model, factories["stif-full-ko-temporal_uniform"]().model

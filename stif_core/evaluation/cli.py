@@ -14,7 +14,7 @@ from ..machine import conditions, describe
 from ..model.knockouts import knocked_out, knockouts_for
 from ..paths import checkpoint_path
 from ..tracking.baselines import BASELINES, make_baseline
-from ..tracking.tracker import MEMORY_POLICIES, PARAM_SETS, STIFTracker
+from ..tracking.tracker import DEFAULT_MEMORY_POLICY, MEMORY_POLICIES, PARAM_SETS, STIFTracker
 from .harness import evaluate, format_table
 
 
@@ -26,8 +26,8 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
                   knockouts: str = "", search_size: int | None = None) -> tuple[dict, dict]:
     """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
     hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
-    set, memory policy, engine and search size (``s129``) when they are not the defaults (otb, recent, torch, the
-    model's crop). ``knockouts`` (comma-
+    set, memory policy, engine and search size (``s129``) when they are not the defaults (otb,
+    ``DEFAULT_MEMORY_POLICY``, torch, the model's crop). ``knockouts`` (comma-
     separated, or "all" that apply) adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
     paths = [checkpoint_path(c) for c in checkpoints]
     variants = [read_metadata(p).get("variant", p.stem) for p in paths]
@@ -40,8 +40,8 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
         STIFTracker(model, params, policy, engine=engine)  # a bad option fails here too
         sha = file_sha256(path)
         name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
-        name += "".join(f"-{v}" for v, default in ((params, "otb"), (policy, "recent"), (engine, "torch"))
-                        if v != default) + (f"-s{size}" if size else "")
+        defaults = ((params, "otb"), (policy, DEFAULT_MEMORY_POLICY), (engine, "torch"))
+        name += "".join(f"-{v}" for v, default in defaults if v != default) + (f"-s{size}" if size else "")
         if name in factories:
             raise ValueError(f"checkpoint {path} is given twice")
         signature = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
@@ -88,11 +88,12 @@ def run_eval(args: argparse.Namespace) -> dict:
     baselines = [b for b in args.baselines.split(",") if b]
     if not args.checkpoint and not baselines:
         raise ValueError("nothing to evaluate: give --checkpoint and/or --baselines")
-    if not args.checkpoint and (args.params != "otb" or args.memory_policy != "recent" or args.knockouts
+    if not args.checkpoint and (args.params != "otb" or args.memory_policy or args.knockouts
                                 or args.search_size):
         raise ValueError("--params, --memory-policy, --search-size and --knockouts set STIF's tracker; they need a "
                          "--checkpoint")
-    if args.params not in PARAM_SETS or args.memory_policy not in MEMORY_POLICIES:
+    policy = args.memory_policy or DEFAULT_MEMORY_POLICY
+    if args.params not in PARAM_SETS or policy not in MEMORY_POLICIES:
         raise ValueError(f"--params {args.params!r} / --memory-policy {args.memory_policy!r}: valid parameter sets "
                          f"{list(PARAM_SETS)}, memory policies {list(MEMORY_POLICIES)}")
     root = resolve_root(args.data_root)
@@ -101,7 +102,7 @@ def run_eval(args: argparse.Namespace) -> dict:
         raise ValueError(f"--out {out} lies inside the data root {root}; results are never written there")
     sequences = dataset_sequences(root, args.layout, args.split, args.sequences)
     device = resolve_device(args.device).type
-    factories, signatures = stif_trackers(args.checkpoint, args.params, args.memory_policy, device, args.engine,
+    factories, signatures = stif_trackers(args.checkpoint, args.params, policy, device, args.engine,
                                           args.knockouts, args.search_size)
     peers, peer_signatures = baseline_trackers(baselines)
     machine = conditions()  # the load before this run's own work
