@@ -2,15 +2,16 @@
 import pytest
 
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.tracking.tracker import STIFTracker
+from stif_core.tracking.tracker import DEFAULT_MEMORY_POLICY, STIFTracker
 
 
 @pytest.fixture
 def tracked_clip():
-    """``(model, seed) -> (tracker, clip)``: a tracker that has run frames 1-4 of an 8-frame synthetic clip."""
-    def run(model, seed: int):
+    """``(model, seed[, policy]) -> (tracker, clip)``: a tracker that has run frames 1-4 of an 8-frame synthetic
+    clip."""
+    def run(model, seed: int, policy: str = DEFAULT_MEMORY_POLICY):
         clip = synthetic_clip(8, size=(120, 160), seed=seed)
-        tracker = STIFTracker(model)
+        tracker = STIFTracker(model, memory_policy=policy)
         tracker.init(clip.frame(0), clip.boxes[0])
         for i in range(1, 5):
             tracker.update(clip.frame(i))

@@ -71,6 +71,17 @@ def test_two_checkpoints_of_one_variant_get_two_rows(tmp_path):
     assert {signatures[n]["params"] for n in names} == {"got10k"}
 
 
+def test_eval_rows_name_a_memory_policy_that_is_not_the_default():
+    """The tracker's default policy (STMTrack's) names no suffix; the paper's "recent" does, and each row's
+    signature records the policy it tracked with."""
+    assert DEFAULT_MEMORY_POLICY == "stmtrack"
+    factories, signatures = stif_trackers(["stif_lite_full"], "otb", DEFAULT_MEMORY_POLICY, "cpu")
+    assert list(factories) == ["stif-full"] and factories["stif-full"]().policy == "stmtrack"
+    factories, signatures = stif_trackers(["stif_lite_full"], "otb", "recent", "cpu")
+    assert list(factories) == ["stif-full-recent"] and signatures["stif-full-recent"]["memory_policy"] == "recent"
+    assert factories["stif-full-recent"]().policy == "recent"
+
+
 # ------------------------------------------------------------------ 2. frames
 
 
