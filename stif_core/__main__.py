@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                          "mask_empty) or all")
     ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ev.add_argument("--out", required=True, help="output folder (never inside the data root)")
+    ev.add_argument("--results-only", action="store_true",
+                    help="track and write the result files without scoring them: for a split whose ground truth is "
+                         "withheld (GOT-10k test, TrackingNet TEST), to submit to the benchmark's server")
     cmp = sub.add_parser("compare", help="an eval run's trackers with bootstrap intervals over sequences, and "
                                          "paired differences against a reference row")
     cmp.add_argument("--metrics", required=True, help="metrics.json of an eval run")
@@ -110,12 +113,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args)
-    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line (FrameError, AnnotationError too)
+    except KeyboardInterrupt:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"interrupted: {args.command} stopped; {RESUME.get(args.command, 'nothing was written')}",
+              file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # bad input, a file or folder that cannot be used: one clear line
         if args.verbose:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+RESUME = {  # what an interrupted command keeps, and how to go on
+    "eval": "the sequences tracked so far are kept in --out: the same command resumes there",
+    "train": "the last checkpoint (every checkpoint_every steps) is kept in the output folder: the same command "
+             "resumes from it",
+    "report": "the notebooks executed so far are kept in --out; the same command runs the batch again",
+    "references": "the configurations run so far are kept in --out: add --reuse to run only the others",
+}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -135,7 +153,8 @@ def run(args: argparse.Namespace) -> None:
 
         run_eval(args)
     elif args.command == "compare":
-        from .evaluation.compare import comparison, format_comparison, read_metrics
+        from .evaluation.compare import comparison, format_comparison
+        from .evaluation.results import read_metrics
 
         keys = tuple(k for k in args.keys.split(",") if k)
         unknown = sorted(set(keys) - {"auc", "ao", "sr50", "sr75", "prec20"})
@@ -174,7 +193,7 @@ def run(args: argparse.Namespace) -> None:
             from .references import restore
 
             restore(args.restore, args.out)
-        elif args.widen:
+        elif args.widen is not None:
             from .references import widen
 
             widen(args.widen, args.notebooks, args.out)

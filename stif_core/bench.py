@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from . import build_model
-from .checkpoint import load_model
+from .checkpoint import load_model, read_metadata
 from .data.sequences import Sequence, load_sequences
 from .data.synthetic import synthetic_clip
+from .files import writable_file, write_text
 from .machine import conditions, describe
+from .paths import checkpoint_path
 from .tracking.baselines import make_baseline
 from .tracking.engine import TorchEngine
 from .tracking.tracker import STIFTracker
@@ -180,7 +182,7 @@ def print_training_profile(config: str, parts: dict[str, float], machine: dict) 
           f"takes {parts['samples'] / parts['step']:.0%} of a step's time (on a worker, beside the step)")
 
 
-FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_size=...)``; NOTES.md "Speed")
+FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_size=...)``; docs/design.md, section 12)
 
 
 def speed_rows(trackers: dict[str, tuple[str, object, int, float | None]], seq: Sequence, rounds: int) -> list[dict]:
@@ -208,15 +210,17 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
         memory_sequence: str = "dog1", json_path: str | None = None, profile: bool = False,
         rounds: int = 3, search_size: int | None = None) -> dict:
     torch.manual_seed(0)
+    json_path = writable_file(json_path, "--json") if json_path else None  # before a minute of timing
     search_size = search_size or FAST_SEARCH
+    trained = read_metadata(checkpoint_path(checkpoint)).get("preset", "lite") if checkpoint else None
     machine = conditions()  # the load before this run's own work
     seq = bench_sequence("crossing", data_root)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     trackers = {}
     for device in devices:
         d = device.type
-        for preset in ("lite", "paper"):
-            if preset == "lite" and checkpoint:
+        for preset in ("lite", "paper"):  # the checkpoint's preset runs its weights, the other one untrained
+            if preset == trained:
                 model = load_model(checkpoint, device=d)
             else:
                 model = build_model(preset, "full", device=d, pretrained=preset == "lite").eval()
@@ -231,11 +235,13 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
             trackers |= fast
     trackers["csrt"] = ("cpu", make_baseline("csrt"), frames, None)
     rows = speed_rows(trackers, seq, rounds)
-    lite = load_model(checkpoint) if checkpoint else build_model("lite", "full").eval()
+    lite = load_model(checkpoint) if trained == "lite" else build_model("lite", "full").eval()
     memory_seq = bench_sequence(memory_sequence, data_root)
     curve = memory_curve(STIFTracker(lite), memory_seq)
     report = {"machine": machine, "sequence": seq.name, "rounds": rounds, "speed": rows,
-              "memory": {"sequence": memory_seq.name, "curve": curve}}
+              "memory": {"sequence": memory_seq.name, "curve": curve},
+              "weights": {p: str(checkpoint) if p == trained else "untrained (ImageNet trunk for lite)"
+                          for p in ("lite", "paper")}}
     if profile:
         engines = {"torch": {}, "onnx": {"engine": "onnx"},
                    f"onnx, search {search_size}": {"engine": "onnx", "search_size": search_size}}
@@ -243,8 +249,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
                                 for name, kw in engines.items() if name == "torch" or lite.trunk is not None}
     print_report(report)
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=2))
+        write_text(json_path, json.dumps(report, indent=2))
     return report
 
 
@@ -256,6 +261,7 @@ def print_report(report: dict) -> None:
         net = f"{r['network_ms']:.2f}" if r["network_ms"] is not None else "-"
         fps = f"{r['fps']:.1f} [{r['fps_range'][0]:.1f}, {r['fps_range'][1]:.1f}]"
         print(f"{r['tracker']:<22} {r['device']:<6} {fps:>20} {net:>11} {r['frames']:>7}")
+    print("weights: " + "; ".join(f"stif-{p}: {w}" for p, w in report["weights"].items()))
     print(f"resident memory while tracking {report['memory']['sequence']} (lite):")
     print(" ".join(f"{r['frames']}:{r['rss_mib']:.0f}MiB" for r in report["memory"]["curve"]))
     mems = [r["rss_mib"] for r in report["memory"]["curve"][1:]]

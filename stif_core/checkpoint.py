@@ -16,19 +16,6 @@ from .model import STIF
 from .paths import checkpoint_path
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process; the umask's permissions
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def atomic_save(obj, path: str | Path) -> None:
     """torch.save to a temporary file, then rename: a killed run never leaves a half-written file."""
     path = Path(path)
@@ -107,8 +94,12 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     path = checkpoint_path(path)
     meta = read_metadata(path)
     options = json.loads(meta.get("model", "{}"))
-    preset = preset or meta.get("preset", "lite")
-    if "design" not in meta:  # saved before revision 2: built with the options of its time
+    stored = meta.get("preset", "lite")
+    if preset is not None and preset != stored:
+        raise ValueError(f"checkpoint {path} holds a {stored}-preset model; it cannot be loaded as preset {preset!r} "
+                         "(leave preset out to build the model it was trained as)")
+    preset = stored
+    if "design" not in meta:  # saved before configs were recorded whole: built with the options of its time
         options = LEGACY_OPTIONS | LEGACY_PRESET_OPTIONS.get(preset, {}) | options
     else:  # an option added since the save takes ModelConfig's default (the behaviour before it existed)
         options = model_options(ModelConfig()) | options

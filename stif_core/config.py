@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from .model.backbone import MASK_INJECTIONS
+from .model.backbone import MASK_INJECTIONS, TRUNKS
 from .model.enhance import GRANULARITIES, SIMILARITIES
 from .model.fusion import ATTENTION_SIMILARITIES
 from .model.head import HEAD_INITS
+from .options import check_options
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,7 @@ class ModelConfig:
         return variant_name(self.ste, self.sde_query, self.stif)
 
     def __post_init__(self):
-        if self.temporal not in GRANULARITIES:
-            raise ValueError(f"unknown temporal granularity {self.temporal!r}; valid: {list(GRANULARITIES)}")
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"unknown temporal similarity {self.similarity!r}; valid: {list(SIMILARITIES)}")
-        if self.head_init not in HEAD_INITS:
-            raise ValueError(f"unknown head_init {self.head_init!r}; valid: {list(HEAD_INITS)}")
-        if self.attention not in ATTENTION_SIMILARITIES:
-            raise ValueError(f"unknown attention {self.attention!r}; valid: {list(ATTENTION_SIMILARITIES)}")
-        if self.mask_injection not in MASK_INJECTIONS:
-            raise ValueError(f"unknown mask_injection {self.mask_injection!r}; valid: {list(MASK_INJECTIONS)}")
+        check_options(self, "model option", MODEL_RANGES, MODEL_CHOICES)
         if self.shared_trunk and self.mask_injection != "neck":
             raise ValueError("shared_trunk=True needs mask_injection='neck': a mask added inside the trunk makes "
                              "memory and query features differ from the first conv on")
@@ -82,25 +74,32 @@ class ModelConfig:
             raise ValueError("shared_neck=True needs shared_trunk=True: one neck reads one trunk's features")
 
 
+MODEL_RANGES = {"crop_size": (1, None), "score_size": (1, None), "channels": (1, None), "head_channels": (1, None),
+                "head_depth": (1, None), "memory_size": (1, None)}
+MODEL_CHOICES = {"temporal": GRANULARITIES, "similarity": SIMILARITIES, "head_init": HEAD_INITS,
+                 "attention": ATTENTION_SIMILARITIES, "mask_injection": MASK_INJECTIONS,
+                 "backbone": tuple(TRUNKS)}
+
 PRESETS = {
     # The paper's sizes: 289 crops, C = 512, 7-conv towers of 256 channels, T = 3.
     "paper": ModelConfig(),
     # Same modules, smaller: EfficientNet-Lite0 (ImageNet, stride 8), 161 crops -> 17 x 17, C = 128,
     # 3-conv towers of 64 channels; one trunk and one neck shared by memory and query (the mask enters after
-    # the neck), so a frame costs one trunk pass and memory and query features live in one space (NOTES.md,
-    # issue 9). Trained from short CPU runs, so the head is He-initialised and the logits of eq. 3 and
-    # eqs. 8-10 are bounded (see ModelConfig).
+    # the neck), so a frame costs one trunk pass and memory and query features live in one space
+    # (docs/design.md, section 1). Trained from short CPU runs, so the head is He-initialised and the logits of
+    # eq. 3 and eqs. 8-10 are bounded (see ModelConfig).
     "lite": ModelConfig(backbone="efficientnet_lite0", crop_size=161, score_size=17, channels=128,
                         head_channels=64, head_depth=3, head_init="kaiming", similarity="scaled_cosine",
                         attention="cosine", mask_injection="neck", shared_trunk=True, shared_neck=True),
 }
 
-# Models saved before design revision 2 (stif_design.md sections 3-5) were built with these values; their
-# metadata has no "design" key. Later checkpoints store their whole config.
+# Checkpoints whose metadata has no "design" key were saved before the readings of docs/design.md sections 2-5
+# (eq. 2's bounds, SDE's BatchNorm, bounded attention, the mask at the neck, one trunk) and were built with these
+# values; later checkpoints store their whole config.
 DESIGN_REVISION = 2
 LEGACY_OPTIONS = {"tde_includes_initial": True, "sde_norm": False, "attention": "dot",
                   "mask_injection": "first_conv", "shared_trunk": False, "shared_neck": False}
-LEGACY_PRESET_OPTIONS = {"lite": {"head_channels": 128}}  # preset values that have moved since (issue 10)
+LEGACY_PRESET_OPTIONS = {"lite": {"head_channels": 128}}  # preset values that have moved since those were saved
 
 SWITCHES = ("ste", "sde_q", "stif")
 VARIANTS = {  # the six rows of the paper's Table 1

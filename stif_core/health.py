@@ -26,7 +26,7 @@ SATURATED = 0.99  # a spatial-map cell above this passes its feature through unc
 
 @dataclass(frozen=True)
 class Bounds:
-    """The bounds a healthy model keeps (issues 9 and 10)."""
+    """The bounds a healthy model keeps (docs/design.md, sections 3-5: what a degenerate model showed)."""
 
     saturated_share: float = 0.5  # share of spatial-map cells above 0.99: less than this
     entropy_range: tuple[float, float] = (0.1, 0.95)  # attention entropy / its maximum
@@ -34,6 +34,9 @@ class Bounds:
     peak_on_target: float = 0.8  # share of samples whose peak cell lies on the target: at least this
     weight_spread: float = 0.02  # std over samples of the first weighted frame's weight: at least this (not pinned)
     largest_weight: float = 0.9  # mean over samples of the largest temporal weight: below this (not one-hot)
+    # fewer samples give no verdict: a share is then known to 0.05 at best, and a std over n samples is itself
+    # uncertain by about 1 / sqrt(2 (n - 1)) of its value, 16% at 20
+    min_samples: int = 20
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,23 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
     return row
 
 
+CHECKS = {  # every check of the report, and the part of the model it needs (None: every model has it)
+    "median peak score": None, "peak on the target": None,
+    f"memory_map cells above {SATURATED}": "SDE on memory (ste)",
+    f"query_map cells above {SATURATED}": "SDE on the query (sde_q)",
+    "first weighted frame's weight, std": "TDE (ste)", "largest temporal weight, mean": "TDE (ste)",
+    "attention entropy / max": "cross-attention", "attention mass on the target": "cross-attention",
+}
+
+
 def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds: Bounds = Bounds()) -> dict:
-    """Medians over the samples of every sequence, and each bound with its verdict."""
-    rows = [measure(model, seq, i) for seq in sequences
-            for i in sample_frames(seq, per_sequence, model.cfg.memory_size)]
+    """Medians over the samples of every sequence, and each bound with its verdict: ``ok`` True or False, or None
+    with ``why`` when the model lacks the part or there are fewer than ``bounds.min_samples`` samples."""
+    t = model.cfg.memory_size
+    rows = [measure(model, seq, i) for seq in sequences for i in sample_frames(seq, per_sequence, t)]
     if not rows:
-        raise ValueError("no sequence has a frame with T earlier frames and a visible target")
+        raise ValueError(f"none of the {len(sequences)} sequence(s) has a frame with {t} earlier frames and the "
+                         f"target visible in all {t + 2}: nothing to measure")
     col = {k: np.array([r[k] for r in rows if k in r]) for k in rows[0]}
     summary = {"samples": len(rows), "peak_score_median": float(np.median(col["peak_score"])),
                "peak_on_target": float(col["peak_on_target"].mean())}
@@ -183,12 +197,25 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
         summary |= {"attention_entropy": ent, "attention_target_mass": mass, "attention_target_uniform": uniform}
         checks["attention entropy / max"] = (ent, f"in [{lo}, {hi}]", lo <= ent <= hi)
         checks["attention mass on the target"] = (mass, f"> uniform {uniform:.3f}", mass > uniform)
-    summary["checks"] = {k: {"value": v, "bound": b, "ok": bool(ok)} for k, (v, b, ok) in checks.items()}
+    few = len(rows) < bounds.min_samples
+    summary["checks"] = {
+        name: {"value": checks[name][0], "bound": checks[name][1], "ok": None if few else bool(checks[name][2]),
+               "why": f"too few samples ({len(rows)} < {bounds.min_samples})" if few else None}
+        if name in checks else
+        {"value": None, "bound": None, "ok": None, "why": f"not applicable: the {model.cfg.variant} model has no "
+                                                             f"{part}"}
+        for name, part in CHECKS.items()}
+    summary["too_few_samples"] = few
     return summary
 
 
 def format_report(summary: dict) -> str:
     lines = [f"{summary['samples']} samples", f"{'measure':<40} {'value':>8}  {'healthy when':<20} verdict"]
     for name, c in summary["checks"].items():
-        lines.append(f"{name:<40} {c['value']:8.3f}  {c['bound']:<20} {'ok' if c['ok'] else 'UNHEALTHY'}")
+        value = "-" if c["value"] is None else f"{c['value']:.3f}"
+        verdict = c["why"] if c["ok"] is None else "ok" if c["ok"] else "UNHEALTHY"
+        lines.append(f"{name:<40} {value:>8}  {c['bound'] or '':<20} {verdict}")
+    if summary["too_few_samples"]:
+        lines.append(f"no verdict from {summary['samples']} samples: the bounds need more (--samples, or a split "
+                     "with more sequences)")
     return "\n".join(lines)

@@ -30,6 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .files import check_name, fresh_folder, read_json
 from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
 from .paths import ENV_OUTPUT
 from .report import execute, notebooks_dir, suite
@@ -75,8 +76,7 @@ def start_config(name: str, out: Path, notebooks: list[Path] | None = None) -> t
     """A process running the whole suite (or only ``notebooks``, inside a complete earlier run) under ``name``."""
     folder = out / name
     if notebooks is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        fresh_folder(folder)
     else:
         forget(folder / "values.jsonl", notebooks)
     code = "import sys; from stif_core.references import run_config; run_config(*sys.argv[1:])"
@@ -232,17 +232,17 @@ def widen(label: str, notebooks: list[str] | None = None, out: str | Path = "run
     ``TOL_FACTOR`` times its distance from the stored value where that is larger, recording the machine as
     configuration ``label``. For a real CPU the configurations cannot emulate (they cap instruction sets, so a
     study run on an AVX2 machine never sees AVX-512's rounding). Stored values and outputs stay as they are."""
+    check_name(label, "--widen label")
     path = notebooks_dir() / REFERENCE_FILE
-    stored = json.loads(path.read_text())
+    stored = read_json(path, "reference file")
     if label in stored["configurations"]:
         raise ValueError(f"configuration {label!r} is already in {path}; give this machine another label")
     chosen = pick_notebooks(notebooks) if notebooks else suite(ablation=True)
     out = Path(out).resolve()
-    shutil.rmtree(out / label, ignore_errors=True)
-    (out / label).mkdir(parents=True)
+    fresh_folder(out / label)
     process, folder = start_config(label, out, chosen)
     if process.wait() != 0:
-        raise RuntimeError(f"the suite failed on this machine ({folder})")
+        raise ChildProcessError(f"the suite failed on this machine ({folder})")
     widened(stored["values"], read_values(folder / "values.jsonl"), label)
     stored["configurations"][label] = {"machine": "this CPU, as it is", "notebooks": [nb.name for nb in chosen]}
     path.write_text(json.dumps(stored, indent=1) + "\n")
@@ -277,7 +277,7 @@ def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: i
         runs = [start_config(n, out, chosen) for n in batch]
         failed = [str(folder) for process, folder in runs if process.wait() != 0]
         if failed:
-            raise RuntimeError(f"the suite failed under {failed}")
+            raise ChildProcessError(f"the suite failed under {failed}")
     table = tolerances({n: read_values(out / n / "values.jsonl") for n in everyone}, partial=bool(chosen))
     texts = text_differences(out, names, sanitizers(notebooks_dir() / SANITIZE_FILE), chosen)
     (out / "spread.md").write_text(report(table, texts, everyone))

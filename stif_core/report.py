@@ -20,6 +20,7 @@ from traitlets.config import Config
 
 from .config import VARIANTS, parse_variant, variant_name
 from .evaluation.compare import comparison, format_comparison, span
+from .files import fresh_folder, owned_dir, read_json
 from .model.knockouts import KNOCKOUTS
 from .paths import project_dir, shipped_models
 
@@ -105,21 +106,21 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         if missing:
             print(f"Table 1 rows without a shipped model, left out: {missing} (train them with --train, or "
                   f"python -m stif_core train --config configs/lite_<variant>.json)", flush=True)
-    out = Path(out).resolve()
+    out = owned_dir(out, "--out", "summary.md")
     common = {"device": device, "data_root": data_root}
     tasks = [(nb.name, nb, out / "notebooks" / nb.name, common | {"fast": fast}) for nb in suite()]
     runs = [(v, "") for v in names] + ([("full", k) for k in KNOCKOUTS] if knockouts and "full" in names else [])
     folders = {}
     for variant, knockout in runs:
         label = variant + (f"-ko-{knockout}" if knockout else "")
-        folders[label] = out / "ablation" / label.replace("+", "_")
+        folders[label] = fresh_folder(out / "ablation" / label.replace("+", "_"))  # a folder the notebook may empty
         params = common | {"variant": variant, "knockout": knockout, "fast": ablation_clips,
                            "output_dir": str(folders[label]), "train": train and not knockout,
                            "train_steps": train_steps or 0}
         tasks.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION, folders[label] / ABLATION, params))
     print(f"running {len(tasks)} notebooks, {jobs} at a time ...", flush=True)
     timings = run_all(tasks, 1 if train else jobs)  # training uses every core itself
-    rows = {label: json.loads((folder / "metrics.json").read_text()) for label, folder in folders.items()}
+    rows = {label: read_json(folder / "metrics.json", "ablation metrics") for label, folder in folders.items()}
     summary = write_summary(out, rows, timings)
     print(f"summary written to {summary}")
     return summary

@@ -23,11 +23,14 @@ from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
 from . import build_model, resolve_device
-from .checkpoint import atomic_save, save_weights, write_text
+from .checkpoint import atomic_save, save_weights
+from .config import make_config
 from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
+from .files import owned_dir, write_text
 from .losses import batch_loss
+from .options import check_options, from_options
 
 
 @dataclass
@@ -66,20 +69,12 @@ class TrainConfig:
     out: str = "runs/lite_full"
 
     def __post_init__(self) -> None:
-        """Every option of the right type and in its range; ``ValueError`` naming the option otherwise."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            kind = OPTION_TYPES[f.type]
-            if not kind(value):
-                raise ValueError(f"training option {f.name}={value!r} is not valid: expected {f.type}")
-            low, high = OPTION_RANGES.get(f.name, (None, None))
-            if (low is not None and value < low) or (high is not None and value > high):
-                bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-                raise ValueError(f"training option {f.name}={value!r} is not valid: must be {bounds}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"training option device={self.device!r} is not valid: auto, cpu or cuda")
-        if self.trunk_engine not in ("torch", "onnx"):
-            raise ValueError(f"training option trunk_engine={self.trunk_engine!r} is not valid: torch or onnx")
+        """Every option of the right type and in its range, the ``model`` and ``sampling`` sections' too;
+        ``ValueError`` naming the option otherwise."""
+        check_options(self, "training option", OPTION_RANGES,
+                      {"device": ("auto", "cpu", "cuda"), "trunk_engine": ("torch", "onnx")})
+        make_config(self.preset, self.variant, **self.model)
+        from_options(SamplingConfig, self.sampling, "sampling option")
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -97,19 +92,6 @@ class TrainConfig:
         return cls(**raw)
 
 
-def is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-OPTION_TYPES = {  # annotation -> check
-    "str": lambda v: isinstance(v, str),
-    "str | None": lambda v: v is None or isinstance(v, str),
-    "int": is_int,
-    "float": lambda v: (is_int(v) or isinstance(v, float)) and math.isfinite(v),
-    "bool": lambda v: isinstance(v, bool),
-    "dict": lambda v: isinstance(v, dict),
-    "list[str] | None": lambda v: v is None or (isinstance(v, list) and all(isinstance(n, str) for n in v)),
-}
 OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "min_lr": (0, None),
                  "warmup_steps": (0, None), "momentum": (0, 1), "weight_decay": (0, None),
                  "backbone_lr_mult": (0, None), "freeze_backbone_steps": (0, None), "lambda_reg": (0, None),
@@ -130,6 +112,8 @@ def training_sequences(cfg: TrainConfig) -> list[Sequence]:
     ``cfg.synthetic`` asks for them."""
     if cfg.synthetic:
         return [synthetic_clip(120, seed=cfg.seed + i, name=f"synthetic-{i}") for i in range(4)]
+    if cfg.sequences == []:
+        raise ValueError("training option sequences=[] names no sequence; give names, or null to use the split")
     return load_sequences(cfg.sequences or load_split(cfg.split, cfg.data_root), cfg.data_root)
 
 
@@ -204,7 +188,7 @@ class Trainer:
             raise ValueError("training option trunk_engine='onnx' runs on the CPU in one process; use 'torch' "
                              "with a GPU or torchrun")
         self.frozen_trunk = None  # built when training starts, from the weights it starts with
-        self.out = Path(cfg.out)
+        self.out = owned_dir(cfg.out, "training output folder", "checkpoint.pt")
         self.step = 0
         self.best_val = math.inf
         self.resume()
@@ -218,9 +202,13 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
-        if state["config"] != asdict(self.cfg) | {"out": state["config"]["out"]}:
-            raise ValueError(f"{self.checkpoint_path} was written by a different training config; "
-                             "use another --out or delete it")
+        asked = asdict(self.cfg) | {"out": state["config"]["out"]}
+        if state["config"] != asked:
+            changed = sorted(k for k in state["config"].keys() | asked.keys()
+                             if state["config"].get(k) != asked.get(k))
+            was = ", ".join(f"{k}={state['config'].get(k)!r} (now {asked.get(k)!r})" for k in changed)
+            raise ValueError(f"{self.checkpoint_path} was written by another training config ({was}); resume with "
+                             "the same options, or use another --out")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]

@@ -2,9 +2,13 @@
 for explicitly and recorded, off-image boxes, a torn training log, and one clear line for bad input."""
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +18,7 @@ from PIL import Image
 
 import stif_core
 from stif_core.checkpoint import load_model, read_metadata, save_weights
-from stif_core.data.sequences import AnnotationError, Sequence, load_split, read_image, read_otb_sequence
+from stif_core.data.sequences import AnnotationError, FrameError, Sequence, load_split, read_image, read_otb_sequence
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.cli import stif_trackers
 from stif_core.evaluation.harness import evaluate, hidden_frames, track_sequence
@@ -223,3 +227,169 @@ def test_command_line_errors_are_one_line(tmp_path, args, message):
 def test_negative_bench_frames_are_refused():
     run = cli("bench", "--frames", "-5")
     assert run.returncode == 2 and "-5 is not a positive integer" in run.stderr
+
+
+# ------------------------------------------------------------------ 5. no result for data it was not computed on
+
+
+def renamed(clip, name):
+    return Sequence(name, clip.frames, clip.boxes, clip.absent)
+
+
+def test_a_stored_result_of_other_data_under_the_same_name_is_tracked_again(tmp_path, capsys):
+    a, b = (renamed(synthetic_clip(12, size=(96, 128), seed=s), "clip") for s in (1, 2))
+    assert a.fingerprint() != b.fingerprint() and a.fingerprint() == renamed(a, "clip").fingerprint()
+    evaluate({"kcf": kcf}, [a], tmp_path, progress=False)
+    fresh = evaluate({"kcf": kcf}, [b], tmp_path / "fresh", progress=False)
+    again = evaluate({"kcf": kcf}, [b], tmp_path, progress=False)  # same name, same length, other frames
+    assert "computed on other data (its frames or ground truth differ" in capsys.readouterr().out
+    assert again["kcf"]["overall"]["auc"] == fresh["kcf"]["overall"]["auc"]
+    assert again["kcf"]["per_sequence"]["clip"]["data"] == b.fingerprint()
+    moved = replace(b, boxes=b.boxes + 1.0)  # the ground truth changed since: other data too
+    evaluate({"kcf": kcf}, [moved], tmp_path, progress=False)
+    assert "computed on other data" in capsys.readouterr().out
+    evaluate({"kcf": never}, [moved], tmp_path, progress=False)  # the same data again: read back
+
+
+def test_compare_pairs_only_scores_of_the_same_data_and_says_what_it_dropped(tmp_path):
+    from stif_core.evaluation.compare import comparison, format_comparison
+
+    same = renamed(synthetic_clip(12, size=(96, 128), seed=3), "same")
+    a, b = (renamed(synthetic_clip(12, size=(96, 128), seed=s), "clip") for s in (1, 2))
+    evaluate({"kcf": kcf}, [same, a], tmp_path, progress=False)
+    evaluate({"csrt": lambda: make_baseline("csrt")}, [same, b], tmp_path, progress=False)
+    rows = json.loads((tmp_path / "metrics.json").read_text())
+    table = comparison(rows, "kcf", ("auc",))
+    assert int(table.loc["csrt", "sequences"]) == 1 and not table.loc["csrt", "auc_resolved"]
+    text = format_comparison(table, "kcf", ("auc",))
+    assert "left out (1): clip: rows computed on different data" in text
+    assert "one sequence in common: no interval can be computed" in text
+    assert np.isnan(table.loc["csrt", "auc_low"])
+
+
+@pytest.mark.parametrize("rows, message", [({}, "holds no tracker's row"),
+                                           ({"a": {"overall": {}, "per_sequence": {"x": {"ao": 0.5}}}},
+                                            r"row 'a' has no \['auc'\] for sequence 'x'"),
+                                           ([1, 2], "not an eval metrics file")])
+def test_compare_on_a_metrics_file_without_scores_is_one_line(tmp_path, rows, message):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(rows))
+    run = cli("compare", "--metrics", str(path), "--keys", "auc")
+    assert run.returncode == 2 and re.search(message, run.stderr) and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_a_metrics_file_in_out_that_is_not_one_stops_eval_before_tracking(tmp_path):
+    (tmp_path / "metrics.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"metrics file {tmp_path / 'metrics.json'} is not an eval metrics file"):
+        evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], tmp_path, progress=False)
+    (tmp_path / "metrics.json").write_text("{")
+    with pytest.raises(ValueError, match="metrics.json is not valid JSON"):
+        evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], tmp_path, progress=False)
+
+
+def test_sequences_without_ground_truth_after_the_first_frame_are_not_scored(tmp_path):
+    """A GOT-10k test split holds only the first box: scoring it gave every tracker AUC 0.95. It is refused
+    for scoring before anything runs, and ``--results-only`` writes the files a server scores."""
+    folder = write_sequence(tmp_path / "data" / "test" / "GOT-10k_Test_000001", [[5, 5, 10, 10]] * 4)
+    (folder / "groundtruth.txt").write_text("5,5,10,10\n")
+    args = ["eval", "--data-root", str(tmp_path / "data"), "--layout", "got10k", "--split", "test",
+            "--baselines", "kcf", "--out", str(tmp_path / "out")]
+    run = cli(*args)
+    assert run.returncode == 2 and "no ground truth after their first frame" in run.stderr, run.stderr
+    assert "--results-only" in run.stderr and not (tmp_path / "out").exists()
+    run = cli(*args, "--results-only")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "kcf" / "got10k" / folder.name / f"{folder.name}_001.txt").is_file()
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    one = Sequence("one", synthetic_clip(1, size=(96, 128), seed=1).frames, [[5, 5, 10, 10]])
+    with pytest.raises(ValueError, match=r"no ground truth after their first frame.*\['one'\]"):
+        evaluate({"kcf": never}, [one], tmp_path / "one", progress=False)
+
+
+def test_names_that_would_become_paths_are_checked(tmp_path):
+    clip = renamed(synthetic_clip(5, size=(96, 128), seed=1), "../escape")
+    with pytest.raises(ValueError, match="sequence name '../escape' is not a valid name"):
+        evaluate({"kcf": never}, [clip], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escape").exists()
+
+
+# ------------------------------------------------------------------ 6. frames of one size
+
+
+def test_a_frame_of_another_size_is_named_by_the_reader_and_refused_by_the_trackers(tmp_path):
+    folder = write_sequence(tmp_path / "s", [[5, 5, 10, 10]] * 3)
+    Image.fromarray(np.zeros((32, 64, 3), np.uint8)).save(folder / "00000002.jpg")  # 64 x 32, the others 64 x 48
+    seq = read_otb_sequence(folder)
+    assert seq.frame(0).shape == (48, 64, 3)
+    with pytest.raises(FrameError, match=r"frame index 1 .*00000002.jpg\): 64x32 pixels, but the first frame is "
+                                         r"64x48"):
+        seq.frame(1)
+    clip = synthetic_clip(3, size=(96, 128), seed=1)
+    for tracker in (STIFTracker(load_model("stif_lite_full")), make_baseline("kcf")):
+        with pytest.raises(RuntimeError, match=r"update\(\) before init\(\)"):
+            tracker.update(clip.frame(1))
+        tracker.init(clip.frame(0), clip.boxes[0])
+        with pytest.raises(ValueError, match="a frame of 128x64 pixels, but the tracker was started on a 128x96"):
+            tracker.update(clip.frame(1)[:64])
+        tracker.update(clip.frame(1))
+
+
+# ------------------------------------------------------------------ 7. options checked, verdicts from enough evidence
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"sampling": {"negative_ratio": 5}}, r"sampling option negative_ratio=5 is not valid: must be in \[0, 1\]"),
+    ({"sampling": {"mask_jitter": "0.3"}}, r"sampling option mask_jitter='0.3' is not valid: expected float"),
+    ({"sampling": {"mask_jiter": 0.3}}, r"unknown sampling option\(s\) \['mask_jiter'\]"),
+    ({"sampling": {"weighting": "sqrtt"}}, r"weighting='sqrtt' is not valid: one of \['uniform', 'sqrt', 'frames'\]"),
+    ({"model": {"channels": "128"}}, r"model option channels='128' is not valid: expected int"),
+    ({"model": {"memory_size": 0}}, r"model option memory_size=0 is not valid: must be >= 1"),
+    ({"sequences": []}, r"sequences=\[\] names no sequence"),
+])
+def test_every_section_of_a_training_config_is_checked_by_name(tmp_path, raw, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw | {"out": str(tmp_path / "run")}))
+    with pytest.raises(ValueError, match=message):
+        training_sequences(TrainConfig.load(path))
+    run = cli("train", "--config", str(path))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_a_checkpoint_is_never_loaded_as_another_preset():
+    with pytest.raises(ValueError, match="holds a lite-preset model; it cannot be loaded as preset 'paper'"):
+        load_model("stif_lite_full", preset="paper")
+    assert load_model("stif_lite_full", preset="lite").cfg.backbone == "efficientnet_lite0"
+
+
+def test_health_gives_no_verdict_from_too_few_samples_and_names_the_checks_that_do_not_apply():
+    from stif_core.health import CHECKS, Bounds, format_report, report
+
+    clip = synthetic_clip(30, size=(120, 160), seed=1)
+    summary = report(load_model("stif_lite_baseline"), [clip], per_sequence=3, bounds=Bounds())
+    assert set(summary["checks"]) == set(CHECKS) and summary["too_few_samples"]
+    text = format_report(summary)
+    assert "UNHEALTHY" not in text and "too few samples (3 < 20)" in text and "no verdict from 3 samples" in text
+    assert summary["checks"]["largest temporal weight, mean"]["why"] == "not applicable: the baseline model has " \
+                                                                         "no TDE (ste)"
+
+
+# ------------------------------------------------------------------ 8. interrupted runs
+
+
+@pytest.mark.skipif(default_data_root() is None, reason="no real sequences")
+def test_an_interrupted_eval_says_how_to_resume(tmp_path):
+    root = default_data_root()
+    env = os.environ | {"STIF_DATA_ROOT": str(root), "PYTHONPATH": str(Path(stif_core.__file__).parent.parent)}
+    process = subprocess.Popen([sys.executable, "-m", "stif_core", "eval", "--sequences", "jogging-1", "jogging-2",
+                                "--baselines", "csrt", "--out", str(tmp_path / "out")], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background
+    # job of a shell without job control starts with SIGINT ignored; Ctrl-C reaches a foreground command
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out" / "csrt" / "data" / "jogging-1.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted: eval stopped; the sequences tracked so far are kept in --out" in err
+    assert "Traceback" not in err

@@ -1,4 +1,4 @@
-"""Design revision 2 (stif_design.md sections 3-5): each new switch checked by hand, the mask's effect, the
+"""The readings of docs/design.md sections 2-5: each switch checked by hand, the mask's effect, the
 shared trunk, and checkpoints saved before the revision still loading as they were trained."""
 import json
 import math

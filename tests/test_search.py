@@ -98,7 +98,7 @@ def test_the_shipped_model_tracks_real_video_with_a_smaller_search(engine):
     centre = lambda b: b[:, :2] + b[:, 2:] / 2  # noqa: E731
     errors = np.linalg.norm(centre(boxes) - centre(seq.boxes[1:]), axis=1)
     overlaps = rect_iou(boxes, seq.boxes[1:])
-    # the target stays in the smaller region; its size drifts more than at 161 (NOTES.md, issue 10)
+    # the target stays in the smaller region; its size drifts more than at 161 (docs/design.md, section 8)
     assert np.mean(errors <= 20) >= 0.9 and overlaps.mean() > 0.5, (errors.round(1), overlaps.round(2))
 
 

@@ -49,7 +49,8 @@ def test_bad_inputs_are_named():
 def test_comparison_of_an_eval_run(tmp_path):
     import json
 
-    from stif_core.evaluation.compare import comparison, format_comparison, read_metrics
+    from stif_core.evaluation.compare import comparison, format_comparison
+    from stif_core.evaluation.results import read_metrics
 
     auc = {"a": [0.5, 0.6, 0.7], "b": [0.4, 0.5, 0.65]}
     rows = {t: {"overall": {}, "per_sequence": {s: {"auc": v, "ao": v} for s, v in zip("xyz", values)}}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..options import check_options
 from .crops import CONTEXT, CropWindow, box_mask, crop, to_chw, xywh_to_xyxy
 from .sequences import AnnotationError, FrameError, Sequence
 
@@ -40,8 +41,13 @@ class SamplingConfig:
     weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
 
     def __post_init__(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"unknown sequence weighting {self.weighting!r}; valid: {list(WEIGHTINGS)}")
+        check_options(self, "sampling option", SAMPLING_RANGES, {"weighting": tuple(WEIGHTINGS)})
+
+
+SAMPLING_RANGES = {"crop_size": (1, None), "references": (1, None), "max_gap": (1, None), "scale_jitter": (1, None),
+                   "shift": (0, None), "mask_jitter": (0, None),
+                   **{k: (0, 1) for k in ("negative_ratio", "same_frame_negatives", "brightness", "color", "grayscale",
+                                          "blur", "motion_blur", "flip")}}
 
 
 WEIGHTINGS = {"uniform": lambda n: np.ones_like(n), "sqrt": np.sqrt, "frames": lambda n: n}
@@ -70,7 +76,9 @@ class TrackingSamples(Dataset):
     def __init__(self, sequences: list[Sequence], cfg: SamplingConfig, length: int, seed: int = 0):
         self.sequences = [s for s in sequences if len(valid_frames(s)) > cfg.references + 1]
         if not self.sequences:
-            raise ValueError("no training sequence has enough frames with valid boxes")
+            raise ValueError(f"none of the {len(sequences)} sequence(s) given has more than {cfg.references + 1} "
+                             f"frames with a valid box (an initial frame, T = {cfg.references} references and a "
+                             "query): nothing to sample")
         self.valid = [valid_frames(s) for s in self.sequences]
         weights = WEIGHTINGS[cfg.weighting](np.array([len(v) for v in self.valid], dtype=np.float64))
         self.sequence_p = weights / weights.sum()

@@ -3,7 +3,7 @@ GOT-10k, LaSOT and TrackingNet layouts, the data root, and validation that names
 bad input."""
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..files import read_json
 from ..paths import ENV_DATA_ROOT, default_data_root
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -67,6 +68,7 @@ class Sequence:
     loader: Callable[[Path], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
+        self._first_size: tuple[int, int] | None = None  # read once, by first_size
         self.boxes = np.asarray(self.boxes, dtype=np.float64)
         if self.boxes.shape != (len(self), 4):
             raise ValueError(f"{self.name}: boxes of shape {self.boxes.shape} for {len(self)} frames")
@@ -88,13 +90,44 @@ class Sequence:
                        absent=None if self.absent is None else self.absent[:n])
 
     def frame(self, i: int) -> np.ndarray:
-        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the index and file of a missing or corrupt frame."""
+        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the index and file of a missing or corrupt frame,
+        and of a frame whose size differs from the first frame's (boxes and crops assume one size)."""
         if isinstance(self.frames, np.ndarray):
             return self.frames[i]
         try:
-            return (self.loader or read_image)(self.frames[i])
+            image = (self.loader or read_image)(self.frames[i])
+            size = image.shape[:2] if i == 0 else self.first_size()
         except FrameError as err:
             raise FrameError(f"{self.name}, frame index {i}: {err}") from None
+        if image.shape[:2] != size:
+            raise FrameError(f"{self.name}, frame index {i} ({self.frames[i]}): {image.shape[1]}x{image.shape[0]} "
+                             f"pixels, but the first frame is {size[1]}x{size[0]}; every frame of a sequence must "
+                             "have the first frame's size (re-export or resize the frames)")
+        return image
+
+    def first_size(self) -> tuple[int, int]:
+        """(H, W) of frame 0: its header, or the decoded frame when a custom ``loader`` reads the frames."""
+        if isinstance(self.frames, np.ndarray):
+            return self.frames.shape[1:3]
+        if self._first_size is None:
+            self._first_size = (self.loader(self.frames[0]).shape[:2] if self.loader is not None
+                                else image_size(self.frames[0])[::-1])
+        return self._first_size
+
+    def fingerprint(self) -> str:
+        """A digest of what the sequence is: its frames (file names and sizes in bytes, or the pixels of an
+        in-memory clip) and its annotation (boxes, absent flags, cover labels). Results stored for a sequence
+        are reused only when this matches: the same name over other data is another sequence."""
+        digest = hashlib.sha256(f"{len(self)}:".encode())
+        if isinstance(self.frames, np.ndarray):
+            digest.update(np.ascontiguousarray(self.frames).tobytes())
+        else:
+            for path in self.frames:
+                path = Path(path)
+                digest.update(f"{path.name}:{path.stat().st_size if path.is_file() else -1};".encode())
+        for part in (self.boxes, self.absent, self.attributes.get("cover")):
+            digest.update(b"|" + (b"-" if part is None else np.ascontiguousarray(part).tobytes()))
+        return digest.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------ annotation files
@@ -154,7 +187,7 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
         raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames, {frames[0].name} to "
                               f"{frames[-1].name}: " + ("frames before the first or after the last are missing"
                                                        if len(boxes) > n_frames else "boxes are missing"))
-    off = off_image(boxes, frames[0])  # (K,)
+    off = off_image(boxes, image_size(frames[0]))  # (K,)
     if off[0]:
         raise AnnotationError(f"{path}, line 1: box {boxes[0].tolist()} lies outside the frame")
     if off.any():
@@ -174,16 +207,20 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
     return out, absent
 
 
-def off_image(boxes: np.ndarray, first_frame: Path) -> np.ndarray:
-    """(K,) True for finite boxes of positive size that do not overlap the frame (its size read from the first
-    frame's header)."""
+def image_size(path: Path) -> tuple[int, int]:
+    """(W, H) of an image file, from its header."""
     try:
-        with Image.open(first_frame) as im:
-            w, h = im.size
+        with Image.open(path) as im:
+            return im.size
     except FileNotFoundError:
-        raise FrameError(f"frame {first_frame} is missing") from None
+        raise FrameError(f"frame {path} is missing") from None
     except (UnidentifiedImageError, OSError) as err:
-        raise FrameError(f"frame {first_frame} is corrupt or not an image ({err})") from None
+        raise FrameError(f"frame {path} is corrupt or not an image ({err})") from None
+
+
+def off_image(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(K,) True for finite boxes of positive size that do not overlap a frame of ``size`` (W, H)."""
+    w, h = size
     x, y, bw, bh = boxes.T  # (K,) each
     with np.errstate(invalid="ignore"):
         sized = np.isfinite(boxes).all(1) & (bw > 0) & (bh > 0)
@@ -371,12 +408,7 @@ def resolve_root(data_root: str | Path | None) -> Path:
 def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
     """Sequence names of a split from ``splits.json`` beside the sequences folder."""
     path = resolve_root(data_root).parent / "splits.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        splits = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    splits = read_json(path, "splits file")
     if not isinstance(splits, dict):
         raise ValueError(f"{path} must hold an object of split name -> list of sequence names")
     if split not in splits:
@@ -384,6 +416,8 @@ def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
     names = splits[split]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path}: split {split!r} must be a list of sequence names, not {names!r}")
+    if not names:
+        raise ValueError(f"{path}: split {split!r} lists no sequences")
     return names
 
 

@@ -106,7 +106,12 @@ def run_eval(args: argparse.Namespace) -> dict:
                                           args.knockouts, args.search_size)
     peers, peer_signatures = baseline_trackers(baselines)
     machine = conditions()  # the load before this run's own work
-    report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures)
+    report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures,
+                      score=not args.results_only)
+    if args.results_only:
+        print(f"result files written to {out}/<tracker>/got10k (the evaluation servers' layout) and otb/; "
+              "nothing was scored")
+        return {}
     print(format_table(report))
     print(f"fps measured on: {describe(machine)}")
     print(f"metrics written to {out / 'metrics.json'}")

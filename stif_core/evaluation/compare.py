@@ -5,32 +5,34 @@ intervals, and each tracker against a reference row on the same sequences (``sta
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from .stats import interval, paired, per_sequence
 
 COMPARED = ("auc", "ao", "sr50", "sr75", "prec20")
 
 
-def read_metrics(path: str | Path) -> dict:
-    """The rows of an ``eval`` run's ``metrics.json``; a clear error when it is missing or not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no metrics file at {path} (``python -m stif_core eval`` writes one)")
-    try:
-        rows = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from None
-    if not isinstance(rows, dict) or not all(isinstance(r, dict) and "per_sequence" in r for r in rows.values()):
-        raise ValueError(f"{path} is not an eval metrics file (tracker -> overall, per_sequence)")
-    return rows
-
-
-def common_sequences(rows: dict) -> list[str]:
-    """The sequences every row has results for, in the first row's order."""
+def common_sequences(rows: dict) -> tuple[list[str], dict[str, str]]:
+    """The sequences that every row scored on the same data, in the first row's order, and the others with why
+    they are left out. A row written before data fingerprints (no ``data`` per sequence) is paired by name."""
     first = next(iter(rows.values()))["per_sequence"]
-    return [s for s in first if all(s in r["per_sequence"] for r in rows.values())]
+    named = {s for r in rows.values() for s in r["per_sequence"]}
+    kept, dropped = [], {}
+    for s in [*first, *sorted(named - set(first))]:
+        if not all(s in r["per_sequence"] for r in rows.values()):
+            dropped[s] = "not scored by every row"
+        elif len({r["per_sequence"][s].get("data") for r in rows.values()} - {None}) > 1:
+            dropped[s] = "rows computed on different data (frames or ground truth differ)"
+        else:
+            kept.append(s)
+    return kept, dropped
+
+
+def check_scores(rows: dict, keys: tuple[str, ...], sequences: list[str]) -> None:
+    """``ValueError`` naming the first row and sequence that lack one of ``keys``."""
+    for name, row in rows.items():
+        for s in sequences:
+            missing = [k for k in keys if k not in row["per_sequence"][s]]
+            if missing:
+                raise ValueError(f"row {name!r} has no {missing} for sequence {s!r}; scores: {list(COMPARED)}")
 
 
 def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED):
@@ -39,9 +41,14 @@ def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] =
     ahead / behind, and whether the interval excludes zero."""
     import pandas as pd
 
+    if not rows:
+        raise ValueError("no rows to compare")
     if reference is not None and reference not in rows:
         raise ValueError(f"reference {reference!r} is not a row of these metrics; rows: {list(rows)}")
-    sequences = common_sequences(rows)
+    sequences, dropped = common_sequences(rows)
+    if not sequences:
+        raise ValueError(f"the rows have no sequence in common scored on the same data: {dropped}")
+    check_scores(rows, keys, sequences)
     table = []
     for name, row in rows.items():
         line = {"tracker": name, "sequences": len(sequences)}
@@ -54,7 +61,11 @@ def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] =
                          f"d_{key}_high": p.difference.high, f"{key}_ahead": p.ahead, f"{key}_behind": p.behind,
                          f"{key}_resolved": p.resolved}
         table.append(line)
-    return pd.DataFrame(table).set_index("tracker")
+    frame = pd.DataFrame(table).set_index("tracker")
+    frame.attrs["dropped"] = dropped
+    frame.attrs["unfingerprinted"] = [n for n, r in rows.items()
+                                      if any("data" not in r["per_sequence"][s] for s in sequences)]
+    return frame
 
 
 def span(mean: float, low: float, high: float, signed: bool = False) -> str:
@@ -77,7 +88,16 @@ def format_comparison(table, reference: str | None = None, keys: tuple[str, ...]
             d = span(r["d_" + k], r[f"d_{k}_low"], r[f"d_{k}_high"], signed=True)
             line += f"{d} {int(r[k + '_ahead'])}/{int(r[k + '_behind'])}{'*' if r[k + '_resolved'] else ' '}".rjust(36)
         lines.append(line)
-    note = f"mean over {int(table['sequences'].iloc[0])} sequences [bootstrap 95% interval over sequences]"
-    if reference is not None:
-        note += "; d: paired difference, sequences ahead/behind, * where the interval excludes 0"
-    return "\n".join(lines + [note])
+    n = int(table["sequences"].iloc[0])
+    notes = [f"mean over {n} sequences [bootstrap 95% interval over sequences]"
+             + ("; d: paired difference, sequences ahead/behind, * where the interval excludes 0"
+                if reference is not None else "")]
+    if n < 2:
+        notes.append("one sequence in common: no interval can be computed and no difference is marked resolved")
+    dropped = table.attrs.get("dropped", {})
+    if dropped:
+        notes.append(f"left out ({len(dropped)}): " + "; ".join(f"{s}: {why}" for s, why in dropped.items()))
+    if table.attrs.get("unfingerprinted"):
+        notes.append(f"rows without a record of their data, paired by sequence name only: "
+                     f"{', '.join(table.attrs['unfingerprinted'])}")
+    return "\n".join(lines + notes)

@@ -1,7 +1,12 @@
 """Run trackers over sequences, write result files and ``metrics.json``. Sequences already tracked (their
 complete result files exist) are read back instead of tracked again, so an interrupted run resumes where it
 stopped and loses nothing. Each tracker's folder records what produced its results (``run.json``: checkpoint
-hash, tracker parameters, memory policy); results of anything else are refused, never reported as this run's."""
+hash, tracker parameters, memory policy); results of anything else are refused, never reported as this run's.
+Each result also records the data it was computed on (``data/<sequence>.txt``: ``Sequence.fingerprint``); a
+result of other data under the same sequence name is tracked again, and every row of ``metrics.json`` carries
+the fingerprint of each sequence, so that ``compare`` pairs only scores of the same data. Sequences without
+ground truth after their first frame (a test split) are refused for scoring: their results are written for an
+evaluation server instead (``score=False``)."""
 from __future__ import annotations
 
 import json
@@ -12,11 +17,11 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..checkpoint import write_text
 from ..data.sequences import Sequence
+from ..files import check_name, owned_dir, read_json, write_text
 from ..tracking.protocol import TrackerFailure
-from .metrics import KEYS, evaluate_sequence, summarize
-from .results import read_otb, write_got10k, write_otb
+from .metrics import KEYS, evaluate_sequence, summarize, visible_frames
+from .results import otb_paths, read_metrics, read_otb, write_got10k, write_otb
 
 
 def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Callable | None = None
@@ -74,7 +79,7 @@ def claim_folder(folder: Path, signature: dict) -> None:
     results of something else (another checkpoint, other parameters) or of an unrecorded run."""
     record = folder / "run.json"
     if record.exists():
-        stored = json.loads(record.read_text())
+        stored = read_json(record, "tracker record")
         if stored != signature:
             changed = sorted(k for k in stored.keys() | signature.keys() if stored.get(k) != signature.get(k))
             was, asked = ({k: d.get(k) for k in changed} for d in (stored, signature))
@@ -87,19 +92,32 @@ def claim_folder(folder: Path, signature: dict) -> None:
         write_text(record, json.dumps(signature, indent=2, sort_keys=True))
 
 
-def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool
+def unscorable(sequences: list[Sequence]) -> list[str]:
+    """Names of the sequences with no visible ground-truth box after the first frame: nothing to score against
+    (a test split's withheld annotation, a one-frame sequence, a target absent after the start)."""
+    return [s.name for s in sequences if not visible_frames(s.boxes, hidden_frames(s))[1:].any()]
+
+
+def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool, data: str
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it (as many
-    frames), else tracked by a fresh tracker and written in both layouts (GOT-10k first; the OTB boxes file
-    marks completion)."""
+    """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it computed on
+    the same data (``data``, its fingerprint), else tracked by a fresh tracker and written in both layouts
+    (the fingerprint first, then GOT-10k; the OTB boxes file, written last, marks completion)."""
+    record = folder / "data" / f"{seq.name}.txt"
     try:
         boxes, times = read_otb(folder / "otb", seq.name)
-        if len(boxes) == len(seq):
-            return boxes, times
-        print(f"{folder.name}/{seq.name}: the stored result has {len(boxes)} frames, this run {len(seq)}; "
-              "tracking again")
     except (OSError, ValueError):  # missing, or cut short by an interruption
-        pass
+        boxes = None
+    if boxes is not None:
+        stored = record.read_text().strip() if record.is_file() else None
+        if stored == data and len(boxes) == len(seq):
+            return boxes, times
+        why = ("it records no data fingerprint" if stored is None else
+               "its frames or ground truth differ from this run's" if stored != data else
+               f"it has {len(boxes)} frames, this run {len(seq)}")
+        print(f"{folder.name}/{seq.name}: the stored result was computed on other data ({why}); tracking again")
+        otb_paths(folder / "otb", seq.name)[0].unlink()  # incomplete until this run's result replaces it
+    write_text(record, data + "\n")
     boxes, times = track_sequence(factory(), seq, progress)
     write_got10k(folder / "got10k", seq.name, boxes, times)
     write_otb(folder / "otb", seq.name, boxes, times)
@@ -107,41 +125,56 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
 
 
 def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path,
-                     progress: bool) -> dict:
-    """``summarize``'s report for one tracker, with ``fps`` overall and per sequence."""
-    per_seq, seq_times = {}, {}
+                     progress: bool, score: bool = True) -> dict:
+    """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint (``data``) per sequence
+    and ``fps`` overall; ``score=False``: the result files only, and an empty report."""
+    per_seq, seq_times, prints = {}, {}, {}
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
-        boxes, times = load_or_track(factory, seq, folder, progress)
-        h, w = seq.frame(0).shape[:2]
-        per_seq[seq.name] = evaluate_sequence(boxes, seq.boxes, (w, h), hidden_frames(seq))
+        prints[seq.name] = seq.fingerprint()
+        boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name])
+        if score:
+            h, w = seq.first_size()
+            per_seq[seq.name] = evaluate_sequence(boxes, seq.boxes, (w, h), hidden_frames(seq))
         seq_times[seq.name] = times
+    if not score:
+        return {}
     report = summarize(per_seq)
     for name, times in seq_times.items():
-        report["per_sequence"][name]["fps"] = fps(times)
+        report["per_sequence"][name] |= {"fps": fps(times), "data": prints[name]}
     report["overall"]["fps"] = fps(np.concatenate([[0.0]] + [t[1:] for t in seq_times.values()]))
     return report
 
 
 def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence], out_dir: str | Path,
-             progress: bool = True, signatures: dict[str, dict] | None = None) -> dict:
+             progress: bool = True, signatures: dict[str, dict] | None = None, score: bool = True) -> dict:
     """Track every sequence with every tracker (a fresh one per sequence, from its factory); results under
     ``out_dir/<tracker>/{otb,got10k}/`` and the scores (``auc``, ``prec20``, ``norm_prec``, ``ao``, ``sr50``,
     ``sr75``, ``fps``) in ``out_dir/metrics.json``, updated after each tracker (rows of earlier runs kept).
     ``signatures[name]``: what produces a tracker's results (default ``{"tracker": name}``), see
-    ``claim_folder``. Returns this run's rows."""
+    ``claim_folder``. ``score=False``: result files only (sequences without ground truth, for a server); with
+    scoring, such sequences are refused before anything runs. Returns this run's rows."""
     if not sequences:
         raise ValueError("no sequences to evaluate")
-    out = Path(out_dir).resolve()
-    check_out_dir(out, sequences)
+    for name in [*trackers, *(s.name for s in sequences)]:
+        check_name(name, "tracker or sequence name")
+    blind = unscorable(sequences) if score else []
+    if blind:
+        raise ValueError(f"{len(blind)} sequence(s) have no ground truth after their first frame, so there is "
+                         f"nothing to score them against: {blind[:5]}{' ...' if len(blind) > 5 else ''}. A test "
+                         "split's annotation is withheld: track it with --results-only and submit the files of "
+                         "<out>/<tracker>/got10k to the benchmark's evaluation server")
+    check_out_dir(Path(out_dir).resolve(), sequences)
+    out = owned_dir(out_dir, "--out", "metrics.json")
+    metrics = out / "metrics.json"
+    stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
     for name in trackers:  # every folder checked before any tracking starts
         claim_folder(out / name, (signatures or {}).get(name, {"tracker": name}))
-    metrics = out / "metrics.json"
-    stored = json.loads(metrics.read_text()) if metrics.exists() else {}
     report = {}
     for name, factory in trackers.items():
-        report[name] = evaluate_tracker(factory, sequences, out / name, progress)
-        write_text(metrics, json.dumps(stored | report, indent=2))
-    return report
+        report[name] = evaluate_tracker(factory, sequences, out / name, progress, score)
+        if score:
+            write_text(metrics, json.dumps(stored | report, indent=2))
+    return report if score else {}
 
 
 def format_table(report: dict) -> str:

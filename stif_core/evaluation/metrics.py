@@ -1,5 +1,5 @@
-"""Benchmark metrics with the definitions of the official GOT-10k toolkit (``got10k`` 0.1.3; stif_design.md
-section 10), in numpy.
+"""Benchmark metrics with the definitions of the official GOT-10k toolkit (``got10k`` 0.1.3; docs/design.md,
+section 9), in numpy.
 
 Boxes are x, y, w, h; IoU is continuous (no +1). OTB (``ExperimentOTB``): the first frame is set to the ground
 truth and counted, success = IoU > thr over linspace(0, 1, 21), AUC = mean of the curve, precision = centre
@@ -55,7 +55,7 @@ def center_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def normalized_center_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(N,) centre error with each axis divided by max(1, the ground truth's size on it) (stif_design.md)."""
+    """(N,) centre error with each axis divided by max(1, the ground truth's size on it) (docs/design.md, section 9)."""
     d = (centers(pred) - centers(gt)) / np.maximum(1.0, gt[:, 2:])  # (N, 2)
     return np.sqrt((d ** 2).sum(-1))
 

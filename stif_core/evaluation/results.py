@@ -4,7 +4,8 @@ OTB (``ExperimentOTB``): ``<folder>/<name>.txt`` and ``<folder>/times/<name>_tim
 (``ExperimentGOT10k``, server): ``<folder>/<name>/<name>_001.txt`` and ``<folder>/<name>/<name>_time.txt``.
 Boxes are "x,y,w,h" lines, times one number of seconds per line. Numbers are written in their shortest exact
 form, so reading a file back gives the very floats that were scored. The boxes file is written last: where it
-exists, the result is complete.
+exists, the result is complete. The scores of an ``eval`` run are in ``metrics.json`` (tracker -> overall,
+per_sequence, curves).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import write_text
+from ..files import read_json, write_text
 
 
 def format_rows(rows: np.ndarray) -> str:
@@ -69,3 +70,17 @@ def write_got10k(folder: Path, name: str, boxes: np.ndarray, times: np.ndarray) 
 
 def read_got10k(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return read_result(got10k_paths(folder, name))
+
+
+def read_metrics(path: str | Path, allow_empty: bool = False) -> dict:
+    """The rows of an ``eval`` run's ``metrics.json`` (tracker -> overall, per_sequence); ``FileNotFoundError`` or
+    ``ValueError`` naming the file when it is missing, not JSON, not such rows, or (unless ``allow_empty``)
+    empty."""
+    rows = read_json(path, "metrics file")
+    if not isinstance(rows, dict) or not all(isinstance(r, dict) and isinstance(r.get("per_sequence"), dict)
+                                             for r in rows.values()):
+        raise ValueError(f"metrics file {path} is not an eval metrics file (an object of tracker -> overall, "
+                         "per_sequence); `python -m stif_core eval` writes one")
+    if not rows and not allow_empty:
+        raise ValueError(f"metrics file {path} holds no tracker's row")
+    return rows

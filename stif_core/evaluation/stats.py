@@ -37,10 +37,11 @@ def bootstrap_means(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 
 
 
 def interval(values: np.ndarray, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
-    """The mean of per-sequence scores and its percentile-bootstrap interval."""
+    """The mean of per-sequence scores and its percentile-bootstrap interval; no interval (NaN bounds, which
+    exclude nothing) from a single sequence, whose resamples are all the same value."""
     means = bootstrap_means(values, resamples, seed)
     tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
+    low, high = np.quantile(means, [tail, 1 - tail]) if np.size(values) > 1 else (np.nan, np.nan)
     return Interval(float(np.mean(values)), float(low), float(high), level)
 
 

@@ -1,6 +1,6 @@
 """Feature enhancement: temporal (TDE, eqs. 2-3) and spatial (SDE, eqs. 4-7).
 
-Our reading (stif_design.md section 3): memory = the initial frame m_0 plus T reference frames. Eq. 2 sums
+Our reading (docs/design.md, section 3): memory = the initial frame m_0 plus T reference frames. Eq. 2 sums
 over the T reference frames (i = t-T .. t-1); eq. 3 compares each with m_0, the key of the weighting.
 ``include_initial=True`` is the earlier reading that also weights m_0 (its self-similarity is the largest,
 so it wins). ``granularity`` picks one weight per frame (``"frame"``) or per frame and position

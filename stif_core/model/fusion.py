@@ -1,6 +1,6 @@
 """Spatio-temporal interactive fusion (STIF, eqs. 8-11) and STMTrack's memory read (the ablation baseline).
 
-Tokens are grid cells; single head, no projections, d_k = C (stif_design.md section 5).
+Tokens are grid cells; single head, no projections, d_k = C (docs/design.md, section 5).
 ``similarity="cosine"`` bounds the logits: L2-normalised Q and K times a learned temperature (on
 unnormalised features Q K^T / sqrt(C) grows with the feature norm and the softmax turns one-hot);
 ``"dot"`` is eq. 8 as written. Our reading of the paper's gating unit: g = sigmoid(Conv1x1([a, x])),

@@ -18,7 +18,7 @@ from .stif import STIF
 class Reading:
     where: str  # the equation or section
     paper: str  # what the paper says
-    ours: str  # our reading (stif_design.md, NOTES.md)
+    ours: str  # our reading (docs/design.md)
     switch: str  # the ModelConfig field
     values: tuple[str, str]  # the switch's two values, as text (booleans as "False", "True")
 

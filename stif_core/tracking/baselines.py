@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .protocol import FrameResult, TrackerFailure, check_frame, check_init_box
+from .protocol import FrameResult, TrackerFailure, check_frame, check_init_box, check_next_frame
 
 BASELINES = {"csrt": cv2.TrackerCSRT.create, "kcf": cv2.TrackerKCF.create}
 
@@ -26,19 +26,23 @@ class OpenCVTracker:
         if name not in BASELINES:
             raise ValueError(f"unknown baseline tracker {name!r}; valid: {sorted(BASELINES)}")
         self.name = name
+        self.frame_shape = None  # (H, W) of the frame init() started on
 
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         box = check_init_box(box, check_frame(frame).shape)
+        self.frame_shape = None
         self.tracker = BASELINES[self.name]()
         self.box = box
         try:
             self.tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), to_cv_rect(box))
         except cv2.error as err:  # e.g. CSRT on a 1-pixel box or a 4 x 4 frame
             raise TrackerFailure(f"{self.name} could not start: {str(err).strip().splitlines()[-1]}") from None
+        self.frame_shape = frame.shape[:2]
 
     def update(self, frame: np.ndarray) -> FrameResult:
         try:
-            ok, rect = self.tracker.update(cv2.cvtColor(check_frame(frame), cv2.COLOR_RGB2BGR))
+            bgr = cv2.cvtColor(check_next_frame(frame, self.frame_shape), cv2.COLOR_RGB2BGR)
+            ok, rect = self.tracker.update(bgr)
         except cv2.error as err:
             raise TrackerFailure(f"{self.name} failed: {str(err).strip().splitlines()[-1]}") from None
         box = np.asarray(rect, dtype=np.float64)  # (4,)

@@ -40,6 +40,19 @@ def check_frame(frame) -> np.ndarray:
     return frame
 
 
+def check_next_frame(frame, started: tuple[int, int] | None) -> np.ndarray:
+    """A frame for ``update``: checked as ``check_frame`` does, of the (H, W) the tracker was started on
+    (``started``; None: ``init`` has not run). Boxes, crops and the motion model are in the first frame's
+    pixels, so a frame of another size is refused rather than tracked wrongly."""
+    if started is None:
+        raise RuntimeError("update() before init(): start the tracker with init(first_frame, box)")
+    frame = check_frame(frame)
+    if frame.shape[:2] != tuple(started):
+        raise ValueError(f"a frame of {frame.shape[1]}x{frame.shape[0]} pixels, but the tracker was started on a "
+                         f"{started[1]}x{started[0]} frame; every frame of a video must have one size")
+    return frame
+
+
 def check_init_box(box: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
     """A valid first box: finite, positive size, overlapping the frame (clipped to it with a warning)."""
     box = np.asarray(box, dtype=np.float64).reshape(-1)

@@ -1,4 +1,4 @@
-"""Online tracking with STIF (stif_design.md section 9).
+"""Online tracking with STIF (docs/design.md, section 8).
 
 Each frame: crop a search region of side 4 * sqrt(w * h) around the previous centre, run the query step
 against the cached memory, pick the peak of the penalised, windowed score (SiamRPN/STMTrack), update the box,
@@ -19,7 +19,7 @@ from ..data.crops import CONTEXT, CropWindow, box_mask, crop, window_around, xyw
 from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
 from .engine import make_engine
-from .protocol import FrameResult, check_frame, check_init_box
+from .protocol import FrameResult, check_frame, check_init_box, check_next_frame
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ PARAM_SETS = {
     "got10k": TrackerParams(0.95, 0.21, 0.04),  # also LaSOT and TrackingNet
 }
 MEMORY_POLICIES = ("recent", "stmtrack")
-# "stmtrack" by default, a departure from the paper's adjacent frames measured on train sequences (NOTES.md,
-# issue 10): a model that reads its memory's masks follows the tracker's own boxes, and "recent" lets an
-# oversized box feed itself.
+# "stmtrack" by default, a departure from the paper's adjacent frames measured on train sequences
+# (docs/design.md, section 8): a model that reads its memory's masks follows the tracker's own boxes, and "recent"
+# lets an oversized box feed itself.
 DEFAULT_MEMORY_POLICY = "stmtrack"
 
 
@@ -115,6 +115,7 @@ class STIFTracker:
         hann = np.hanning(n + 2)[1:-1]  # (H,) strictly positive
         self.window = torch.as_tensor(np.outer(hann, hann).flatten(), dtype=torch.float32)  # (HW,)
         self.reservoir = 4 * self.t
+        self.frame_shape = None  # (H, W) of the frame init() started on
 
     # ------------------------------------------------------------------ memory
 
@@ -163,12 +164,13 @@ class STIFTracker:
     @torch.no_grad()
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         box = check_init_box(box, check_frame(frame).shape)
-        self.frame_shape = frame.shape[:2]
+        self.frame_shape = None  # set last: a failed init leaves a tracker that refuses update()
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
         self.index = 0
         self.initial = self.entry_from_frame(0, frame, box)
         self.history: deque[MemoryEntry] = deque(maxlen=self.t if self.policy == "recent" else None)
+        self.frame_shape = frame.shape[:2]
 
     def query_window(self) -> CropWindow:
         """The search region of the next frame: side 4 * sqrt(w * h) around the current centre (less with a
@@ -193,10 +195,11 @@ class STIFTracker:
 
     @torch.no_grad()
     def update(self, frame: np.ndarray) -> FrameResult:
+        frame = check_next_frame(frame, self.frame_shape)
         self.index += 1
         window = self.query_window()
         with record_function("crop"):
-            patch = crop(check_frame(frame), window)  # (S, S, 3)
+            patch = crop(frame, window)  # (S, S, 3)
         entries = self.memory()
         out, sel, box, query = self.run_step(patch, window, entries, internals=False)
         self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
@@ -217,7 +220,7 @@ class STIFTracker:
         ``model`` runs the step instead of the tracker's own (the same weights read another way:
         ``stif_core.model.readings.with_reading``)."""
         window = self.query_window()
-        patch = crop(frame, window)
+        patch = crop(check_next_frame(frame, self.frame_shape), window)  # (S, S, 3)
         entries = self.memory() if entries is None else entries
         engine = self.engine
         if model is not None:
