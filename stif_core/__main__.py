@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train a model from a JSON config (configs/*.json)")
     train.add_argument("--config", required=True, help="a JSON file of TrainConfig fields")
     train.add_argument("--out", help="output folder (overrides the config's)")
+    train.add_argument("--variant", help="the Table 1 row to train (overrides the config's): baseline, ste, sde_q, "
+                                         "stif, ste+sde_q, full")
+    train.add_argument("--seed", type=int, help="training seed (overrides the config's)")
     train.add_argument("--steps", type=positive_int, help="number of steps (overrides the config's)")
     train.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
     train.add_argument("--stop-at", type=positive_int,
@@ -146,7 +149,7 @@ def run(args: argparse.Namespace) -> None:
         from .train import TrainConfig, Trainer
 
         cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root,
-                               device=args.device)
+                               device=args.device, variant=args.variant, seed=args.seed)
         print(f"weights written to {Trainer(cfg).fit(stop_at=args.stop_at)}")
     elif args.command == "eval":
         from .evaluation.cli import run_eval

@@ -105,7 +105,7 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         missing = [v for v in VARIANTS if v not in names]
         if missing:
             print(f"Table 1 rows without a shipped model, left out: {missing} (train them with --train, or "
-                  f"python -m stif_core train --config configs/lite_<variant>.json)", flush=True)
+                  "python -m stif_core train --config configs/lite.json --variant <row>)", flush=True)
     out = owned_dir(out, "--out", "summary.md")
     common = {"device": device, "data_root": data_root}
     tasks = [(nb.name, nb, out / "notebooks" / nb.name, common | {"fast": fast}) for nb in suite()]
@@ -193,9 +193,9 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float]) -> Path:
              "`ablation/`.", "", "## Ablation (Table 1 style)", ""]
     first = next(iter(rows.values()))
     frames = f"the first {first['eval_frames']} frames of each" if first["fast"] else "the whole of each"
-    lines += [f"The shipped lite models (EfficientNet-Lite0, `configs/lite_<variant>.json`: the same recipe, "
-              f"budget and seed), tracked on {frames} of the {len(first['sequences'])} `val` sequences. Means over "
-              "sequences with bootstrap 95% intervals over sequences; d: the paired difference against the "
+    lines += [f"The shipped lite models (EfficientNet-Lite0, `configs/lite.json` with each row's variant: the same "
+              f"recipe, budget and seed), tracked on {frames} of the {len(first['sequences'])} `val` sequences. "
+              "Means over sequences with bootstrap 95% intervals over sequences; d: the paired difference against the "
               "baseline on the same sequences, sequences ahead/behind, * where its interval excludes zero.", "",
               "```", format_comparison(tables["Table 1 rows (ours, val)"], "baseline" if "baseline" in rows
                                        else None, keys), "```", "",

@@ -3,7 +3,7 @@ DDP through torchrun, a JSONL log of every loss term, atomic checkpoints and exa
 checkpoint the model scores fixed samples of the val split and of the training split (``validation.jsonl``:
 both losses and their gap); the lowest val loss so far is kept as ``best.safetensors`` (checkpoint selection).
 
-Run: ``python -m stif_core train --config configs/lite_full.json``
+Run: ``python -m stif_core train --config configs/lite.json --variant full`` (the recipe of every Table 1 row)
 (several processes: ``torchrun --nproc_per_node 2 -m stif_core train --config ...``).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .config import make_config
 from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
-from .files import owned_dir, write_text
+from .files import owned_dir, read_json, write_text
 from .losses import batch_loss
 from .options import check_options, from_options
 
@@ -78,18 +78,42 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
-        try:
-            raw = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err})") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path} must hold an object of training options")
+        """A config file (``configs/*.json``), then ``overrides`` (None: not given). A file may name a base config
+        (``"extends"``, relative to its folder) that it changes: its ``model`` and ``sampling`` sections merge
+        into the base's, other options replace. ``out`` may hold ``{variant}`` and ``{seed}``, filled last
+        (``runs/lite_{variant}``: one recipe for every Table 1 row)."""
+        raw = read_config(Path(path))
         raw.update({k: v for k, v in overrides.items() if v is not None})
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - valid)
         if unknown:
             raise ValueError(f"{path}: unknown training option(s) {unknown}; valid: {sorted(valid)}")
+        if isinstance(raw.get("out"), str):
+            slug = str(raw.get("variant", cls.variant)).replace("+", "_")
+            try:
+                raw["out"] = raw["out"].format(variant=slug, seed=raw.get("seed", cls.seed))
+            except (KeyError, IndexError, ValueError) as err:
+                raise ValueError(f"{path}: out {raw['out']!r} may hold only {{variant}} and {{seed}} ({err!r})"
+                                 ) from None
         return cls(**raw)
+
+
+def read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A config file's options with its ``extends`` chain resolved (sections ``model`` and ``sampling`` merged)."""
+    raw = read_json(path, "training config")
+    if not isinstance(raw, dict):
+        raise ValueError(f"training config {path} must hold an object of training options")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    parent = (path.parent / base).resolve()
+    if parent in seen:
+        raise ValueError(f"training config {path}: 'extends' loops back to {parent}")
+    merged = read_config(parent, (*seen, path.resolve()))
+    for section in ("model", "sampling"):
+        if isinstance(merged.get(section), dict) and isinstance(raw.get(section), dict):
+            raw[section] = merged[section] | raw[section]
+    return merged | raw
 
 
 OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "min_lr": (0, None),

@@ -48,6 +48,28 @@ def test_unknown_config_option_is_named(tmp_path):
         TrainConfig.load(path)
 
 
+def test_one_recipe_serves_every_row_and_an_experiment_changes_only_what_it_names(tmp_path):
+    from stif_core.paths import project_dir
+
+    configs = project_dir() / "configs"
+    full = TrainConfig.load(configs / "lite.json")
+    row = TrainConfig.load(configs / "lite.json", variant="ste+sde_q", seed=3)
+    assert (full.variant, full.out) == ("full", "runs/lite_full")
+    assert (row.variant, row.seed, row.out) == ("ste+sde_q", 3, "runs/lite_ste_sde_q")
+    assert {k for k, v in asdict(row).items() if asdict(full)[k] != v} == {"variant", "seed", "out"}
+    token = TrainConfig.load(configs / "experiments" / "initial_token.json")
+    changed = {k for k, v in asdict(token).items() if asdict(full)[k] != v}
+    assert changed == {"model", "out"} and token.model == {"initial_token": True}
+    assert token.sampling == full.sampling == {"mask_jitter": 0.3}  # a section merges into the base's
+    (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
+    (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json"}))
+    with pytest.raises(ValueError, match="'extends' loops back"):
+        TrainConfig.load(tmp_path / "a.json")
+    (tmp_path / "c.json").write_text(json.dumps({"out": "runs/{preset}"}))
+    with pytest.raises(ValueError, match=r"may hold only \{variant\} and \{seed\}"):
+        TrainConfig.load(tmp_path / "c.json")
+
+
 def read_log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
