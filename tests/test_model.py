@@ -97,7 +97,8 @@ def test_unknown_names_are_rejected_with_the_valid_ones():
         stif_core.build_model("huge", "full")
     with pytest.raises(ValueError, match="channels"):
         make_config("lite", "full", chanels=3)
-    assert make_config("lite", "stif+ste").variant == "stif+ste" or make_config("lite", "ste+stif").ste
+    mixed = make_config("lite", "stif+ste")
+    assert mixed.variant == "ste+stif" and (mixed.ste, mixed.sde_query, mixed.stif) == (True, False, True)
     assert make_config("lite", "sde_q+ste").variant == "ste+sde_q"
 
 

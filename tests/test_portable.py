@@ -11,6 +11,7 @@ import papermill as pm
 import pytest
 
 from stif_core import notebook as nb
+from stif_core.config import VARIANTS
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import evaluate
 from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
@@ -37,7 +38,7 @@ def test_head_cuts_every_per_frame_field_and_evaluate_runs_on_it(tmp_path):
 
 
 def test_shipped_models_and_packaged_data_resolve_by_name():
-    assert {"stif_lite_full", "stif_lite_baseline"} <= set(shipped_models())
+    assert shipped_models() == sorted(f"stif_lite_{v.replace('+', '_')}" for v in VARIANTS)  # the six rows
     path = checkpoint_path("stif_lite_full")
     assert path.is_file() and path.parent.name == "weights"
     assert checkpoint_path(path) == path  # a file path is taken as given

@@ -132,8 +132,9 @@ def test_inspect_matches_update_and_leaves_the_state(model, tracked_clip):
 
 
 def test_post_processing_maps_and_the_window_influence(model):
-    """The selection's maps recombine into its choice; window influence 0 picks the best penalised score and 1
-    the centre cell, whatever the network says."""
+    """The chosen cell is the blended map's peak; without a penalty (penalty_k 0) the penalty map is one; window
+    influence 0 leaves the penalised score, 1 only the centred window, whatever the network says; a value between
+    blends the two."""
     from dataclasses import replace
 
     seq = synthetic_clip(6, size=(120, 160), seed=5)
@@ -141,11 +142,21 @@ def test_post_processing_maps_and_the_window_influence(model):
     tracker.init(seq.frame(0), seq.boxes[0])
     tracker.update(seq.frame(1))
     look = tracker.inspect(seq.frame(2))
-    sel, wi = look.selection, tracker.params.window_influence
-    expected = sel.penalty * sel.score_map * (1 - wi) + tracker.window * wi
-    torch.testing.assert_close(sel.windowed, expected)
+    sel = look.selection
     assert sel.best == int(sel.windowed.argmax()) and bool(((sel.penalty > 0) & (sel.penalty <= 1)).all())
-    hw = sel.score_map.numel()
-    for influence, best in ((0.0, int((sel.penalty * sel.score_map).argmax())), (1.0, hw // 2)):
-        tracker.params = replace(tracker.params, window_influence=influence)
-        assert tracker.select(look.output, look.window).best == best
+    params = tracker.params
+
+    def select(**changes):
+        tracker.params = replace(params, **changes)
+        return tracker.select(look.output, look.window)
+
+    assert bool((select(penalty_k=0.0).penalty == 1).all())
+    raw, window = select(window_influence=0.0), select(window_influence=1.0)
+    torch.testing.assert_close(raw.windowed, raw.penalty * raw.score_map)
+    h = int(round(raw.score_map.numel() ** 0.5))
+    assert window.best == h * h // 2 and torch.equal(window.windowed.reshape(h, h), window.windowed.reshape(h, h).T)
+    low, high = float(raw.windowed.min()), float(window.windowed.max())
+    mid = select(window_influence=0.5).windowed
+    assert bool(((mid >= min(low, float(window.windowed.min())) - 1e-6) & (mid <= max(float(raw.windowed.max()),
+                                                                                     high) + 1e-6)).all())
+    assert not torch.allclose(mid, raw.windowed) and not torch.allclose(mid, window.windowed)

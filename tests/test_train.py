@@ -13,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from stif_core.data.sampling import SamplingConfig, TrackingSamples
+from stif_core.data.sequences import FrameError, Sequence
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.train import TrainConfig, Trainer, lr_at
 
@@ -159,16 +160,26 @@ def test_frozen_trunks_get_no_gradient_then_train(tmp_path):
     assert not torch.equal(before["head.cls_pred.weight"], after["head.cls_pred.weight"].detach())
 
 
-def test_bad_samples_are_skipped_and_counted():
-    good = synthetic_clip(20, size=(96, 128), seed=3, name="good")
+def test_bad_samples_are_skipped_and_counted(tmp_path):
+    """A sequence without enough valid boxes is left out; a frame that cannot be read costs its sample an attempt,
+    which is drawn again and counted."""
+    clip = synthetic_clip(20, size=(96, 128), seed=3)
     bad = synthetic_clip(20, size=(96, 128), seed=4, name="bad")
     bad.boxes[5:] = np.nan  # annotations broken from frame 5 on
     bad.boxes[2:5, 2] = -4.0  # and negative widths before
-    ds = TrackingSamples([good, bad], SamplingConfig(crop_size=161), length=40, seed=0)
-    skipped = sum(int(ds[k]["skipped"]) for k in range(40))
+
+    def loader(path):
+        if path.stem == "7":
+            raise FrameError(f"frame {path} is corrupt")
+        return clip.frames[int(path.stem)]
+
+    flaky = Sequence("flaky", [tmp_path / f"{i}.jpg" for i in range(20)], clip.boxes, clip.absent, loader=loader)
+    ds = TrackingSamples([flaky, bad], SamplingConfig(crop_size=161), length=40, seed=0)
+    assert [s.name for s in ds.sequences] == ["flaky"]
     items = [ds[k] for k in range(40)]
-    assert all(torch.isfinite(i["query_box"]).all() for i in items)
-    assert skipped == sum(int(i["skipped"]) for i in items)  # deterministic per index
+    skipped = [int(i["skipped"]) for i in items]
+    assert sum(skipped) > 0 and all(torch.isfinite(i["query_box"]).all() for i in items)
+    assert skipped == [int(ds[k]["skipped"]) for k in range(40)]  # deterministic per index
 
 
 def test_samples_are_deterministic_and_well_formed():
