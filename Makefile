@@ -32,7 +32,7 @@ report: setup
 	$(BIN)/python -m stif_core report
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 	STIF_NB_CHECK=$(CURDIR)/notebooks/reference_values.json $(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks
 
 lint: setup

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from .model.backbone import MASK_INJECTIONS, TRUNKS
-from .model.enhance import GRANULARITIES, SIMILARITIES
-from .model.fusion import ATTENTION_SIMILARITIES
-from .model.head import HEAD_INITS
 from .options import check_options
+
+# The choices of ModelConfig's switches; the model's modules take them from here.
+BACKBONES = ("googlenet", "efficientnet_lite0")
+GRANULARITIES = ("frame", "position")  # eq. 3: one weight per frame, or per frame and position
+SIMILARITIES = ("dot", "scaled_cosine")  # eq. 3's similarity
+ATTENTION_SIMILARITIES = ("dot", "cosine")  # eqs. 8-10's logits
+HEAD_INITS = ("stmtrack", "kaiming")
+MASK_INJECTIONS = ("first_conv", "neck")
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ MODEL_RANGES = {"crop_size": (1, None), "score_size": (1, None), "channels": (1,
                 "head_depth": (1, None), "memory_size": (1, None)}
 MODEL_CHOICES = {"temporal": GRANULARITIES, "similarity": SIMILARITIES, "head_init": HEAD_INITS,
                  "attention": ATTENTION_SIMILARITIES, "mask_injection": MASK_INJECTIONS,
-                 "backbone": tuple(TRUNKS)}
+                 "backbone": BACKBONES}
 
 PRESETS = {
     # The paper's sizes: 289 crops, C = 512, 7-conv towers of 256 channels, T = 3.

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import torch
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" picks CUDA when present, else the CPU; "cpu" and "cuda" are taken as asked."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; valid: ['auto', 'cpu', 'cuda']")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; valid: {list(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA GPU is available; use 'auto' or 'cpu'")
     if device == "auto":

@@ -28,6 +28,7 @@ from .config import make_config
 from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
+from .device import DEVICES
 from .files import owned_dir, read_json, write_text
 from .losses import batch_loss
 from .options import check_options, from_options
@@ -72,7 +73,7 @@ class TrainConfig:
         """Every option of the right type and in its range, the ``model`` and ``sampling`` sections' too;
         ``ValueError`` naming the option otherwise."""
         check_options(self, "training option", OPTION_RANGES,
-                      {"device": ("auto", "cpu", "cuda"), "trunk_engine": ("torch", "onnx")})
+                      {"device": DEVICES, "trunk_engine": ("torch", "onnx")})
         make_config(self.preset, self.variant, **self.model)
         from_options(SamplingConfig, self.sampling, "sampling option")
 

@@ -59,7 +59,7 @@ def test_refusals_name_the_problem():
 def test_profile_names_every_part_of_a_frame(model):
     """bench --profile: each labelled part of ``update`` is found, on both engines; the step's parts only where
     PyTorch runs it."""
-    from stif_core.bench import PARTS, profile_tracking
+    from stif_core.lab.bench import PARTS, profile_tracking
 
     seq = load_sequences(["crossing"])[0].head(12)
     for engine in ("torch", "onnx"):

@@ -6,7 +6,7 @@ import torch
 
 from stif_core.checkpoint import load_model
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.health import Bounds, entropy_ratio, format_report, report, sample_frames
+from stif_core.lab.health import Bounds, entropy_ratio, format_report, report, sample_frames
 from stif_core.model.head import cell_centers, cells_in_box
 
 
@@ -47,7 +47,7 @@ def test_report_flags_a_saturated_map_that_the_shipped_model_does_not_have():
 
 
 def test_badges_flag_what_a_figure_cannot_show():
-    from stif_core.health import attention_badge, attribution_badge, map_badge, weights_badge
+    from stif_core.lab.health import attention_badge, attribution_badge, map_badge, weights_badge
 
     assert not map_badge("xi_1", torch.full((17, 17), 0.999)).ok  # the shipped model's saturated map
     assert not map_badge("xi_1", torch.full((17, 17), 0.4)).ok  # flat

@@ -362,7 +362,7 @@ def test_a_checkpoint_is_never_loaded_as_another_preset():
 
 
 def test_health_gives_no_verdict_from_too_few_samples_and_names_the_checks_that_do_not_apply():
-    from stif_core.health import CHECKS, Bounds, format_report, report
+    from stif_core.lab.health import CHECKS, Bounds, format_report, report
 
     clip = synthetic_clip(30, size=(120, 160), seed=1)
     summary = report(load_model("stif_lite_baseline"), [clip], per_sequence=3, bounds=Bounds())

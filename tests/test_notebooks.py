@@ -4,8 +4,8 @@ import json
 import papermill as pm
 import pytest
 
+from stif_core.lab.report import check_parameters, execute, notebooks_dir, suite
 from stif_core.paths import default_data_root
-from stif_core.report import check_parameters, execute, notebooks_dir, suite
 
 TOUR = notebooks_dir() / "01_tour.ipynb"
 COMMON = {"data_root", "checkpoint", "device", "seed", "fast"}

@@ -10,13 +10,13 @@ import numpy as np
 import papermill as pm
 import pytest
 
-from stif_core import notebook as nb
 from stif_core.config import VARIANTS
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import evaluate
+from stif_core.lab import notebook as nb
+from stif_core.lab.references import forget, pick_notebooks, tolerances, widened
+from stif_core.lab.report import execute, notebooks_dir
 from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
-from stif_core.references import forget, pick_notebooks, tolerances, widened
-from stif_core.report import execute, notebooks_dir
 from stif_core.tracking.baselines import make_baseline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,3 +194,23 @@ def test_installed_package_runs_outside_the_checkout(tmp_path):
     run("-m", "papermill", "notebooks/01_tour.ipynb", "notebooks/out.ipynb", "-k", "python3", "-p", "fast", "True",
         "--cwd", "notebooks")
     assert (work / "figures" / "tour_boxes.png").is_file()  # figures land in the working project, not the checkout
+
+
+def test_the_library_imports_nothing_of_the_lab_and_the_config_nothing_of_the_model():
+    """The model, data, tracking, training and evaluation import without the project's tooling; the config that
+    the model is built from sits below it (it imports no module of the model)."""
+    import ast
+
+    import stif_core.config
+
+    tree = ast.parse(Path(stif_core.config.__file__).read_text())
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in imported if m and m.startswith("model")], imported
+    library = ["stif_core", "stif_core.train", "stif_core.checkpoint", "stif_core.tracking.tracker",
+               "stif_core.tracking.baselines", "stif_core.evaluation.cli", "stif_core.evaluation.compare",
+               "stif_core.data.sampling", "stif_core.model.readings", "stif_core.model.knockouts"]
+    code = (f"import importlib, sys\nfor name in {library!r}: importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('stif_core.lab')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0 and run.stdout.strip() == "[]", (run.stdout, run.stderr)

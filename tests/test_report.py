@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 
 from stif_core.config import VARIANTS
+from stif_core.lab.report import knockout_table, write_summary
 from stif_core.model.knockouts import KNOCKOUTS
-from stif_core.report import knockout_table, write_summary
 
 SEQUENCES = [f"seq{i}" for i in range(9)]
 
@@ -37,7 +37,7 @@ def test_summary_names_the_rows_it_lacks(tmp_path):
 
 
 def test_shipped_variants_are_the_rows_with_weights():
-    from stif_core.report import shipped_variants
+    from stif_core.lab.report import shipped_variants
 
     assert shipped_variants() == list(VARIANTS)  # every Table 1 row ships, in the table's order
 
@@ -47,7 +47,7 @@ def test_notebooks_run_in_parallel_and_a_failure_is_raised(tmp_path):
     import pytest
     from papermill.exceptions import PapermillExecutionError
 
-    from stif_core.report import run_all
+    from stif_core.lab.report import run_all
 
     def notebook(name, code):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),

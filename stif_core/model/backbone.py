@@ -308,7 +308,6 @@ def build_trunk(name: str, with_mask: bool, pretrained: bool, weights: str | Non
     return trunk
 
 
-MASK_INJECTIONS = ("first_conv", "neck")
 
 
 def mask_share(mask: torch.Tensor, offset: float, stride: int, cells: int) -> torch.Tensor:

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GRANULARITIES = ("frame", "position")
-SIMILARITIES = ("dot", "scaled_cosine")
+from ..config import GRANULARITIES, SIMILARITIES
 
 
 def temporal_weights(memory: torch.Tensor, granularity: str = "frame", similarity: str = "dot",

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import ATTENTION_SIMILARITIES
+
 
 def tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) or (B, N, C, H, W) -> (B, L, C) with L = (N) * H * W cells, frame-major."""
@@ -29,7 +31,6 @@ def untokens(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return t.reshape(b, l // (h * w), h, w, c).permute(0, 1, 4, 2, 3)
 
 
-ATTENTION_SIMILARITIES = ("dot", "cosine")
 INITIAL_TEMPERATURE = 10.0  # cosine logits in [-10, 10] at the start: neither uniform nor one-hot over 289 cells
 
 

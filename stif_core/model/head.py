@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-HEAD_INITS = ("stmtrack", "kaiming")
+from ..config import HEAD_INITS
 
 
 def grid_offset(crop_size: int, score_size: int, stride: int) -> float:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .enhance import GRANULARITIES, SIMILARITIES
-from .fusion import ATTENTION_SIMILARITIES, Attention
+from ..config import ATTENTION_SIMILARITIES, GRANULARITIES, SIMILARITIES
+from .fusion import Attention
 from .stif import STIF
 
 

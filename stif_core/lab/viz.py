@@ -180,7 +180,7 @@ def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
     """STIF's data flow for a model config: the memory row (crops and masks -> trunk -> neck -> TDE -> SDE), the
     query row (crop -> trunk -> neck -> SDE), the fusion and the head, each block with its equations and the
     shape it gives (B = 1; N memory frames). Blocks the variant lacks are drawn dashed and grey."""
-    from .model.backbone import TRUNKS
+    from ..model.backbone import TRUNKS
 
     n, c, h, s = memory_frames, cfg.channels, cfg.score_size, cfg.crop_size
     ct = TRUNKS[cfg.backbone].out_channels

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from . import build_model
-from .config import VARIANTS
-from .model import count_parameters, parameter_table
-from .model.trace import format_trace, shape_trace
+from .. import build_model
+from ..config import VARIANTS
+from ..model import count_parameters, parameter_table
+from ..model.trace import format_trace, shape_trace
 
 
 def describe(preset: str, memory_frames: int = 4, seed: int = 0) -> None:

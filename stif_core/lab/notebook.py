@@ -2,7 +2,7 @@
 sequence and the trained model. A bad parameter stops the run here, with its name and the valid values.
 
 ``check`` holds a notebook's key numbers to stored references within tolerances measured across CPUs
-(``stif_core.references``), so that nbval compares numbers, not the last digits of their printed text."""
+(``stif_core.lab.references``), so that nbval compares numbers, not the last digits of their printed text."""
 from __future__ import annotations
 
 import inspect
@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from . import resolve_device
-from .checkpoint import load_model
-from .data.sequences import Sequence, list_otb_sequences, load_sequences
-from .data.synthetic import synthetic_clip
-from .model import STIF
-from .paths import default_data_root, output_dir
+from .. import resolve_device
+from ..checkpoint import load_model
+from ..data.sequences import Sequence, list_otb_sequences, load_sequences
+from ..data.synthetic import synthetic_clip
+from ..device import DEVICES
+from ..model import STIF
+from ..paths import default_data_root, output_dir
 
 DEFAULT_CHECKPOINT = "stif_lite_full"
 FAST_FRAMES = 100  # every sequence is cut to this many frames in fast mode, in every notebook
@@ -86,7 +87,7 @@ def setup(data_root: str = "", sequence: str = "jogging-1", checkpoint: str = DE
     Without real data a synthetic clip stands in, so every notebook still runs on a fresh machine.
     In fast mode the sequence is cut to ``FAST_FRAMES`` frames.
     """
-    check_choice("device", device, ("auto", "cpu", "cuda"))
+    check_choice("device", device, DEVICES)
     check_choice("fast", fast, (True, False))
     check_int("seed", seed, 0)
     try:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data.crops import xywh_to_xyxy
-from .data.sequences import Sequence
-from .model import STIF
-from .model.head import cells_in_box, score_map
-from .tracking.tracker import STIFTracker
+from ..data.crops import xywh_to_xyxy
+from ..data.sequences import Sequence
+from ..model import STIF
+from ..model.head import cells_in_box, score_map
+from ..tracking.tracker import STIFTracker
 
 SATURATED = 0.99  # a spatial-map cell above this passes its feature through unchanged
 

@@ -18,11 +18,11 @@ import papermill as pm
 from jupyter_client.kernelspec import find_kernel_specs
 from traitlets.config import Config
 
-from .config import VARIANTS, parse_variant, variant_name
-from .evaluation.compare import comparison, format_comparison, span
-from .files import fresh_folder, owned_dir, read_json
-from .model.knockouts import KNOCKOUTS
-from .paths import project_dir, shipped_models
+from ..config import VARIANTS, parse_variant, variant_name
+from ..evaluation.compare import comparison, format_comparison, span
+from ..files import fresh_folder, owned_dir, read_json
+from ..model.knockouts import KNOCKOUTS
+from ..paths import project_dir, shipped_models
 
 ABLATION = "10_ablation.ipynb"
 TRAINED_WITHOUT = {"no_q2m": "ste+sde_q", "no_m2q": "ste+sde_q"}  # the Table 1 row trained without the part

@@ -30,9 +30,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .files import check_name, fresh_folder, read_json
+from ..files import check_name, fresh_folder, read_json
+from ..paths import ENV_OUTPUT
 from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
-from .paths import ENV_OUTPUT
 from .report import execute, notebooks_dir, suite
 
 CONFIGS = {
@@ -79,7 +79,7 @@ def start_config(name: str, out: Path, notebooks: list[Path] | None = None) -> t
         fresh_folder(folder)
     else:
         forget(folder / "values.jsonl", notebooks)
-    code = "import sys; from stif_core.references import run_config; run_config(*sys.argv[1:])"
+    code = "import sys; from stif_core.lab.references import run_config; run_config(*sys.argv[1:])"
     paths = [str(p) for p in (notebooks or suite(ablation=True))]
     return subprocess.Popen([sys.executable, "-c", code, name, str(folder), *paths],
                             env=environment(name, folder)), folder

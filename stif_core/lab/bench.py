@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import build_model
-from .checkpoint import load_model, read_metadata
-from .data.sequences import Sequence, load_sequences
-from .data.synthetic import synthetic_clip
-from .files import writable_file, write_text
-from .machine import conditions, describe
-from .paths import checkpoint_path
-from .tracking.baselines import make_baseline
-from .tracking.engine import TorchEngine
-from .tracking.tracker import STIFTracker
+from .. import build_model
+from ..checkpoint import load_model, read_metadata
+from ..data.sequences import Sequence, load_sequences
+from ..data.synthetic import synthetic_clip
+from ..files import writable_file, write_text
+from ..machine import conditions, describe
+from ..paths import checkpoint_path
+from ..tracking.baselines import make_baseline
+from ..tracking.engine import TorchEngine
+from ..tracking.tracker import STIFTracker
 
 
 def rss_mib() -> float:
@@ -138,8 +138,8 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
 
     from torch.utils.data import default_collate
 
-    from .data.sampling import SamplingConfig, TrackingSamples
-    from .train import TrainConfig, Trainer, set_trunks_trainable, training_sequences
+    from ..data.sampling import SamplingConfig, TrackingSamples
+    from ..train import TrainConfig, Trainer, set_trunks_trainable, training_sequences
 
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig.load(config, out=out)
@@ -149,7 +149,7 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
         trainer.net.train()
         set_trunks_trainable(trainer.model, cfg.freeze_backbone_steps == 0)
         if cfg.trunk_engine == "onnx" and cfg.freeze_backbone_steps > 0:
-            from .model.ort import FrozenTrunk
+            from ..model.ort import FrozenTrunk
 
             trainer.frozen_trunk = FrozenTrunk(trainer.model)
         trunk = trainer.frozen_trunk or trainer.model.trunk_features

@@ -1,0 +1,17 @@
+"""The command line's commands, one module each: ``register(subparsers)`` adds the command's parser (its ``run``
+as the default), ``run(args)`` does the work with its heavy imports inside, and ``RESUME`` says what an
+interrupted run keeps and how to go on. ``python -m stif_core`` (``stif_core/__main__.py``) dispatches."""
+from __future__ import annotations
+
+import argparse
+
+from . import bench, compare, demo, evaluate, health, references, report, train
+
+COMMANDS = (demo, train, evaluate, compare, bench, report, health, references)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value

@@ -1,0 +1,34 @@
+"""``python -m stif_core references``: the spread study behind nbval's tolerances (``make references``)."""
+from __future__ import annotations
+
+RESUME = "the configurations run so far are kept in --out: add --reuse to run only the others"
+
+
+def register(sub) -> None:
+    from . import positive_int
+
+    p = sub.add_parser("references", help="measure the spread of the notebooks' key numbers across CPU "
+                                          "configurations and write nbval's tolerances")
+    p.add_argument("--out", default="runs/spread", help="folder of the runs (default: runs/spread)")
+    p.add_argument("--configs", nargs="+", help="configurations (default: all; 'plain' is required)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="configurations run side by side")
+    p.add_argument("--store", action="store_true", help="also store the plain run's outputs in the notebooks")
+    p.add_argument("--reuse", action="store_true", help="keep the complete runs in --out; run the others")
+    p.add_argument("--notebooks", nargs="+", help="re-run only these notebooks (e.g. 02 08) inside complete runs")
+    p.add_argument("--restore", nargs="+", help="only re-execute these notebooks under the stored references and "
+                                                "store their outputs (no number may move)")
+    p.add_argument("--widen", metavar="LABEL", help="run the suite (or --notebooks) here as it is and widen each key's "
+                   "tolerance to 3x its distance from the stored value, this machine recorded as LABEL: for a CPU "
+                   "whose instruction set the configurations cannot emulate (e.g. AVX-512)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    from ..lab import references
+
+    if args.restore:
+        references.restore(args.restore, args.out)
+    elif args.widen is not None:
+        references.widen(args.widen, args.notebooks, args.out)
+    else:
+        references.run(args.out, args.configs, args.jobs, args.store, args.reuse, args.notebooks)

@@ -1,0 +1,33 @@
+"""``python -m stif_core report``: the notebook suite and the ablation batch through papermill (``make report``)."""
+from __future__ import annotations
+
+from ..device import DEVICES
+
+RESUME = "the notebooks executed so far are kept in --out; the same command runs the batch again"
+
+
+def register(sub) -> None:
+    from . import positive_int
+
+    p = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
+    p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    p.add_argument("--full", action="store_true", help="whole sequences and full budgets instead of fast mode")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--data-root", default="", help="sequences folder")
+    p.add_argument("--variants", nargs="+",
+                   help="ablation variants (default: the Table 1 rows with a shipped model; all six with --train)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="notebooks run at a time (one CPU thread each)")
+    p.add_argument("--train", action="store_true",
+                   help="retrain every variant with its recipe before evaluating it (hours on a CPU)")
+    p.add_argument("--train-steps", type=positive_int, help="with --train: steps instead of the recipe's")
+    p.add_argument("--no-knockouts", action="store_true", help="skip the knock-outs of the full model")
+    p.add_argument("--ablation-clips", action="store_true",
+                   help="track the first 100 frames of each val sequence in the ablation (a smoke test)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    from ..lab.report import run as report
+
+    report(args.out, not args.full, args.device, args.data_root, args.variants, args.train, args.train_steps,
+           not args.no_knockouts, args.ablation_clips, args.jobs)

@@ -1,0 +1,31 @@
+"""``python -m stif_core train``: a training run from a JSON config (``configs/lite.json``)."""
+from __future__ import annotations
+
+from ..device import DEVICES
+
+RESUME = ("the last checkpoint (every checkpoint_every steps) is kept in the output folder: the same command "
+          "resumes from it")
+
+
+def register(sub) -> None:
+    from . import positive_int
+
+    p = sub.add_parser("train", help="train a model from a JSON config (configs/*.json)")
+    p.add_argument("--config", required=True, help="a JSON file of TrainConfig fields")
+    p.add_argument("--variant", help="the Table 1 row to train (overrides the config's): baseline, ste, sde_q, stif, "
+                                     "ste+sde_q, full")
+    p.add_argument("--seed", type=int, help="training seed (overrides the config's)")
+    p.add_argument("--out", help="output folder (overrides the config's)")
+    p.add_argument("--steps", type=positive_int, help="number of steps (overrides the config's)")
+    p.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    p.add_argument("--stop-at", type=positive_int, help="stop at this step (a time budget; the schedule is unchanged)")
+    p.add_argument("--device", choices=DEVICES)
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    from ..train import TrainConfig, Trainer
+
+    cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root,
+                           device=args.device, variant=args.variant, seed=args.seed)
+    print(f"weights written to {Trainer(cfg).fit(stop_at=args.stop_at)}")
