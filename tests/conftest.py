@@ -2,6 +2,7 @@
 import pytest
 
 from stif_core.data.synthetic import synthetic_clip
+from stif_core.paths import default_data_root
 from stif_core.tracking.tracker import DEFAULT_MEMORY_POLICY, STIFTracker
 
 
@@ -17,3 +18,13 @@ def tracked_clip():
             tracker.update(clip.frame(i))
         return tracker, clip
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``data`` need the real sequences: skipped, with the reason, when no data root is found."""
+    if default_data_root() is None:
+        skip = pytest.mark.skip(reason="no real sequences: set STIF_DATA_ROOT or put shared/data/sequences beside "
+                                       "the project")
+        for item in items:
+            if item.get_closest_marker("data") is not None:
+                item.add_marker(skip)

@@ -18,8 +18,6 @@ from stif_core.data.sequences import (
 )
 from stif_core.data.synthetic import synthetic_clip
 
-needs_data = pytest.mark.skipif(default_data_root() is None, reason="no real sequences (set STIF_DATA_ROOT)")
-
 
 def write_frames(folder, n, names=None, size=(40, 30)):
     folder.mkdir(parents=True, exist_ok=True)
@@ -35,7 +33,7 @@ def write_lines(path, lines):
     path.write_text("\n".join(lines) + "\n")
 
 
-@needs_data
+@pytest.mark.data
 def test_real_sequences_and_splits():
     val = load_split("val")
     assert val == ["crossing", "deer", "dragonbaby", "jogging-1", "jogging-2", "faceocc1", "woman", "car1",
@@ -49,7 +47,7 @@ def test_real_sequences_and_splits():
     assert girl.frame(499).shape == (96, 128, 3)
 
 
-@needs_data
+@pytest.mark.data
 @pytest.mark.parametrize("name, shape", [("crossing", (240, 360, 3)), ("freeman1", (240, 360, 3))])
 def test_real_frames_match_their_ground_truth(name, shape):
     (seq,) = load_sequences([name])
@@ -60,7 +58,7 @@ def test_real_frames_match_their_ground_truth(name, shape):
     assert (w > 0).all() and (h > 0).all() and (x + w <= shape[1] + 1).all() and (y + h <= shape[0] + 1).all()
 
 
-@needs_data
+@pytest.mark.data
 def test_unknown_sequence_lists_the_available_ones():
     with pytest.raises(ValueError, match="crossing"):
         load_sequences(["crosing"])

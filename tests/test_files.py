@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from test_inputs import cli
+from helpers import cli
 
 from stif_core.files import OWNED_MARK, check_name, fresh_folder, read_json, writable_dir, writable_file
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import cli
 from PIL import Image
 
 import stif_core
@@ -35,14 +36,6 @@ def kcf():
 
 def never():
     raise AssertionError("tracked again although complete results of the same tracker exist")
-
-
-def cli(*args, cwd=None):
-    root = default_data_root()
-    env = os.environ | ({"STIF_DATA_ROOT": str(root)} if root else {})
-    env["PYTHONPATH"] = str(Path(stif_core.__file__).parent.parent)  # the stif_core under test
-    return subprocess.run([sys.executable, "-m", "stif_core", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
 
 
 # ------------------------------------------------------------------ 1. eval's results keyed by what produced them
@@ -209,7 +202,7 @@ def test_malformed_splits_file_is_named(tmp_path, text, message):
         load_split("val", tmp_path / "sequences")
 
 
-@pytest.mark.skipif(default_data_root() is None, reason="no real sequences")
+@pytest.mark.data
 @pytest.mark.parametrize("args, message", [
     (["eval", "--split", "val", "--sequences", "deer", "--baselines", "kcf", "--out", "x"], "not both"),
     (["eval", "--sequences", "deer", "--baselines", "kcf", "--params", "got10k", "--out", "x"], "need a --checkpoint"),
@@ -376,7 +369,7 @@ def test_health_gives_no_verdict_from_too_few_samples_and_names_the_checks_that_
 # ------------------------------------------------------------------ 8. interrupted runs
 
 
-@pytest.mark.skipif(default_data_root() is None, reason="no real sequences")
+@pytest.mark.data
 def test_an_interrupted_eval_says_how_to_resume(tmp_path):
     root = default_data_root()
     env = os.environ | {"STIF_DATA_ROOT": str(root), "PYTHONPATH": str(Path(stif_core.__file__).parent.parent)}

@@ -19,8 +19,6 @@ toolkit_got = pytest.importorskip("got10k.experiments.got10k")
 toolkit_metrics = pytest.importorskip("got10k.utils.metrics")
 
 DATA_ROOT = default_data_root()
-needs_data = pytest.mark.skipif(DATA_ROOT is None, reason="no real sequences: set STIF_DATA_ROOT or add "
-                                "../shared/data/sequences beside the repository")
 TRACKERS = ("csrt", "kcf")
 N_FRAMES = 80  # of crossing and deer: the targets move, the trackers drift, boxes leave the frame now and then
 
@@ -73,7 +71,7 @@ def never():
     raise AssertionError("tracked again although complete results exist")
 
 
-@needs_data
+@pytest.mark.data
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_otb_scores_match_the_official_toolkit(run, tracker, tmp_path):
     seqs, out, report = run
@@ -89,7 +87,7 @@ def test_otb_scores_match_the_official_toolkit(run, tracker, tmp_path):
     assert 0 < ours["overall"]["auc"] < 1  # real outputs: neither perfect nor empty
 
 
-@needs_data
+@pytest.mark.data
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_got10k_scores_match_the_official_toolkit(run, tracker, tmp_path):
     seqs, out, report = run
@@ -104,7 +102,7 @@ def test_got10k_scores_match_the_official_toolkit(run, tracker, tmp_path):
     assert 0 < ours["overall"]["ao"] < 1
 
 
-@needs_data
+@pytest.mark.data
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_box_measures_match_the_toolkit(run, tracker):
     seqs, out, _ = run
@@ -117,7 +115,7 @@ def test_box_measures_match_the_toolkit(run, tracker):
                                    rtol=0, atol=1e-12)
 
 
-@needs_data
+@pytest.mark.data
 def test_hidden_frames_are_left_out_as_the_toolkit_does(run, tmp_path):
     """Frames marked absent (ground truth NaN there) or of GOT-10k cover 0 count in no metric; the toolkit's
     GOT-10k report leaves out cover-0 frames, and its OTB curves over the visible frames agree with ours."""
@@ -150,7 +148,7 @@ def test_hidden_frames_are_left_out_as_the_toolkit_does(run, tmp_path):
     assert ours["prec20"] == pytest.approx(prec[20], abs=1e-9)
 
 
-@needs_data
+@pytest.mark.data
 def test_evaluate_resumes_from_result_files_and_loses_nothing(run, tmp_path):
     seqs, out, report = run
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
@@ -167,7 +165,7 @@ def test_evaluate_resumes_from_result_files_and_loses_nothing(run, tmp_path):
     assert resumed["kcf"]["per_sequence"][seqs[0].name] == report["kcf"]["per_sequence"][seqs[0].name]
 
 
-@needs_data
+@pytest.mark.data
 def test_evaluate_never_writes_into_the_data_folder():
     seq = load_sequences(["deer"])[0]
     with pytest.raises(ValueError, match="data folder"):
@@ -217,7 +215,7 @@ def test_result_files_round_trip_exactly(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-@needs_data
+@pytest.mark.data
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_baselines_keep_a_finite_box_when_the_target_leaves(tracker):
     """A real frame slides right until the target and then everything has left it."""

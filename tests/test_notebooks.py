@@ -5,7 +5,6 @@ import papermill as pm
 import pytest
 
 from stif_core.lab.report import check_parameters, execute, notebooks_dir, suite
-from stif_core.paths import default_data_root
 
 TOUR = notebooks_dir() / "01_tour.ipynb"
 COMMON = {"data_root", "checkpoint", "device", "seed", "fast"}
@@ -24,7 +23,7 @@ def test_bad_parameter_value_stops_in_the_first_cells(tmp_path):
     assert len(ran) <= 3  # parameters, injected parameters, set-up: nothing after it ran
 
 
-@pytest.mark.skipif(default_data_root() is None, reason="no real sequences (set STIF_DATA_ROOT)")
+@pytest.mark.data
 def test_unknown_sequence_lists_the_valid_ones(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match=r"parameter sequence='jogging'.*'jogging-1'"):
         run(tmp_path, sequence="jogging")

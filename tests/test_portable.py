@@ -21,7 +21,6 @@ from stif_core.tracking.baselines import make_baseline
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOT = default_data_root()
-needs_data = pytest.mark.skipif(DATA_ROOT is None, reason="no real sequences (set STIF_DATA_ROOT)")
 
 
 def test_head_cuts_every_per_frame_field_and_evaluate_runs_on_it(tmp_path):
@@ -155,19 +154,19 @@ def checked_run(tmp_path, monkeypatch, notebook: str, parameters: dict, inject: 
     execute(copy, tmp_path / "out.ipynb", parameters)
 
 
-@needs_data
+@pytest.mark.data
 def test_checks_fail_on_a_broken_equation(tmp_path, monkeypatch):
     with pytest.raises(pm.PapermillExecutionError, match=r"CheckError: 06 .* outside the stored"):
         checked_run(tmp_path, monkeypatch, "06_head_losses.ipynb", {}, inject=WRONG_AXIS)
 
 
-@needs_data
+@pytest.mark.data
 def test_checks_fail_on_the_baseline_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(pm.PapermillExecutionError, match=r"CheckError: 06 .* outside the stored"):
         checked_run(tmp_path, monkeypatch, "06_head_losses.ipynb", {"checkpoint": "stif_lite_baseline"})
 
 
-@needs_data
+@pytest.mark.data
 def test_installed_package_runs_outside_the_checkout(tmp_path):
     """``pip install .`` (no checkout on sys.path), then demo, eval by shipped name and a notebook, run from
     another folder."""

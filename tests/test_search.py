@@ -128,7 +128,7 @@ def test_a_resized_model_keeps_the_training_scale_whoever_resized_it(model, tmp_
 
 
 def test_a_bad_search_size_is_one_error_line(tmp_path):
-    from test_inputs import cli
+    from helpers import cli
 
     for command in (["eval", "--sequences", "deer", "--checkpoint", "stif_lite_full", "--search-size", "130",
                      "--out", "x"], ["bench", "--frames", "2", "--search-size", "130"]):

@@ -5,12 +5,10 @@ import torch
 
 import stif_core
 from stif_core.checkpoint import load_model, load_weights, save_weights
-from stif_core.data.sequences import default_data_root, load_sequences
+from stif_core.data.sequences import load_sequences
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import track_sequence
 from stif_core.tracking.tracker import STIFTracker
-
-needs_data = pytest.mark.skipif(default_data_root() is None, reason="no real sequences (set STIF_DATA_ROOT)")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +25,7 @@ def check_boxes(boxes, frame_shape):
     assert (cx >= 0).all() and (cx <= w).all() and (cy >= 0).all() and (cy <= h).all()
 
 
-@needs_data
+@pytest.mark.data
 @pytest.mark.parametrize("name", ["girl", "jogging-1"])  # girl: 128 x 96 frames
 def test_tracks_real_video_with_diagnostics(model, name):
     seq = load_sequences([name])[0]
