@@ -59,7 +59,7 @@ def test_memory_never_grows_with_the_video(model, policy):
     for i in range(1, len(seq)):
         r = tracker.update(seq.frame(i))
         sizes.append(len(r.memory_frames))
-        held.append(len(tracker.history))
+        held.append(len(tracker.past.held))
     assert max(sizes) <= (4 if policy == "recent" else 5)
     assert max(held) <= (3 if policy == "recent" else 12)
     if policy == "stmtrack":  # segment middles spread over the whole history
@@ -158,3 +158,24 @@ def test_post_processing_maps_and_the_window_influence(model):
     assert bool(((mid >= min(low, float(window.windowed.min())) - 1e-6) & (mid <= max(float(raw.windowed.max()),
                                                                                      high) + 1e-6)).all())
     assert not torch.allclose(mid, raw.windowed) and not torch.allclose(mid, window.windowed)
+
+
+def test_memory_policies_pick_as_documented():
+    from stif_core.tracking.memory import MemoryEntry, make_memory
+
+    def entry(i, score=1.0):
+        return MemoryEntry(i, torch.zeros(1), score, np.zeros((1, 1, 3), np.uint8), np.zeros(4))
+
+    recent = make_memory("recent", 3)
+    for i in range(1, 11):
+        recent.add(entry(i))
+    assert [e.frame for e in recent.pick(entry(0))] == [0, 8, 9, 10]
+    past = make_memory("stmtrack", 3)
+    for i in range(1, 13):  # the reservoir (4T = 12) filled; the last frame not confident
+        past.add(entry(i, score=0.5))
+    assert [e.frame for e in past.pick(entry(0))] == [0, 2, 6, 10]  # the middles of (0, 12]
+    past.add(entry(13, score=0.9))  # one over: thinned evenly, the newest kept
+    assert [e.frame for e in past.held] == [1, 3, 5, 7, 9, 11, 13]
+    assert [e.frame for e in past.pick(entry(0))] == [0, 3, 7, 11, 13]  # middles 2.2, 6.5, 10.8; 13 confident
+    with pytest.raises(ValueError, match=r"unknown memory policy 'fifo'; valid: \['recent', 'stmtrack'\]"):
+        make_memory("fifo", 3)

@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
     p.add_argument("--params", default="otb", help="tracker hyper-parameter set: otb or got10k")
     p.add_argument("--memory-policy", help="recent (the paper's adjacent frames) or stmtrack; default: the tracker's "
-                                           "(stif_core.tracking.tracker.DEFAULT_MEMORY_POLICY)")
+                                           "(stif_core.tracking.memory.DEFAULT_MEMORY_POLICY)")
     p.add_argument("--engine", default="torch", choices=["torch", "onnx"],
                    help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
     p.add_argument("--search-size", type=positive_int,

@@ -14,7 +14,8 @@ from ..machine import conditions, describe
 from ..model.knockouts import knocked_out, knockouts_for
 from ..paths import checkpoint_path
 from ..tracking.baselines import BASELINES, make_baseline
-from ..tracking.tracker import DEFAULT_MEMORY_POLICY, MEMORY_POLICIES, PARAM_SETS, STIFTracker
+from ..tracking.memory import DEFAULT_MEMORY_POLICY, MEMORY_POLICIES
+from ..tracking.tracker import PARAM_SETS, STIFTracker
 from .harness import evaluate, format_table
 
 

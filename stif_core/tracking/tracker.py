@@ -8,8 +8,7 @@ size never grows with the video.
 """
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from ..data.crops import CONTEXT, CropWindow, box_mask, crop, window_around, xyw
 from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
 from .engine import make_engine
+from .memory import DEFAULT_MEMORY_POLICY, MemoryEntry, make_memory
 from .protocol import FrameResult, check_frame, check_init_box, check_next_frame
 
 
@@ -37,22 +37,6 @@ PARAM_SETS = {
     "otb": TrackerParams(0.55, 0.205, 0.076),
     "got10k": TrackerParams(0.95, 0.21, 0.04),  # also LaSOT and TrackingNet
 }
-MEMORY_POLICIES = ("recent", "stmtrack")
-# "stmtrack" by default, a departure from the paper's adjacent frames measured on train sequences
-# (docs/design.md, section 8): a model that reads its memory's masks follows the tracker's own boxes, and "recent"
-# lets an oversized box feed itself.
-DEFAULT_MEMORY_POLICY = "stmtrack"
-
-
-@dataclass
-class MemoryEntry:
-    """A cached memory frame: its index, features, tracking score, and the crop and box it was encoded from."""
-
-    frame: int
-    features: torch.Tensor  # (1, C, H, W)
-    score: float
-    crop: np.ndarray = field(repr=False)  # (S, S, 3) uint8
-    box_crop: np.ndarray = field(repr=False)  # (4,) x1, y1, x2, y2 in crop pixels
 
 
 @dataclass
@@ -85,10 +69,8 @@ class Inspection:
 class STIFTracker:
     """The tracker protocol of the project: ``init(frame, box)``, ``update(frame) -> FrameResult``.
 
-    memory_policy "recent": the initial frame + the T most recent frames (our reading of "adjacent").
-    "stmtrack" (the default): the initial frame + the middles of T history segments + the previous frame when
-    its score exceeds 0.6 (N <= T + 2); the history is kept as a bounded, evenly thinned reservoir of 4 * T
-    frames.
+    ``memory_policy``: which past frames the network reads (``tracking.memory``: "recent", the paper's adjacent
+    frames, or "stmtrack", the default).
     """
 
     def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = DEFAULT_MEMORY_POLICY,
@@ -97,8 +79,7 @@ class STIFTracker:
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
             params = PARAM_SETS[params]
-        if memory_policy not in MEMORY_POLICIES:
-            raise ValueError(f"unknown memory policy {memory_policy!r}; valid: {list(MEMORY_POLICIES)}")
+        make_memory(memory_policy, model.cfg.memory_size)  # an unknown policy fails here
         # search_size: the crops' side in pixels at the training scale (None: the model's crop_size); a smaller one
         # searches a smaller region around the last position, for less work. The tracker then runs a resized copy
         # (``STIF.with_crop``): hooks added to ``model`` later do not reach it; add them to ``tracker.model``.
@@ -114,7 +95,6 @@ class STIFTracker:
         n = cfg.score_size
         hann = np.hanning(n + 2)[1:-1]  # (H,) strictly positive
         self.window = torch.as_tensor(np.outer(hann, hann).flatten(), dtype=torch.float32)  # (HW,)
-        self.reservoir = 4 * self.t
         self.frame_shape = None  # (H, W) of the frame init() started on
 
     # ------------------------------------------------------------------ memory
@@ -135,29 +115,12 @@ class STIFTracker:
         return self.make_entry(index, crop(frame, window), window.to_crop(xywh_to_xyxy(box)))
 
     def memory(self) -> list[MemoryEntry]:
-        """The entries fed to the network now, the initial frame first."""
-        if self.policy == "recent":
-            return [self.initial, *self.history]
-        hist = list(self.history)
-        picks = [self.initial]
-        if hist:
-            last = hist[-1].frame
-            for k in range(self.t):  # middles of T equal segments of (0, last]
-                target = (k + 0.5) * last / self.t
-                picks.append(min(hist, key=lambda e: abs(e.frame - target)))
-            if hist[-1].score > 0.6:
-                picks.append(hist[-1])
-        unique = {e.frame: e for e in picks}
-        return sorted(unique.values(), key=lambda e: e.frame)
+        """The entries fed to the network now, the initial frame first (the memory policy's pick)."""
+        return self.past.pick(self.initial)
 
     def remember(self, entry: MemoryEntry) -> None:
-        if self.policy == "recent":
-            self.history.append(entry)  # deque(maxlen=T)
-            return
-        self.history.append(entry)
-        if len(self.history) > self.reservoir:  # thin evenly: drop every other old entry, keep the newest
-            kept = list(self.history)[:-1][::2] + [self.history[-1]]
-            self.history = deque(kept)
+        """Hand a new frame's entry to the memory policy."""
+        self.past.add(entry)
 
     # ------------------------------------------------------------------ protocol
 
@@ -169,7 +132,7 @@ class STIFTracker:
         self.wh = box[2:].copy()
         self.index = 0
         self.initial = self.entry_from_frame(0, frame, box)
-        self.history: deque[MemoryEntry] = deque(maxlen=self.t if self.policy == "recent" else None)
+        self.past = make_memory(self.policy, self.t)  # the past frames the policy holds (the initial one aside)
         self.frame_shape = frame.shape[:2]
 
     def query_window(self) -> CropWindow:
