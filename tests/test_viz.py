@@ -3,7 +3,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from stif_core import build_model, viz  # noqa: E402
+from stif_core import build_model  # noqa: E402
+from stif_core.lab import viz  # noqa: E402
 
 
 def test_architecture_figure_greys_out_what_a_variant_lacks():
