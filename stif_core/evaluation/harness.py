@@ -125,12 +125,11 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
 
 
 def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path,
-                     progress: bool, score: bool = True) -> dict:
-    """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint (``data``) per sequence
-    and ``fps`` overall; ``score=False``: the result files only, and an empty report."""
-    per_seq, seq_times, prints = {}, {}, {}
+                     progress: bool, prints: dict[str, str], score: bool = True) -> dict:
+    """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint (``data``, from ``prints``)
+    per sequence and ``fps`` overall; ``score=False``: the result files only, and an empty report."""
+    per_seq, seq_times = {}, {}
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
-        prints[seq.name] = seq.fingerprint()
         boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name])
         if score:
             h, w = seq.first_size()
@@ -169,9 +168,10 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
     stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
     for name in trackers:  # every folder checked before any tracking starts
         claim_folder(out / name, (signatures or {}).get(name, {"tracker": name}))
+    prints = {seq.name: seq.fingerprint() for seq in sequences}  # once, for every tracker
     report = {}
     for name, factory in trackers.items():
-        report[name] = evaluate_tracker(factory, sequences, out / name, progress, score)
+        report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score)
         if score:
             write_text(metrics, json.dumps(stored | report, indent=2))
     return report if score else {}
