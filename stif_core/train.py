@@ -150,10 +150,10 @@ def validation_sequences(cfg: TrainConfig) -> list[Sequence]:
 
 
 def fixed_samples(sequences: list[Sequence], sampling: SamplingConfig, n: int, seed: int) -> list[dict]:
-    """``n`` samples without photometric augmentation, flips or sloppy masks, the same at every call: a
-    validation probe."""
+    """``n`` samples without photometric augmentation, flips, stretches, sloppy masks or drifted references,
+    the same at every call: a validation probe."""
     plain = replace(sampling, brightness=0.0, color=0.0, grayscale=0.0, blur=0.0, motion_blur=0.0, flip=0.0,
-                    mask_jitter=0.0)
+                    mask_jitter=0.0, aspect_stretch=0.0, corrupt_reference=0.0)
     data = TrackingSamples(sequences, plain, length=n, seed=seed)
     return [data[k] for k in range(n)]
 

@@ -12,27 +12,36 @@ CONTEXT = 4.0  # crop side = 4 * sqrt(w * h)
 
 @dataclass(frozen=True)
 class CropWindow:
-    """A square window of the frame: centre (cx, cy) and side in frame pixels, resized to ``size``."""
+    """A window of the frame: centre (cx, cy) and side in frame pixels, resized to ``size`` x ``size``.
+    ``stretch`` (training only) widens the content by sqrt(stretch) and shortens it by the same factor, so
+    a target's aspect ratio in the crop is ``stretch`` times its own and its area is unchanged."""
 
     cx: float
     cy: float
     side: float
     size: int
+    stretch: float = 1.0
 
     @property
     def scale(self) -> float:
-        """Crop pixels per frame pixel."""
+        """Crop pixels per frame pixel (the geometric mean of the two axes' scales)."""
         return self.size / self.side
+
+    @property
+    def scales(self) -> np.ndarray:
+        """Crop pixels per frame pixel along x and y, as (4,) for x1, y1, x2, y2."""
+        kx, ky = self.scale * np.sqrt(self.stretch), self.scale / np.sqrt(self.stretch)
+        return np.array([kx, ky, kx, ky])
 
     def to_crop(self, box_xyxy: np.ndarray) -> np.ndarray:
         """Frame x1, y1, x2, y2 (..., 4) -> crop coordinates."""
         c = np.array([self.cx, self.cy, self.cx, self.cy])
-        return (np.asarray(box_xyxy, dtype=np.float64) - c) * self.scale + (self.size - 1) / 2
+        return (np.asarray(box_xyxy, dtype=np.float64) - c) * self.scales + (self.size - 1) / 2
 
     def to_frame(self, box_xyxy: np.ndarray) -> np.ndarray:
         """Crop x1, y1, x2, y2 (..., 4) -> frame coordinates."""
         c = np.array([self.cx, self.cy, self.cx, self.cy])
-        return (np.asarray(box_xyxy, dtype=np.float64) - (self.size - 1) / 2) / self.scale + c
+        return (np.asarray(box_xyxy, dtype=np.float64) - (self.size - 1) / 2) / self.scales + c
 
 
 def xywh_to_xyxy(box: np.ndarray) -> np.ndarray:
@@ -55,9 +64,9 @@ def crop(frame: np.ndarray, window: CropWindow, pad: np.ndarray | None = None) -
     """(H, W, 3) uint8 -> (S, S, 3) uint8; pixels outside the frame take ``pad`` (default: the mean colour)."""
     if pad is None:
         pad = cv2.mean(frame)[:frame.shape[-1]]  # the mean colour, summed in float64 (20x numpy's mean here)
-    s, k = window.size, window.scale
+    s, (kx, ky) = window.size, window.scales[:2]
     shift = (s - 1) / 2
-    m = np.array([[k, 0, shift - k * window.cx], [0, k, shift - k * window.cy]], dtype=np.float64)
+    m = np.array([[kx, 0, shift - kx * window.cx], [0, ky, shift - ky * window.cy]], dtype=np.float64)
     return cv2.warpAffine(frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=tuple(float(v) for v in pad))
 

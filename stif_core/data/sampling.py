@@ -3,8 +3,11 @@ time order, cropped with scale jitter and centre shift, mean-colour padding, for
 frames, and a share of negative pairs (a crop of another sequence, or a crop of the query frame that misses
 the target: the scene's own background and distractors). Sequences are drawn uniformly by default (diversity
 over frame count). Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample
-(grayscale, a horizontal flip of every crop together, boxes and masks included); optionally sloppy reference
-masks (``mask_jitter``: a tracker's own boxes are estimates). Sample k depends only on
+(grayscale, a horizontal flip of every crop together, boxes and masks included, and an aspect stretch of
+every crop together: ``aspect_stretch``); optionally sloppy reference masks (``mask_jitter``: a tracker's own
+boxes are estimates) and a reference frame stored by a tracker that had drifted (``corrupt_reference``: a
+crop off the target, or another sequence's target, with a mask where the target was expected). Sample k
+depends only on
 (seed, k), so runs repeat exactly whatever the number of workers, and a resumed run draws the same samples as
 an uninterrupted one.
 """
@@ -37,7 +40,9 @@ class SamplingConfig:
     blur: float = 0.15  # probability of a Gaussian blur (sigma U(0.3, 1.5)) per crop
     motion_blur: float = 0.1  # probability of a linear motion blur (3-9 px, any angle) per crop
     flip: float = 0.5  # probability of mirroring a sample's crops left-right
-    mask_jitter: float = 0.0  # reference masks' boxes: centre moved up to j/2 of the size, sides *= U(1/(1+j), 1+j)
+    mask_jitter: float = 0.0  # reference masks' boxes: centre moved up to j/2 of the size, both sides *= U(1/(1+j), 1+j)
+    aspect_stretch: float = 0.0  # every crop of a sample stretched: aspect ratio *= exp(U(-a, a)), area kept
+    corrupt_reference: float = 0.0  # probability that one reference frame shows a drifted tracker's memory
     weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
 
     def __post_init__(self) -> None:
@@ -45,9 +50,9 @@ class SamplingConfig:
 
 
 SAMPLING_RANGES = {"crop_size": (1, None), "references": (1, None), "max_gap": (1, None), "scale_jitter": (1, None),
-                   "shift": (0, None), "mask_jitter": (0, None),
+                   "shift": (0, None), "mask_jitter": (0, None), "aspect_stretch": (0, None),
                    **{k: (0, 1) for k in ("negative_ratio", "same_frame_negatives", "brightness", "color", "grayscale",
-                                          "blur", "motion_blur", "flip")}}
+                                          "blur", "motion_blur", "flip", "corrupt_reference")}}
 
 
 WEIGHTINGS = {"uniform": lambda n: np.ones_like(n), "sqrt": np.sqrt, "frames": lambda n: n}
@@ -109,38 +114,45 @@ class TrackingSamples(Dataset):
         first = int(rng.integers(0, refs[0])) if refs[0] > 0 else 0
         return s, valid[np.concatenate([[first], refs, [q]])]
 
-    def jittered_window(self, box: np.ndarray, rng: np.random.Generator, shift: float) -> CropWindow:
+    def jittered_window(self, box: np.ndarray, rng: np.random.Generator, shift: float,
+                        stretch: float = 1.0) -> CropWindow:
         c = self.cfg
         x, y, w, h = box
         side = CONTEXT * np.sqrt(w * h) * np.exp(rng.uniform(-1, 1) * np.log(c.scale_jitter))
         dx, dy = rng.uniform(-1, 1, 2) * shift * side / 2
-        return CropWindow(x + w / 2 + dx, y + h / 2 + dy, side, c.crop_size)
+        return CropWindow(x + w / 2 + dx, y + h / 2 + dy, side, c.crop_size, stretch)
 
-    def window_off_target(self, seq: Sequence, i: int, rng: np.random.Generator) -> CropWindow | None:
+    def window_off_target(self, seq: Sequence, i: int, rng: np.random.Generator,
+                          stretch: float = 1.0) -> CropWindow | None:
         """A crop window of frame i, of the target's crop size, centred at most a quarter side outside the frame
         and not overlapping the target's box; None when 20 draws found none (the target fills the frame)."""
         box = seq.boxes[i]
         height, width = seq.frame(i).shape[:2]
         side = self.jittered_window(box, rng, 0.0).side
+        half_w, half_h = side / 2 / np.sqrt(stretch), side / 2 * np.sqrt(stretch)  # the window in frame pixels
         x1, y1, x2, y2 = xywh_to_xyxy(box)
         for _ in range(20):
-            cx, cy = rng.uniform(-side / 4, width + side / 4), rng.uniform(-side / 4, height + side / 4)
-            if cx + side / 2 < x1 or cx - side / 2 > x2 or cy + side / 2 < y1 or cy - side / 2 > y2:
-                return CropWindow(cx, cy, side, self.cfg.crop_size)
+            cx, cy = rng.uniform(-half_w / 2, width + half_w / 2), rng.uniform(-half_h / 2, height + half_h / 2)
+            if cx + half_w < x1 or cx - half_w > x2 or cy + half_h < y1 or cy - half_h > y2:
+                return CropWindow(cx, cy, side, self.cfg.crop_size, stretch)
         return None
 
-    def negative_view(self, s: int, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """A query crop without the target: off the target in the same frame i of sequence s (with probability
-        ``same_frame_negatives``, when the frame has room), else another sequence's frame around its target.
-        The returned box is not used (a negative has no target cells)."""
+    def off_target_view(self, s: int, i: int, rng: np.random.Generator, shift: float,
+                        stretch: float) -> tuple[np.ndarray, np.ndarray]:
+        """A crop of frame i of sequence s without its target, and a box of the target's size at the crop's
+        centre (where a drifted tracker believes the target is): off the target in the same frame (with
+        probability ``same_frame_negatives``, when the frame has room), else another sequence's frame around
+        its own target (a distractor: that target's box)."""
         seq = self.sequences[s]
-        window = self.window_off_target(seq, i, rng) if rng.random() < self.cfg.same_frame_negatives else None
+        window = (self.window_off_target(seq, i, rng, stretch) if rng.random() < self.cfg.same_frame_negatives
+                  else None)
         if window is not None:
             image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
-            return image, np.zeros(4)
+            wh = seq.boxes[i][2:] * window.scales[:2]  # the target's size in crop pixels
+            return image, np.concatenate([(self.cfg.crop_size - 1 - wh) / 2, (self.cfg.crop_size - 1 + wh) / 2])
         others = [o for o in range(len(self.sequences)) if o != s] or [s]
         o = int(rng.choice(others))
-        return self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, self.cfg.shift)
+        return self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, shift, stretch)
 
     def photometric(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Brightness and per-channel colour gains, then a Gaussian or a motion blur: (S, S, 3) float32."""
@@ -152,9 +164,10 @@ class TrackingSamples(Dataset):
             image = cv2.filter2D(image, -1, motion_kernel(int(rng.integers(1, 5)) * 2 + 1, rng.uniform(0, np.pi)))
         return image
 
-    def view(self, seq: Sequence, i: int, rng: np.random.Generator, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    def view(self, seq: Sequence, i: int, rng: np.random.Generator, shift: float,
+             stretch: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Frame i cropped around its box: (S, S, 3) float32 and the box in crop coordinates (x1, y1, x2, y2)."""
-        window = self.jittered_window(seq.boxes[i], rng, shift)
+        window = self.jittered_window(seq.boxes[i], rng, shift, stretch)
         image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
         return image, window.to_crop(xywh_to_xyxy(seq.boxes[i]))
 
@@ -174,22 +187,30 @@ class TrackingSamples(Dataset):
 
     def sloppy_box(self, box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A reference frame's box (x1, y1, x2, y2) as a tracker may have left it: moved and resized at random
-        (``mask_jitter``), so the model learns that memory masks after the first frame are estimates."""
+        (``mask_jitter``), so the model learns that memory masks after the first frame are estimates. Both
+        sides take one factor: the tracker's boxes keep the first frame's aspect to within its own error, and
+        the mask's shape stays a cue to the target's."""
         j = self.cfg.mask_jitter
         wh = box[2:] - box[:2]
         center = (box[:2] + box[2:]) / 2 + rng.uniform(-1, 1, 2) * j / 2 * wh
-        wh = wh * np.exp(rng.uniform(-1, 1, 2) * np.log1p(j))
+        wh = wh * np.exp(rng.uniform(-1, 1) * np.log1p(j))
         return np.concatenate([center - wh / 2, center + wh / 2])
 
     def sample(self, rng: np.random.Generator) -> dict:
         """memory_images (N, 3, S, S) uint8, memory_masks (N, 1, S, S) float, query_image (3, S, S) uint8,
         query_box (4,) x1, y1, x2, y2 in query-crop pixels, positive () bool."""
+        c = self.cfg
         s, ids = self.pick_frames(rng)
         seq = self.sequences[s]
-        views = [self.view(seq, int(i), rng, self.cfg.shift / 4) for i in ids[:-1]]
-        positive = rng.random() >= self.cfg.negative_ratio
-        views.append(self.view(seq, int(ids[-1]), rng, self.cfg.shift) if positive
-                     else self.negative_view(s, int(ids[-1]), rng))
+        stretch = float(np.exp(rng.uniform(-1, 1) * c.aspect_stretch)) if c.aspect_stretch else 1.0
+        drifted = 0  # the index of a reference frame a drifted tracker stored, if any
+        if c.corrupt_reference and rng.random() < c.corrupt_reference:
+            drifted = int(rng.integers(1, len(ids) - 1))
+        views = [self.off_target_view(s, int(i), rng, c.shift / 4, stretch) if n == drifted > 0
+                 else self.view(seq, int(i), rng, c.shift / 4, stretch) for n, i in enumerate(ids[:-1])]
+        positive = rng.random() >= c.negative_ratio
+        views.append(self.view(seq, int(ids[-1]), rng, c.shift, stretch) if positive
+                     else self.off_target_view(s, int(ids[-1]), rng, c.shift, stretch))
         images, boxes = self.finish(views, rng.random() < self.cfg.grayscale, rng.random() < self.cfg.flip)
         size = self.cfg.crop_size
         if self.cfg.mask_jitter:
