@@ -117,22 +117,31 @@ class STIF(nn.Module):
         f = trunk_pass(self.trunk, images.flatten(0, -4))  # (B*, Ct, H', W')
         return f.reshape(*images.shape[:-3], *f.shape[1:])
 
-    def encode_memory(self, images: torch.Tensor | None, masks: torch.Tensor, features: torch.Tensor | None = None,
-                      encoded: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_memory(self, images: torch.Tensor | None, masks: torch.Tensor,
+                      features: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, N, 3, S, S) RGB 0-255, masks (B, N, 1, S, S) in {0, 1} -> F_m (B, N, C, H, W).
-        ``features``: the shared trunk's (B, N, Ct, H', W') for these crops, when already computed.
-        ``encoded``: with a shared neck, F_q (B, N, C, H, W) of these crops: only the mask's term is left to add."""
+        ``features``: the shared trunk's (B, N, Ct, H', W') for these crops, when already computed."""
         b, n = masks.shape[:2]
-        if encoded is not None:
-            if not self.cfg.shared_neck:
-                raise ValueError("encode_memory(encoded=...) needs a shared neck (shared_neck=True)")
-            f = self.memory_backbone.mark(encoded.flatten(0, 1), masks.flatten(0, 1))  # (B*N, C, H, W)
-            return f.reshape(b, n, *f.shape[1:])
         if features is None and self.trunk is not None:
             features = self.trunk_features(images)
         f = self.memory_backbone(None if images is None else images.flatten(0, 1), masks.flatten(0, 1),
                                  None if features is None else features.flatten(0, 1),
                                  self.query_backbone.neck if self.cfg.shared_neck else None)  # (B*N, C, H, W)
+        return f.reshape(b, n, *f.shape[1:])
+
+    def memory_basis(self, trunk: torch.Tensor | None, encoded: torch.Tensor) -> torch.Tensor | None:
+        """What the memory entry of a crop already encoded as a query is built from: its F_q (B, C, H, W) when
+        memory and query share the neck (only the mask's term is left to add), else the shared trunk's
+        features (B, Ct, H', W'); None without a shared trunk (encode the crop with ``encode_memory``)."""
+        return encoded if self.cfg.shared_neck else trunk
+
+    def memory_from_basis(self, basis: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """``memory_basis`` (B, N, ...) and masks (B, N, 1, S, S) -> F_m (B, N, C, H, W), as ``encode_memory``
+        computes it."""
+        if not self.cfg.shared_neck:
+            return self.encode_memory(None, masks, basis)
+        b, n = masks.shape[:2]
+        f = self.memory_backbone.mark(basis.flatten(0, 1), masks.flatten(0, 1))  # (B*N, C, H, W)
         return f.reshape(b, n, *f.shape[1:])
 
     def encode_query(self, image: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:

@@ -31,11 +31,10 @@ class TorchEngine:
         """image (1, 3, S, S), mask (1, 1, S, S) -> F_m (1, C, H, W). ``query``: what ``query(image)`` returned
         for this crop; the memory entry then reuses it (F_q with a shared neck, else the shared trunk's features)
         and ``image`` goes unused."""
-        trunk, encoded = query if query is not None else (None, None)
-        if encoded is not None and self.model.cfg.shared_neck:
-            return self.model.encode_memory(None, mask[:, None], encoded=encoded[:, None])[:, 0]
-        return self.model.encode_memory(None if trunk is not None else image[:, None], mask[:, None],
-                                        None if trunk is None else trunk[:, None])[:, 0]
+        basis = self.model.memory_basis(*query) if query is not None else None
+        if basis is None:
+            return self.model.encode_memory(image[:, None], mask[:, None])[:, 0]
+        return self.model.memory_from_basis(basis[:, None], mask[:, None])[:, 0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         """memory (1, N, C, H, W), F_q (1, C, H, W) -> the head maps (every internal map with ``internals``)."""
@@ -57,13 +56,8 @@ class _Query(_Part):
 
 
 class _Memory(_Part):
-    def forward(self, trunk: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_memory(None, mask[:, None], trunk[:, None])[:, 0]  # (1, C, H, W)
-
-
-class _Mark(_Part):
-    def forward(self, encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_memory(None, mask[:, None], encoded=encoded[:, None])[:, 0]  # (1, C, H, W)
+    def forward(self, basis: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model.memory_from_basis(basis[:, None], mask[:, None])[:, 0]  # (1, C, H, W)
 
 
 class _Step(_Part):
@@ -90,10 +84,8 @@ class OnnxEngine(TorchEngine):
         s = model.cfg.crop_size
         image, mask = torch.zeros(1, 3, s, s), torch.zeros(1, 1, s, s)
         self.sessions = {"query": Session(_Query(model.eval()), (image,), ["image"], self.threads)}
-        trunk, encoded = self.query(image)  # the memory session's example input
-        self.sessions["memory"] = (Session(_Mark(model), (encoded, mask), ["encoded", "mask"], self.threads)
-                                   if model.cfg.shared_neck else
-                                   Session(_Memory(model), (trunk, mask), ["trunk", "mask"], self.threads))
+        basis = model.memory_basis(*self.query(image))  # the memory session's example input
+        self.sessions["memory"] = Session(_Memory(model), (basis, mask), ["basis", "mask"], self.threads)
 
     def query(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         trunk, query = self.sessions["query"](image=image)
@@ -101,10 +93,8 @@ class OnnxEngine(TorchEngine):
 
     def memory(self, image: torch.Tensor, mask: torch.Tensor,
                query: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        trunk, encoded = self.query(image) if query is None else query
-        if self.model.cfg.shared_neck:
-            return self.sessions["memory"](encoded=encoded, mask=mask)[0]
-        return self.sessions["memory"](trunk=trunk, mask=mask)[0]
+        basis = self.model.memory_basis(*(self.query(image) if query is None else query))
+        return self.sessions["memory"](basis=basis, mask=mask)[0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         if internals:
