@@ -64,6 +64,7 @@ def test_json_errors_name_the_file(tmp_path):
         read_json(tmp_path / "none.json")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("label", ["..", ".", "", "/tmp", "a/b"])
 def test_references_widen_refuses_a_label_that_is_not_a_name_without_touching_anything(tmp_path, label):
     """``--widen ..`` once deleted the parent of ``--out``; an empty label started the hour-long study."""
@@ -76,6 +77,7 @@ def test_references_widen_refuses_a_label_that_is_not_a_name_without_touching_an
     assert tree(tmp_path) == before
 
 
+@pytest.mark.subprocess
 def test_references_never_deletes_a_configuration_folder_it_did_not_make(tmp_path):
     out = tmp_path / "spread"
     (out / "plain").mkdir(parents=True)
@@ -86,6 +88,7 @@ def test_references_never_deletes_a_configuration_folder_it_did_not_make(tmp_pat
     assert tree(tmp_path) == before
 
 
+@pytest.mark.subprocess
 def test_an_output_that_is_a_file_or_a_json_that_is_a_folder_is_one_line(tmp_path):
     (tmp_path / "taken").write_text("x")
     config = tmp_path / "config.json"
@@ -105,6 +108,7 @@ def test_a_read_only_output_folder_is_one_line(tmp_path):
         writable_dir(locked)
 
 
+@pytest.mark.subprocess
 def test_a_folder_of_someone_elses_files_is_never_written_into(tmp_path):
     """``report --out ~`` would have overwritten a ``summary.md`` there; eval and train write files by name too."""
     from stif_core.data.synthetic import synthetic_clip

@@ -40,7 +40,7 @@ class SamplingConfig:
     blur: float = 0.15  # probability of a Gaussian blur (sigma U(0.3, 1.5)) per crop
     motion_blur: float = 0.1  # probability of a linear motion blur (3-9 px, any angle) per crop
     flip: float = 0.5  # probability of mirroring a sample's crops left-right
-    mask_jitter: float = 0.0  # reference masks' boxes: centre moved up to j/2 of the size, both sides *= U(1/(1+j), 1+j)
+    mask_jitter: float = 0.0  # reference masks: centre moved up to j/2 of the size, both sides *= U(1/(1+j), 1+j)
     aspect_stretch: float = 0.0  # every crop of a sample stretched: aspect ratio *= exp(U(-a, a)), area kept
     corrupt_reference: float = 0.0  # probability that one reference frame shows a drifted tracker's memory
     weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"

@@ -3,9 +3,11 @@
 An attention figure of a degenerate model shows an artefact, not the model's reading. This report measures, on
 samples of real sequences, what the notebooks' figures would show: spatial maps (eqs. 4-7) saturated at 1,
 cross-attention (eq. 8) one-hot or uniform and whether it reads the target, temporal weights (eq. 3) pinned to
-one frame, and whether the score map peaks on the target. Each sample is laid out as a perfect tracker would
-see it: the memory is frame 0 and the T frames before the query, each cropped around its ground-truth box; the
-query is cropped around the previous frame's ground-truth box.
+one frame, whether the score map peaks on the target, whether the chosen cell's box fits the target (its
+aspect ratio and centre, before the tracker's smoothing), and whether a reference frame that a drifted tracker
+stored (cropped around a box moved off the target) loses its temporal weight. Each sample is laid out as a
+perfect tracker would see it: the memory is frame 0 and the T frames before the query, each cropped around its
+ground-truth box; the query is cropped around the previous frame's ground-truth box.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.crops import xywh_to_xyxy
+from ..data.crops import xywh_to_xyxy, xyxy_to_xywh
 from ..data.sequences import Sequence
+from ..evaluation.metrics import normalized_center_error
 from ..model import STIF
 from ..model.head import cells_in_box, score_map
 from ..tracking.tracker import STIFTracker
@@ -34,6 +37,9 @@ class Bounds:
     peak_on_target: float = 0.8  # share of samples whose peak cell lies on the target: at least this
     weight_spread: float = 0.02  # std over samples of the first weighted frame's weight: at least this (not pinned)
     largest_weight: float = 0.9  # mean over samples of the largest temporal weight: below this (not one-hot)
+    drifted_weight: float = 0.5  # median weight of a drifted reference / the clean references' mean: below this
+    aspect_error: float = 0.2  # median |log(aspect / true aspect)| of the chosen cell's box: at most this
+    center_error: float = 0.2  # median centre error, each axis over the target's size on it: at most this
     # fewer samples give no verdict: a share is then known to 0.05 at best, and a std over n samples is itself
     # uncertain by about 1 / sqrt(2 (n - 1)) of its value, 16% at 20
     min_samples: int = 20
@@ -117,6 +123,29 @@ def entropy_ratio(rows: torch.Tensor) -> torch.Tensor:
     return -(rows * p.log()).sum(1) / math.log(rows.shape[1])
 
 
+def drifted_box(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The box (x, y, w, h) a tracker that had drifted would hold: the same size, its centre moved two sides
+    away, along the axis and direction with the most room in a frame of ``shape`` (H, W)."""
+    x, y, w, h = box
+    room = {(0, -1): x, (0, 1): shape[1] - x - w, (1, -1): y, (1, 1): shape[0] - y - h}  # (axis, sign) -> px
+    axis, sign = max(room, key=lambda k: room[k] / box[2 + k[0]])
+    moved = np.array(box, dtype=np.float64)
+    moved[axis] += sign * 2 * box[2 + axis]
+    return moved
+
+
+def weight_of_a_drifted_frame(tracker: STIFTracker, seq: Sequence, frame: int, entries: list, first: int) -> float:
+    """The temporal weight of the middle reference frame when it is replaced by a drifted tracker's entry,
+    over the mean weight of the clean reference frames."""
+    k = (first + len(entries)) // 2
+    j = entries[k].frame
+    bad = tracker.entry_from_frame(j, seq.frame(j), drifted_box(seq.boxes[j], seq.frame(j).shape[:2]))
+    w = tracker.inspect(seq.frame(frame), entries[:k] + [bad] + entries[k + 1:]).output.temporal_weights[0].cpu()
+    frames = (w if w.dim() == 1 else w.mean((1, 2)))[first:]  # (N - first,)
+    clean = torch.cat([frames[:k - first], frames[k - first + 1:]])
+    return float(frames[k - first] / clean.mean())
+
+
 @torch.no_grad()
 def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
     """The internals of one sample (see the module docstring)."""
@@ -129,9 +158,13 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
     tracker.center, tracker.wh = prev[:2] + prev[2:] / 2, prev[2:].copy()
     look = tracker.inspect(seq.frame(frame), entries)
     out, centers, stride = look.output, model.centers.cpu(), model.cfg.stride
-    truth = cells_in_box(centers, look.window.to_crop(xywh_to_xyxy(seq.boxes[frame])), stride)  # (HW,)
+    true_box = seq.boxes[frame]
+    truth = cells_in_box(centers, look.window.to_crop(xywh_to_xyxy(true_box)), stride)  # (HW,)
     score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
-    row = {"peak_score": float(score.max()), "peak_on_target": float(truth[int(score.argmax())])}
+    raw = xyxy_to_xywh(look.window.to_frame(look.selection.box_crop))  # the chosen cell's box, before smoothing
+    row = {"peak_score": float(score.max()), "peak_on_target": float(truth[int(score.argmax())]),
+           "aspect_error": abs(float(np.log(raw[2] / raw[3] * true_box[3] / true_box[2]))),
+           "center_error": float(normalized_center_error(raw[None], true_box[None])[0])}
     for name, xi in (("memory_map", out.memory_spatial_map), ("query_map", out.query_spatial_map)):
         if xi is not None:
             row[f"{name}_saturated"] = float((xi > SATURATED).float().mean())
@@ -140,6 +173,8 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
         frames = w if w.dim() == 1 else w.mean((1, 2))  # (N,)
         first = 0 if model.cfg.tde_includes_initial else 1  # eq. 2's bounds: m_0 is the key, not weighted
         row["first_weight"], row["largest_weight"] = float(frames[first]), float(frames.max())
+        if len(entries) - first >= 2:  # a drifted frame's weight needs clean ones to compare with
+            row["drifted_weight"] = weight_of_a_drifted_frame(tracker, seq, frame, entries, first)
     if out.attn_q2m is not None and truth.any():
         attn = out.attn_q2m[0].cpu()  # (HW, N'HW)
         grids = attn.shape[1] // truth.numel()  # 1 (TDE's map), 2 (and m_0), or N frames
@@ -154,9 +189,11 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
 
 CHECKS = {  # every check of the report, and the part of the model it needs (None: every model has it)
     "median peak score": None, "peak on the target": None,
+    "box aspect error, median": None, "box centre error, median": None,
     f"memory_map cells above {SATURATED}": "SDE on memory (ste)",
     f"query_map cells above {SATURATED}": "SDE on the query (sde_q)",
     "first weighted frame's weight, std": "TDE (ste)", "largest temporal weight, mean": "TDE (ste)",
+    "drifted reference's weight / clean": "TDE (ste)",
     "attention entropy / max": "cross-attention", "attention mass on the target": "cross-attention",
 }
 
@@ -176,6 +213,9 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
                                     summary["peak_score_median"] >= bounds.peak_score),
               "peak on the target": (summary["peak_on_target"], f">= {bounds.peak_on_target}",
                                      summary["peak_on_target"] >= bounds.peak_on_target)}
+    for key, name in (("aspect_error", "box aspect error, median"), ("center_error", "box centre error, median")):
+        summary[f"{key}_median"] = v = float(np.median(col[key]))
+        checks[name] = (v, f"<= {getattr(bounds, key)}", v <= getattr(bounds, key))
     for name in ("memory_map", "query_map"):
         if f"{name}_saturated" in col:
             v = float(col[f"{name}_saturated"].mean())
@@ -190,6 +230,9 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
                                                              std >= bounds.weight_spread)
         checks["largest temporal weight, mean"] = (largest, f"< {bounds.largest_weight}",
                                                    largest < bounds.largest_weight)
+    if "drifted_weight" in col:
+        summary["drifted_weight_median"] = v = float(np.median(col["drifted_weight"]))
+        checks["drifted reference's weight / clean"] = (v, f"< {bounds.drifted_weight}", v < bounds.drifted_weight)
     if "attention_entropy" in col:
         lo, hi = bounds.entropy_range
         ent = float(col["attention_entropy"].mean())

@@ -1,7 +1,7 @@
 """Where a tracker's network runs. ``"torch"``: the model itself (any model; every internal map, which the
 notebooks need). ``"onnx"``: ONNX Runtime sessions exported from the same model and weights, the fast path
 for tracking on a CPU (head maps and temporal weights only; the trunk's depthwise convolutions run about 2x
-faster there). Both give the same numbers to float rounding (``tests/test_engine.py``).
+faster there). Both give the same numbers to float rounding (``tests/tracking/test_engine.py``).
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from stif_core.lab.report import execute, notebooks_dir
 from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
 from stif_core.tracking.baselines import make_baseline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project
 DATA_ROOT = default_data_root()
 
 
@@ -166,6 +166,7 @@ def test_checks_fail_on_the_baseline_checkpoint(tmp_path, monkeypatch):
         checked_run(tmp_path, monkeypatch, "06_head_losses.ipynb", {"checkpoint": "stif_lite_baseline"})
 
 
+@pytest.mark.subprocess
 @pytest.mark.data
 def test_installed_package_runs_outside_the_checkout(tmp_path):
     """``pip install .`` (no checkout on sys.path), then demo, eval by shipped name and a notebook, run from
@@ -195,6 +196,7 @@ def test_installed_package_runs_outside_the_checkout(tmp_path):
     assert (work / "figures" / "tour_boxes.png").is_file()  # figures land in the working project, not the checkout
 
 
+@pytest.mark.subprocess
 def test_the_library_imports_nothing_of_the_lab_and_the_config_nothing_of_the_model():
     """The model, data, tracking, training and evaluation import without the project's tooling; the config that
     the model is built from sits below it (it imports no module of the model)."""

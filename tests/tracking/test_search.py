@@ -127,6 +127,7 @@ def test_a_resized_model_keeps_the_training_scale_whoever_resized_it(model, tmp_
         save_weights(model.with_crop(129), tmp_path / "m.safetensors", {})
 
 
+@pytest.mark.subprocess
 def test_a_bad_search_size_is_one_error_line(tmp_path):
     from helpers import cli
 

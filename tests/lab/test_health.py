@@ -1,12 +1,13 @@
 """The health report: its measures checked by hand, and the report on a real model."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from stif_core.checkpoint import load_model
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.lab.health import Bounds, entropy_ratio, format_report, report, sample_frames
+from stif_core.lab.health import Bounds, drifted_box, entropy_ratio, format_report, measure, report, sample_frames
 from stif_core.model.head import cell_centers, cells_in_box
 
 
@@ -27,6 +28,25 @@ def test_sample_frames_need_t_earlier_visible_frames():
     frames = sample_frames(clip, 4, 3)
     assert len(frames) == 4 and min(frames) >= 4
     assert all(not clip.absent[i - 4:i + 1].any() for i in frames)
+
+
+def test_drifted_box_moves_two_sides_towards_the_most_room():
+    assert drifted_box(np.array([10, 40, 20, 10]), (100, 200)).tolist() == [50, 40, 20, 10]  # right: 170 px
+    assert drifted_box(np.array([150, 40, 20, 10]), (100, 200)).tolist() == [110, 40, 20, 10]  # left: 150 px
+    assert drifted_box(np.array([5, 5, 190, 10]), (100, 200)).tolist() == [5, 25, 190, 10]  # down: 8.5 heights
+
+
+def test_box_fit_is_measured_on_the_chosen_cell_before_smoothing():
+    """The aspect error is that of the box the chosen cell regresses, against the query's truth: a regression
+    whose left and right offsets grow by e^2 (every box 7.4x wider) errs by about 2 more in log aspect."""
+    clip = synthetic_clip(12, size=(120, 160), seed=2)
+    model = load_model("stif_lite_full")
+    row = measure(model, clip, 8)
+    assert row["aspect_error"] < 0.5 and row["center_error"] >= 0 and row["drifted_weight"] > 0
+    with torch.no_grad():
+        model.head.reg_pred.bias[[0, 2]] += 2 / model.head.reg_scale
+    wider = measure(model, clip, 8)
+    assert wider["aspect_error"] > 2 - row["aspect_error"] - 0.05
 
 
 def test_report_flags_a_saturated_map_that_the_shipped_model_does_not_have():

@@ -182,63 +182,7 @@ def test_bad_samples_are_skipped_and_counted(tmp_path):
     assert skipped == [int(ds[k]["skipped"]) for k in range(40)]  # deterministic per index
 
 
-def test_samples_are_deterministic_and_well_formed():
-    clip = synthetic_clip(40, size=(120, 160), seed=5)
-    ds = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0), length=4, seed=9)
-    a, b = ds[2], ds[2]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    assert a["memory_images"].shape == (4, 3, 161, 161) and a["memory_images"].dtype == torch.uint8
-    assert a["memory_masks"].shape == (4, 1, 161, 161)
-    assert 0 < a["memory_masks"].mean() < 0.5  # the target covers part of each memory crop
-    x1, y1, x2, y2 = a["query_box"].tolist()
-    assert 0 < x2 - x1 < 161 and 0 < y2 - y1 < 161 and bool(a["positive"])
-
-
-def test_mask_jitter_moves_only_the_reference_masks():
-    """mask_jitter: the reference frames' masks are boxes moved by at most j/2 of their size and resized by at
-    most 1 + j per side; the initial frame's mask, the crops and the query stay as without it."""
-    clip = synthetic_clip(40, size=(120, 160), seed=5)
-    plain = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0), length=6, seed=3)
-    j = 0.3
-    sloppy = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0, mask_jitter=j),
-                             length=6, seed=3)
-    moved = 0
-    for k in range(6):
-        a, b = plain[k], sloppy[k]
-        for key in ("memory_images", "query_image", "query_box"):
-            assert torch.equal(a[key], b[key]), key
-        assert torch.equal(a["memory_masks"][0], b["memory_masks"][0])  # the annotation's box
-        for m0, m1 in zip(a["memory_masks"][1:], b["memory_masks"][1:]):
-            moved += int(not torch.equal(m0, m1))
-            ys, xs = torch.nonzero(m0[0], as_tuple=True)
-            ys1, xs1 = torch.nonzero(m1[0], as_tuple=True)
-            w0, w1 = float(xs.max() - xs.min() + 1), float(xs1.max() - xs1.min() + 1)
-            assert w0 / (1 + j) - 2 <= w1 <= w0 * (1 + j) + 2  # whole pixels: up to one per side
-            shift = abs(float(xs1.min() + xs1.max()) - float(xs.min() + xs.max())) / 2
-            assert shift <= j / 2 * w0 + 1.5  # resizing keeps the centre
-    assert moved >= 15  # of 18 reference masks
-
-
-def test_same_frame_negatives_miss_the_target():
-    clip = synthetic_clip(40, size=(240, 320), seed=6)
-    cfg = SamplingConfig(crop_size=161, negative_ratio=1.0, same_frame_negatives=1.0)
-    ds = TrackingSamples([clip], cfg, length=8, seed=1)
-    rng = np.random.default_rng(0)
-    for i in range(0, 40, 5):
-        w = ds.window_off_target(clip, i, rng)
-        x, y, bw, bh = clip.boxes[i]
-        apart_x = w.cx + w.side / 2 < x or w.cx - w.side / 2 > x + bw
-        apart_y = w.cy + w.side / 2 < y or w.cy - w.side / 2 > y + bh
-        assert apart_x or apart_y
-        assert -w.side / 4 <= w.cx <= 320 + w.side / 4 and -w.side / 4 <= w.cy <= 240 + w.side / 4
-    items = [ds[k] for k in range(8)]
-    assert not any(bool(i["positive"]) for i in items) and all(int(i["skipped"]) == 0 for i in items)
-    full = synthetic_clip(10, size=(120, 160), seed=6)
-    full.boxes[:] = [0, 0, 160, 120]  # the target fills the frame: no room for a crop off it
-    assert TrackingSamples([full], cfg, length=1).window_off_target(full, 3, rng) is None
-
-
+@pytest.mark.subprocess
 def test_ddp_with_two_cpu_processes(tmp_path):
     cfg = tiny_config(tmp_path / "ddp", steps=2, checkpoint_every=1, threads=1)
     path = tmp_path / "ddp.json"

@@ -126,6 +126,7 @@ def test_the_model_records_its_training_data(tmp_path):
     assert data["source"] == "synthetic" and data["sequences"][0] == "synthetic-0" and len(data["sha256"]) == 64
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("raw, message", [
     ({"steps": -5}, r"steps=-5 is not valid: must be >= 1"),
     ({"steps": "ten"}, r"steps='ten' is not valid: expected int"),
@@ -202,6 +203,7 @@ def test_malformed_splits_file_is_named(tmp_path, text, message):
         load_split("val", tmp_path / "sequences")
 
 
+@pytest.mark.subprocess
 @pytest.mark.data
 @pytest.mark.parametrize("args, message", [
     (["eval", "--split", "val", "--sequences", "deer", "--baselines", "kcf", "--out", "x"], "not both"),
@@ -217,6 +219,7 @@ def test_command_line_errors_are_one_line(tmp_path, args, message):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.subprocess
 def test_negative_bench_frames_are_refused():
     run = cli("bench", "--frames", "-5")
     assert run.returncode == 2 and "-5 is not a positive integer" in run.stderr
@@ -260,6 +263,7 @@ def test_compare_pairs_only_scores_of_the_same_data_and_says_what_it_dropped(tmp
     assert np.isnan(table.loc["csrt", "auc_low"])
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("rows, message", [({}, "holds no tracker's row"),
                                            ({"a": {"overall": {}, "per_sequence": {"x": {"ao": 0.5}}}},
                                             r"row 'a' has no \['auc'\] for sequence 'x'"),
@@ -280,6 +284,7 @@ def test_a_metrics_file_in_out_that_is_not_one_stops_eval_before_tracking(tmp_pa
         evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], tmp_path, progress=False)
 
 
+@pytest.mark.subprocess
 def test_sequences_without_ground_truth_after_the_first_frame_are_not_scored(tmp_path):
     """A GOT-10k test split holds only the first box: scoring it gave every tracker AUC 0.95. It is refused
     for scoring before anything runs, and ``--results-only`` writes the files a server scores."""
@@ -330,6 +335,7 @@ def test_a_frame_of_another_size_is_named_by_the_reader_and_refused_by_the_track
 # ------------------------------------------------------------------ 7. options checked, verdicts from enough evidence
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("raw, message", [
     ({"sampling": {"negative_ratio": 5}}, r"sampling option negative_ratio=5 is not valid: must be in \[0, 1\]"),
     ({"sampling": {"mask_jitter": "0.3"}}, r"sampling option mask_jitter='0.3' is not valid: expected float"),
@@ -369,6 +375,7 @@ def test_health_gives_no_verdict_from_too_few_samples_and_names_the_checks_that_
 # ------------------------------------------------------------------ 8. interrupted runs
 
 
+@pytest.mark.subprocess
 @pytest.mark.data
 def test_an_interrupted_eval_says_how_to_resume(tmp_path):
     root = default_data_root()
