@@ -44,6 +44,7 @@ class ModelConfig:
     head_channels: int = 256
     head_depth: int = 7
     head_init: str = "stmtrack"
+    head_dilation: int = 1  # the towers' conv i is dilated by head_dilation ** i
     memory_size: int = 3  # T reference frames; memory holds N = T + 1 frames with the initial one
     temporal: str = "frame"
     similarity: str = "dot"
@@ -79,7 +80,7 @@ class ModelConfig:
 
 
 MODEL_RANGES = {"crop_size": (1, None), "score_size": (1, None), "channels": (1, None), "head_channels": (1, None),
-                "head_depth": (1, None), "memory_size": (1, None)}
+                "head_depth": (1, None), "head_dilation": (1, None), "memory_size": (1, None)}
 MODEL_CHOICES = {"temporal": GRANULARITIES, "similarity": SIMILARITIES, "head_init": HEAD_INITS,
                  "attention": ATTENTION_SIMILARITIES, "mask_injection": MASK_INJECTIONS,
                  "backbone": BACKBONES}

@@ -40,7 +40,7 @@ class SamplingConfig:
     blur: float = 0.15  # probability of a Gaussian blur (sigma U(0.3, 1.5)) per crop
     motion_blur: float = 0.1  # probability of a linear motion blur (3-9 px, any angle) per crop
     flip: float = 0.5  # probability of mirroring a sample's crops left-right
-    mask_jitter: float = 0.0  # reference masks: centre moved up to j/2 of the size, both sides *= U(1/(1+j), 1+j)
+    mask_jitter: float = 0.0  # reference masks: centre moved up to j/2 of the size, each side *= U(1/(1+j), 1+j)
     aspect_stretch: float = 0.0  # every crop of a sample stretched: aspect ratio *= exp(U(-a, a)), area kept
     corrupt_reference: float = 0.0  # probability that one reference frame shows a drifted tracker's memory
     weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
@@ -187,13 +187,11 @@ class TrackingSamples(Dataset):
 
     def sloppy_box(self, box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A reference frame's box (x1, y1, x2, y2) as a tracker may have left it: moved and resized at random
-        (``mask_jitter``), so the model learns that memory masks after the first frame are estimates. Both
-        sides take one factor: the tracker's boxes keep the first frame's aspect to within its own error, and
-        the mask's shape stays a cue to the target's."""
+        (``mask_jitter``), so the model learns that memory masks after the first frame are estimates."""
         j = self.cfg.mask_jitter
         wh = box[2:] - box[:2]
         center = (box[:2] + box[2:]) / 2 + rng.uniform(-1, 1, 2) * j / 2 * wh
-        wh = wh * np.exp(rng.uniform(-1, 1) * np.log1p(j))
+        wh = wh * np.exp(rng.uniform(-1, 1, 2) * np.log1p(j))
         return np.concatenate([center - wh / 2, center + wh / 2])
 
     def sample(self, rng: np.random.Generator) -> dict:

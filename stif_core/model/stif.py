@@ -71,7 +71,8 @@ class STIF(nn.Module):
         self.sde_memory = SpatialAttention(norm=cfg.sde_norm) if cfg.ste else None
         self.sde_query = SpatialAttention(norm=cfg.sde_norm) if cfg.sde_query else None
         self.fusion = STIFFusion(c, cfg.gate, cfg.attention) if cfg.stif else BaselineRead(cfg.attention)
-        self.head = AnchorFreeHead(2 * c, cfg.head_channels, cfg.head_depth, cfg.stride, cfg.head_init)
+        self.head = AnchorFreeHead(2 * c, cfg.head_channels, cfg.head_depth, cfg.stride, cfg.head_init,
+                                   cfg.head_dilation)
         self.register_buffer("centers", cell_centers(cfg.score_size, self.offset, cfg.stride), persistent=False)
         self.to(memory_format=torch.channels_last)
 

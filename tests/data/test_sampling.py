@@ -90,8 +90,8 @@ def test_samples_are_deterministic_and_well_formed():
 
 
 def test_mask_jitter_moves_only_the_reference_masks():
-    """mask_jitter: the reference frames' masks are boxes moved by at most j/2 of their size and resized by one
-    factor of at most 1 + j; the initial frame's mask, the crops and the query stay as without it."""
+    """mask_jitter: the reference frames' masks are boxes moved by at most j/2 of their size and resized by at
+    most 1 + j per side; the initial frame's mask, the crops and the query stay as without it."""
     clip = synthetic_clip(40, size=(120, 160), seed=5)
     plain = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0), length=6, seed=3)
     j = 0.3
@@ -109,8 +109,6 @@ def test_mask_jitter_moves_only_the_reference_masks():
             ys1, xs1 = torch.nonzero(m1[0], as_tuple=True)
             w0, w1 = float(xs.max() - xs.min() + 1), float(xs1.max() - xs1.min() + 1)
             assert w0 / (1 + j) - 2 <= w1 <= w0 * (1 + j) + 2  # whole pixels: up to one per side
-            h0, h1 = float(ys.max() - ys.min() + 1), float(ys1.max() - ys1.min() + 1)
-            assert abs(np.log(w1 / h1) - np.log(w0 / h0)) < 0.15  # one factor for both sides: the aspect is kept
             shift = abs(float(xs1.min() + xs1.max()) - float(xs.min() + xs.max())) / 2
             assert shift <= j / 2 * w0 + 1.5  # resizing keeps the centre
     assert moved >= 15  # of 18 reference masks

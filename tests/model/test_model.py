@@ -10,7 +10,7 @@ from stif_core.config import VARIANTS, make_config, parse_variant
 from stif_core.model.backbone import EfficientNetLite0Trunk, InceptionV3Trunk
 from stif_core.model.enhance import SpatialAttention, temporal_fusion, temporal_weights
 from stif_core.model.fusion import STIFFusion, attention
-from stif_core.model.head import cell_centers, decode_boxes, encode_boxes, grid_offset
+from stif_core.model.head import cell_centers, conv_tower, decode_boxes, encode_boxes, grid_offset
 
 torch.set_num_threads(2)
 
@@ -291,3 +291,15 @@ def test_shape_trace_walks_the_network_in_order():
     seen = {r.name: r.parameters for r in top}
     assert sum(seen.values()) == sum(p.numel() for p in model.parameters())
     assert not any(r.name.startswith("trunk.") for r in rows)  # the pretrained trunk is shown whole
+
+
+@pytest.mark.parametrize("dilation, field", [(1, 7), (2, 15)])
+def test_a_head_cell_sees_the_cells_of_its_tower_field(dilation, field):
+    """The regression tower's receptive field, measured by gradient: 3 convs see 7 cells across, 15 when conv i is
+    dilated by 2 ** i (a target's ends beyond the field are out of a cell's sight)."""
+    tower = conv_tower(4, 8, 3, dilation)
+    x = torch.randn(1, 4, 21, 21, requires_grad=True)
+    tower(x)[0, :, 10, 10].sum().backward()
+    seen = (x.grad[0].abs().sum(0) > 0).nonzero()  # (K, 2) rows, cols reaching the centre cell
+    assert int(seen[:, 0].max() - seen[:, 0].min()) + 1 == field
+    assert int(seen[:, 1].max() - seen[:, 1].min()) + 1 == field
