@@ -35,9 +35,6 @@ def model_options(cfg: ModelConfig) -> dict:
 def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> None:
     """The model's state dict as safetensors (atomically), with string metadata (preset, variant, steps, ...);
     the model's whole config and the design revision are always recorded ("model", "design")."""
-    if model.cfg.crop_size != model.training_crop:
-        raise ValueError(f"this model was resized for tracking ({model.training_crop} -> {model.cfg.crop_size} crops, "
-                         "STIF.with_crop): save the model it was copied from")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

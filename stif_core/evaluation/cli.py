@@ -37,8 +37,7 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
     for path, variant in zip(paths, variants):
         model = load_model(path, device)  # a bad file fails here, before any tracking
         size = search_size if search_size not in (None, model.cfg.crop_size) else None
-        model = model.with_crop(size) if size else model  # resized once for every row of this checkpoint
-        STIFTracker(model, params, policy, engine=engine)  # a bad option fails here too
+        STIFTracker(model, params, policy, engine=engine, search_size=size)  # a bad option fails here too
         sha = file_sha256(path)
         name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
         defaults = ((params, "otb"), (policy, DEFAULT_MEMORY_POLICY), (engine, "torch"))
@@ -52,7 +51,7 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
         for ko in [None, *names]:
             twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
             row = name if ko is None else f"{name}-ko-{ko}"
-            factories[row] = lambda m=twin: STIFTracker(m, params, policy, engine=engine)
+            factories[row] = lambda m=twin, s=size: STIFTracker(m, params, policy, engine=engine, search_size=s)
             signatures[row] = signature | ({"knockout": ko} if ko else {})
     return factories, signatures
 

@@ -4,7 +4,9 @@ An attention figure of a degenerate model shows an artefact, not the model's rea
 samples of real sequences, what the notebooks' figures would show: spatial maps (eqs. 4-7) saturated at 1,
 cross-attention (eq. 8) one-hot or uniform and whether it reads the target, temporal weights (eq. 3) pinned to
 one frame, whether the score map peaks on the target, whether the chosen cell's box fits the target (its
-aspect ratio and centre, before the tracker's smoothing), and whether a reference frame that a drifted tracker
+aspect ratio and centre, before the tracker's smoothing, and again with every crop of the sample turned by
+90 degrees: a model that measures the target's extent errs alike, one that recalls shapes from appearance
+errs more), and whether a reference frame that a drifted tracker
 stored (cropped around a box moved off the target) loses its temporal weight. Each sample is laid out as a
 perfect tracker would see it: the memory is frame 0 and the T frames before the query, each cropped around its
 ground-truth box; the query is cropped around the previous frame's ground-truth box.
@@ -40,6 +42,7 @@ class Bounds:
     drifted_weight: float = 0.5  # median weight of a drifted reference / the clean references' mean: below this
     aspect_error: float = 0.2  # median |log(aspect / true aspect)| of the chosen cell's box: at most this
     center_error: float = 0.2  # median centre error, each axis over the target's size on it: at most this
+    turned_aspect_error: float = 0.2  # the aspect error with the sample turned by 90 degrees: at most this
     # fewer samples give no verdict: a share is then known to 0.05 at best, and a std over n samples is itself
     # uncertain by about 1 / sqrt(2 (n - 1)) of its value, 16% at 20
     min_samples: int = 20
@@ -146,6 +149,28 @@ def weight_of_a_drifted_frame(tracker: STIFTracker, seq: Sequence, frame: int, e
     return float(frames[k - first] / clean.mean())
 
 
+def aspect_error(w: float, h: float, true_box: np.ndarray) -> float:
+    """|log((w / h) / (true w / true h))|: 0 for a box of the target's shape, log 2 for one twice as wide."""
+    return abs(float(np.log(w / h * true_box[3] / true_box[2])))
+
+
+def turned_aspect_error(tracker: STIFTracker, look, true_box: np.ndarray) -> float:
+    """The aspect error of the chosen cell's box when every crop of the sample (memory crops, their masks, the
+    query) is turned by 90 degrees, x and y swapped; the box is turned back before it is compared."""
+    turn = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2))  # noqa: E731  (S, S, 3) x <-> y
+    entries = [tracker.make_entry(e.frame, turn(e.crop), e.box_crop[[1, 0, 3, 2]]) for e in look.entries]
+    query = torch.as_tensor(turn(look.query_crop), device=tracker.device).permute(2, 0, 1).float()[None]
+    _, encoded = tracker.engine.query(query)  # (1, C, H, W)
+    out = tracker.engine.step(torch.stack([e.features for e in entries], 1), encoded)
+    upright = tracker.wh
+    tracker.wh = upright[::-1].copy()  # the scale / ratio penalty compares with the turned previous box
+    try:
+        box = tracker.select(out, look.window).box_crop  # turned x1, y1, x2, y2
+    finally:
+        tracker.wh = upright
+    return aspect_error(box[3] - box[1], box[2] - box[0], true_box)
+
+
 @torch.no_grad()
 def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
     """The internals of one sample (see the module docstring)."""
@@ -163,7 +188,8 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
     score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
     raw = xyxy_to_xywh(look.window.to_frame(look.selection.box_crop))  # the chosen cell's box, before smoothing
     row = {"peak_score": float(score.max()), "peak_on_target": float(truth[int(score.argmax())]),
-           "aspect_error": abs(float(np.log(raw[2] / raw[3] * true_box[3] / true_box[2]))),
+           "aspect_error": aspect_error(raw[2], raw[3], true_box),
+           "turned_aspect_error": turned_aspect_error(tracker, look, true_box),
            "center_error": float(normalized_center_error(raw[None], true_box[None])[0])}
     for name, xi in (("memory_map", out.memory_spatial_map), ("query_map", out.query_spatial_map)):
         if xi is not None:
@@ -189,7 +215,8 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
 
 CHECKS = {  # every check of the report, and the part of the model it needs (None: every model has it)
     "median peak score": None, "peak on the target": None,
-    "box aspect error, median": None, "box centre error, median": None,
+    "box aspect error, median": None, "box aspect error turned 90 degrees, median": None,
+    "box centre error, median": None,
     f"memory_map cells above {SATURATED}": "SDE on memory (ste)",
     f"query_map cells above {SATURATED}": "SDE on the query (sde_q)",
     "first weighted frame's weight, std": "TDE (ste)", "largest temporal weight, mean": "TDE (ste)",
@@ -213,7 +240,9 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
                                     summary["peak_score_median"] >= bounds.peak_score),
               "peak on the target": (summary["peak_on_target"], f">= {bounds.peak_on_target}",
                                      summary["peak_on_target"] >= bounds.peak_on_target)}
-    for key, name in (("aspect_error", "box aspect error, median"), ("center_error", "box centre error, median")):
+    for key, name in (("aspect_error", "box aspect error, median"),
+                      ("turned_aspect_error", "box aspect error turned 90 degrees, median"),
+                      ("center_error", "box centre error, median")):
         summary[f"{key}_median"] = v = float(np.median(col[key]))
         checks[name] = (v, f"<= {getattr(bounds, key)}", v <= getattr(bounds, key))
     for name in ("memory_map", "query_map"):

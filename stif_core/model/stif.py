@@ -7,8 +7,7 @@ trunk (``shared_trunk``) the trunk's features of a query crop also give that cro
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,7 +55,6 @@ class STIF(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.training_crop = cfg.crop_size  # the crop the weights were trained on (kept by ``with_crop``)
         c, neck_mask = cfg.channels, cfg.mask_injection == "neck"
 
         def trunk(with_mask: bool) -> nn.Module:
@@ -79,25 +77,6 @@ class STIF(nn.Module):
     @property
     def offset(self) -> float:
         return grid_offset(self.cfg.crop_size, self.cfg.score_size, self.cfg.stride)
-
-    def with_crop(self, crop_size: int) -> STIF:
-        """A copy of this model (weights, hooks and all) for crops of side ``crop_size`` at the training scale
-        (pixels per target): the score grid loses or gains a cell per side for every 16 pixels, so it stays centred
-        on the crop as in training (the same ``offset``). A smaller crop searches a smaller region, for less work.
-        The copy is for tracking (``STIFTracker`` reads ``training_crop`` for the scale); it is not saved."""
-        cfg, step = self.cfg, 2 * self.cfg.stride
-        cells, rest = divmod(cfg.crop_size - crop_size, step)
-        score = cfg.score_size - 2 * cells
-        if rest or score < 3:
-            smallest = cfg.crop_size - step * ((cfg.score_size - 3) // 2)
-            raise ValueError(f"crop size {crop_size} does not fit this model (trained on {cfg.crop_size} crops, a "
-                             f"{cfg.score_size} x {cfg.score_size} grid): give {cfg.crop_size} + or - a multiple of "
-                             f"{step}, at least {smallest}")
-        twin = copy.deepcopy(self)
-        twin.cfg = replace(cfg, crop_size=crop_size, score_size=score)
-        twin.memory_backbone.score_size = twin.query_backbone.score_size = score
-        twin.centers = cell_centers(score, twin.offset, cfg.stride, self.centers.device)
-        return twin
 
     @property
     def mask_projection(self) -> nn.Conv2d:

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from ..data.crops import CONTEXT, CropWindow, box_mask, crop, window_around, xywh_to_xyxy
+from ..data.crops import CropWindow, box_mask, crop, xywh_to_xyxy
 from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
 from .engine import make_engine
 from .memory import DEFAULT_MEMORY_POLICY, MemoryEntry, make_memory
 from .protocol import FrameResult, check_frame, check_init_box, check_next_frame
+from .search import SearchRegion, network_for
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,12 @@ class STIFTracker:
             params = PARAM_SETS[params]
         make_memory(memory_policy, model.cfg.memory_size)  # an unknown policy fails here
         # search_size: the crops' side in pixels at the training scale (None: the model's crop_size); a smaller one
-        # searches a smaller region around the last position, for less work. The tracker then runs a resized copy
-        # (``STIF.with_crop``): hooks added to ``model`` later do not reach it; add them to ``tracker.model``.
-        if search_size is not None and search_size != model.cfg.crop_size:
-            model = model.with_crop(search_size)
+        # searches a smaller region around the last position, for less work. The tracker then runs a copy built
+        # for that crop (``search.network_for``): hooks added to ``model`` later do not reach it; add them to
+        # ``tracker.model``.
+        self.search = SearchRegion.of(model.cfg, search_size)
+        model = network_for(model, self.search)
         self.model = model.eval()
-        self.context = CONTEXT * model.cfg.crop_size / model.training_crop  # the training's pixels per target
         self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch
         self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
         cfg = model.cfg
@@ -111,7 +112,7 @@ class STIFTracker:
 
     def entry_from_frame(self, index: int, frame: np.ndarray, box: np.ndarray) -> MemoryEntry:
         """A memory entry for any frame and box (x, y, w, h), cropped as the initial frame is."""
-        window = window_around(box, self.size, self.context)
+        window = self.search.window(box[:2] + box[2:] / 2, box[2:])
         return self.make_entry(index, crop(frame, window), window.to_crop(xywh_to_xyxy(box)))
 
     def memory(self) -> list[MemoryEntry]:
@@ -138,8 +139,7 @@ class STIFTracker:
     def query_window(self) -> CropWindow:
         """The search region of the next frame: side 4 * sqrt(w * h) around the current centre (less with a
         ``search_size`` below the model's crop)."""
-        side = self.context * float(np.sqrt(self.wh.prod()))
-        return CropWindow(float(self.center[0]), float(self.center[1]), side, self.size)
+        return self.search.window(self.center, self.wh)
 
     @torch.no_grad()
     def run_step(self, patch: np.ndarray, window: CropWindow, entries: list[MemoryEntry],

@@ -7,7 +7,16 @@ import torch
 
 from stif_core.checkpoint import load_model
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.lab.health import Bounds, drifted_box, entropy_ratio, format_report, measure, report, sample_frames
+from stif_core.lab.health import (
+    Bounds,
+    aspect_error,
+    drifted_box,
+    entropy_ratio,
+    format_report,
+    measure,
+    report,
+    sample_frames,
+)
 from stif_core.model.head import cell_centers, cells_in_box
 
 
@@ -47,6 +56,9 @@ def test_box_fit_is_measured_on_the_chosen_cell_before_smoothing():
         model.head.reg_pred.bias[[0, 2]] += 2 / model.head.reg_scale
     wider = measure(model, clip, 8)
     assert wider["aspect_error"] > 2 - row["aspect_error"] - 0.05
+    assert wider["turned_aspect_error"] > 2 - row["turned_aspect_error"] - 0.05  # turned: the height grows
+    assert aspect_error(20, 10, np.array([0, 0, 10, 10])) == pytest.approx(math.log(2))
+    assert aspect_error(10, 20, np.array([0, 0, 20, 10])) == pytest.approx(math.log(4))
 
 
 def test_report_flags_a_saturated_map_that_the_shipped_model_does_not_have():

@@ -1,5 +1,5 @@
 """The lite tracker's fast path: TF "same" padding done by the conv itself (the same numbers), and a smaller search
-crop at the training scale (``STIF.with_crop``, ``STIFTracker(search_size=...)``, ``eval --search-size``)."""
+crop at the training scale (``tracking.search``, ``STIFTracker(search_size=...)``, ``eval --search-size``)."""
 import numpy as np
 import pytest
 import torch
@@ -13,6 +13,7 @@ from stif_core.model import STIF
 from stif_core.model.backbone import SameConv2d, pad_same
 from stif_core.model.knockouts import knocked_out
 from stif_core.tracking.engine import TorchEngine
+from stif_core.tracking.search import SearchRegion, network_for
 from stif_core.tracking.tracker import DEFAULT_MEMORY_POLICY, STIFTracker
 
 
@@ -34,9 +35,15 @@ def test_same_padding_by_the_conv_equals_the_explicit_pad(size, k, stride, dilat
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_with_crop_is_the_model_built_for_that_crop(model):
-    twin = model.with_crop(129)
+def small(model, size=129):
+    """The network a tracker searching crops of ``size`` runs."""
+    return network_for(model, SearchRegion.of(model.cfg, size))
+
+
+def test_the_network_for_a_smaller_region_is_the_model_built_for_that_crop(model):
+    twin = small(model)
     assert (twin.cfg.crop_size, twin.cfg.score_size) == (129, 13) and model.cfg.crop_size == 161
+    assert network_for(model, SearchRegion.of(model.cfg)) is model
     fresh = STIF(twin.cfg)
     fresh.load_state_dict(model.state_dict())
     fresh.eval()
@@ -57,11 +64,11 @@ def test_with_crop_is_the_model_built_for_that_crop(model):
     torch.testing.assert_close(twin.centers + 16, model.centers.reshape(17, 17, 2)[2:-2, 2:-2].reshape(-1, 2))
 
 
-def test_with_crop_refuses_crops_that_do_not_fit(model):
+def test_a_region_that_does_not_fit_the_grid_is_refused(model):
     with pytest.raises(ValueError, match=r"161 \+ or - a multiple of 16, at least 49"):
-        model.with_crop(130)
+        SearchRegion.of(model.cfg, 130)
     with pytest.raises(ValueError, match="at least 49"):
-        model.with_crop(33)
+        SearchRegion.of(model.cfg, 33)
     with pytest.raises(ValueError, match="crop size 130"):
         STIFTracker(model, search_size=130)
 
@@ -70,9 +77,9 @@ def test_a_knockout_survives_a_new_crop(model):
     g = torch.Generator().manual_seed(3)
     image, mask = torch.rand(1, 3, 129, 129, generator=g) * 255, torch.zeros(1, 1, 129, 129)
     mask[..., 40:90, 50:80] = 1
-    engine = TorchEngine(knocked_out(model, "mask_empty").with_crop(129))
+    engine = TorchEngine(small(knocked_out(model, "mask_empty")))
     torch.testing.assert_close(engine.memory(image, mask), engine.memory(image, torch.zeros_like(mask)))
-    plain = TorchEngine(model.with_crop(129))
+    plain = TorchEngine(small(model))
     assert not torch.allclose(plain.memory(image, mask), plain.memory(image, torch.zeros_like(mask)), atol=1e-3)
 
 
@@ -112,19 +119,20 @@ def test_eval_rows_name_the_search_size():
     assert list(factories) == ["stif-full"] and "search_size" not in signatures["stif-full"]
 
 
-def test_a_resized_model_keeps_the_training_scale_whoever_resized_it(model, tmp_path):
+def test_the_model_keeps_its_trained_crop_whatever_the_tracker_searches(model, tmp_path):
+    """The tracker owns its search region: the model it was given is unchanged, can be saved as it is, and a
+    second tracker of another region on the same model keeps the training scale."""
     from stif_core.checkpoint import save_weights
 
     seq = load_sequences(["crossing"])[0].head(2)
     scales = []
-    for tracker in (STIFTracker(model, search_size=129), STIFTracker(model.with_crop(129)),
-                    STIFTracker(model.with_crop(145), search_size=129),
-                    STIFTracker(model.with_crop(129), search_size=161), STIFTracker(model)):
+    for tracker in (STIFTracker(model, search_size=129), STIFTracker(model, search_size=145), STIFTracker(model)):
         tracker.init(seq.frame(0), seq.boxes[0])
         scales.append(tracker.query_window().scale)
-    assert scales == pytest.approx([scales[-1]] * 5)
-    with pytest.raises(ValueError, match="resized for tracking"):
-        save_weights(model.with_crop(129), tmp_path / "m.safetensors", {})
+    assert scales == pytest.approx([scales[-1]] * 3)
+    assert model.cfg.crop_size == 161 and model.cfg.score_size == 17
+    save_weights(model, tmp_path / "m.safetensors", {"preset": "lite", "variant": "full"})
+    assert load_model(tmp_path / "m.safetensors").cfg.crop_size == 161
 
 
 @pytest.mark.subprocess
