@@ -11,6 +11,11 @@ def register(sub) -> None:
     p.add_argument("--metrics", required=True, help="metrics.json of an eval run")
     p.add_argument("--reference", help="the row every other row is compared with, e.g. stif-baseline")
     p.add_argument("--keys", default="auc,ao", help=f"comma-separated scores ({', '.join(SCORES)})")
+    p.add_argument("--shape", action="store_true", help="also the boxes' shape on the frames each tracker holds: "
+                                                        "aspect and centre errors (reads the run's result files and "
+                                                        "the sequences)")
+    p.add_argument("--data-root", help="sequences folder, for --shape (default: $STIF_DATA_ROOT or "
+                                       "../shared/data/sequences)")
     p.set_defaults(run=run)
 
 
@@ -22,4 +27,14 @@ def run(args) -> None:
     unknown = sorted(set(keys) - set(SCORES))
     if unknown:
         raise ValueError(f"unknown score(s) {unknown}; valid: {', '.join(SCORES)}")
-    print(format_comparison(comparison(read_metrics(args.metrics), args.reference, keys), args.reference, keys))
+    rows = read_metrics(args.metrics)
+    print(format_comparison(comparison(rows, args.reference, keys), args.reference, keys))
+    if args.shape:
+        from pathlib import Path
+
+        from ..data.sequences import load_sequences
+        from ..evaluation.shape import format_shape, shape_table
+
+        names = list(dict.fromkeys(s for r in rows.values() for s in r["per_sequence"]))
+        sequences = load_sequences(names, args.data_root)
+        print(format_shape(shape_table(Path(args.metrics).parent, rows, sequences)))

@@ -282,11 +282,11 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
 
 
 def format_report(summary: dict) -> str:
-    lines = [f"{summary['samples']} samples", f"{'measure':<40} {'value':>8}  {'healthy when':<20} verdict"]
+    lines = [f"{summary['samples']} samples", f"{'measure':<44} {'value':>8}  {'healthy when':<20} verdict"]
     for name, c in summary["checks"].items():
         value = "-" if c["value"] is None else f"{c['value']:.3f}"
         verdict = c["why"] if c["ok"] is None else "ok" if c["ok"] else "UNHEALTHY"
-        lines.append(f"{name:<40} {value:>8}  {c['bound'] or '':<20} {verdict}")
+        lines.append(f"{name:<44} {value:>8}  {c['bound'] or '':<20} {verdict}")
     if summary["too_few_samples"]:
         lines.append(f"no verdict from {summary['samples']} samples: the bounds need more (--samples, or a split "
                      "with more sequences)")

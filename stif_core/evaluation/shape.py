@@ -1,0 +1,78 @@
+"""The box's shape on the frames where a tracker holds its target (IoU above ``HELD_IOU``): how far its aspect
+ratio and centre are from the ground truth's. AUC mixes where a box is with what shape it has; this separates
+them (docs/design.md, section 10: boxes pulled towards a square).
+
+``python -m stif_core compare --metrics runs/eval/metrics.json --shape``
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.sequences import Sequence
+from .metrics import normalized_center_error, rect_iou
+from .results import read_otb
+
+HELD_IOU = 0.3  # a frame whose box overlaps the target more than this: the tracker holds it
+
+
+def visible(seq: Sequence, n: int) -> np.ndarray:
+    """(n,) bool: frames 1 .. n-1 whose target is annotated and not marked absent (frame 0 is the given box)."""
+    gt = seq.boxes[:n]
+    ok = np.isfinite(gt).all(1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    if seq.absent is not None:
+        ok &= ~seq.absent[:n]
+    ok[0] = False
+    return ok
+
+
+def shape_errors(pred: np.ndarray, seq: Sequence) -> dict:
+    """A tracker's boxes (N, 4) x, y, w, h on ``seq``: the share of visible frames held, and on the held frames the
+    signed log aspect error log((w / h) / (true w / h)) (H,), the centre error over the target's size (H,), and
+    the median true and predicted w / h."""
+    pred = np.asarray(pred, dtype=np.float64)
+    ok = visible(seq, len(pred))
+    p, g = pred[ok], seq.boxes[:len(pred)][ok]
+    held = rect_iou(p, g) > HELD_IOU
+    p, g = p[held], g[held]
+    return {"held": float(held.mean()) if len(held) else float("nan"),
+            "aspect": np.log(p[:, 2] / p[:, 3]) - np.log(g[:, 2] / g[:, 3]),
+            "centre": normalized_center_error(p, g),
+            "true_aspect": float(np.median(g[:, 2] / g[:, 3])) if len(g) else float("nan"),
+            "aspect_median": float(np.median(p[:, 2] / p[:, 3])) if len(p) else float("nan")}
+
+
+def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> dict[str, dict]:
+    """Per row of an eval run (its result files in ``out_dir``): the held share (mean over sequences), the median
+    |log aspect error| and centre error over every held frame, and per sequence true -> predicted median w / h.
+    Sequences whose stored data differ from ``sequences``' are left out of that row, named in ``skipped``."""
+    table = {}
+    for name, row in rows.items():
+        held, aspect, centre, per, skipped = [], [], [], {}, []
+        for seq in sequences:
+            stored = row["per_sequence"].get(seq.name, {}).get("data")
+            if seq.name not in row["per_sequence"] or (stored is not None and stored != seq.fingerprint()):
+                skipped.append(seq.name)
+                continue
+            e = shape_errors(read_otb(Path(out_dir) / name / "otb", seq.name)[0], seq)
+            held.append(e["held"])
+            aspect.append(np.abs(e["aspect"]))
+            centre.append(e["centre"])
+            per[seq.name] = (e["true_aspect"], e["aspect_median"])
+        frames = np.concatenate(aspect) if aspect else np.zeros(0)
+        table[name] = {"held": float(np.nanmean(held)) if held else float("nan"),
+                       "aspect_error": float(np.median(frames)) if len(frames) else float("nan"),
+                       "centre_error": float(np.median(np.concatenate(centre))) if len(frames) else float("nan"),
+                       "per_sequence": per, "skipped": skipped}
+    return table
+
+
+def format_shape(table: dict[str, dict]) -> str:
+    lines = [f"box shape on the frames each tracker holds (IoU > {HELD_IOU}); per sequence: true w/h -> median "
+             "predicted w/h", f"{'tracker':<28} {'held':>6} {'|log aspect err|':>17} {'centre err':>11}"]
+    for name, r in table.items():
+        per = "; ".join(f"{s} {t:.2f}->{p:.2f}" for s, (t, p) in r["per_sequence"].items())
+        lines.append(f"{name:<28} {r['held']:>6.2f} {r['aspect_error']:>17.3f} {r['centre_error']:>11.3f}   {per}"
+                     + (f" (left out, other data: {', '.join(r['skipped'])})" if r["skipped"] else ""))
+    return "\n".join(lines)
