@@ -39,9 +39,11 @@ class SearchRegion:
                              f"{step}, at least {smallest}")
         return cls(size, CONTEXT * size / cfg.crop_size, score)
 
-    def window(self, center: np.ndarray, wh: np.ndarray) -> CropWindow:
-        """The crop window around ``center`` (x, y) for a target of size ``wh`` (w, h), frame pixels."""
-        return CropWindow(float(center[0]), float(center[1]), self.context * float(np.sqrt(np.prod(wh))), self.size)
+    def window(self, center: np.ndarray, wh: np.ndarray, stretch: float = 1.0) -> CropWindow:
+        """The crop window around ``center`` (x, y) for a target of size ``wh`` (w, h), frame pixels; ``stretch``
+        multiplies the target's aspect ratio in the crop (``CropWindow``)."""
+        side = self.context * float(np.sqrt(np.prod(wh)))
+        return CropWindow(float(center[0]), float(center[1]), side, self.size, stretch)
 
 
 def network_for(model: STIF, region: SearchRegion) -> STIF:

@@ -75,7 +75,8 @@ class STIFTracker:
     """
 
     def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = DEFAULT_MEMORY_POLICY,
-                 keep_score_maps: bool = False, engine: str = "torch", search_size: int | None = None):
+                 keep_score_maps: bool = False, engine: str = "torch", search_size: int | None = None,
+                 square_crops: bool = False):
         if isinstance(params, str):
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
@@ -90,6 +91,8 @@ class STIFTracker:
         self.model = model.eval()
         self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch
         self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
+        self.square_crops = square_crops  # crops stretched so that the first frame's target is square in them
+        self.stretch = 1.0
         cfg = model.cfg
         self.size, self.t = cfg.crop_size, cfg.memory_size
         self.device = next(model.parameters()).device
@@ -112,7 +115,7 @@ class STIFTracker:
 
     def entry_from_frame(self, index: int, frame: np.ndarray, box: np.ndarray) -> MemoryEntry:
         """A memory entry for any frame and box (x, y, w, h), cropped as the initial frame is."""
-        window = self.search.window(box[:2] + box[2:] / 2, box[2:])
+        window = self.search.window(box[:2] + box[2:] / 2, box[2:], self.stretch)
         return self.make_entry(index, crop(frame, window), window.to_crop(xywh_to_xyxy(box)))
 
     def memory(self) -> list[MemoryEntry]:
@@ -132,6 +135,7 @@ class STIFTracker:
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
         self.index = 0
+        self.stretch = float(np.clip(box[3] / box[2], 0.25, 4.0)) if self.square_crops else 1.0
         self.initial = self.entry_from_frame(0, frame, box)
         self.past = make_memory(self.policy, self.t)  # the past frames the policy holds (the initial one aside)
         self.frame_shape = frame.shape[:2]
@@ -139,7 +143,7 @@ class STIFTracker:
     def query_window(self) -> CropWindow:
         """The search region of the next frame: side 4 * sqrt(w * h) around the current centre (less with a
         ``search_size`` below the model's crop)."""
-        return self.search.window(self.center, self.wh)
+        return self.search.window(self.center, self.wh, self.stretch)
 
     @torch.no_grad()
     def run_step(self, patch: np.ndarray, window: CropWindow, entries: list[MemoryEntry],
@@ -204,7 +208,7 @@ class STIFTracker:
         score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
         boxes = decode_boxes(out.reg, self.model.centers)[0].cpu()  # (HW, 4) crop pixels
         wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-3)  # (HW, 2)
-        prev = torch.as_tensor(self.wh * window.scale, dtype=torch.float32)  # current size in crop pixels
+        prev = torch.as_tensor(self.wh * window.scales[:2], dtype=torch.float32)  # current size in crop pixels
 
         def change(r):
             return torch.maximum(r, 1 / r)
