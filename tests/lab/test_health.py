@@ -61,6 +61,7 @@ def test_box_fit_is_measured_on_the_chosen_cell_before_smoothing():
     assert aspect_error(10, 20, np.array([0, 0, 20, 10])) == pytest.approx(math.log(4))
 
 
+@pytest.mark.slow
 def test_report_flags_a_saturated_map_that_the_shipped_model_does_not_have():
     """The shipped full model's SDE maps are not saturated; shifting the memory SDE's BatchNorm by +50 (the
     logits of a model without SDE's BatchNorm) makes every cell 1.0, and the report says so."""

@@ -166,6 +166,7 @@ def test_checks_fail_on_the_baseline_checkpoint(tmp_path, monkeypatch):
         checked_run(tmp_path, monkeypatch, "06_head_losses.ipynb", {"checkpoint": "stif_lite_baseline"})
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 @pytest.mark.data
 def test_installed_package_runs_outside_the_checkout(tmp_path):

@@ -1,6 +1,7 @@
 """The ablation summary from the ablation notebook's metrics: intervals, paired differences, knock-outs."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from stif_core.config import VARIANTS
 from stif_core.lab.report import knockout_table, write_summary
@@ -42,6 +43,7 @@ def test_shipped_variants_are_the_rows_with_weights():
     assert shipped_variants() == list(VARIANTS)  # every Table 1 row ships, in the table's order
 
 
+@pytest.mark.slow
 def test_notebooks_run_in_parallel_and_a_failure_is_raised(tmp_path):
     import nbformat
     import pytest

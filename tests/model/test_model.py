@@ -24,6 +24,7 @@ def inputs(cfg, n, b=1, seed=0):
     return images, masks, torch.rand(b, 3, s, s, generator=g) * 255
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["lite", "paper"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_shapes_every_variant_and_memory_size(preset, variant):

@@ -38,6 +38,7 @@ def test_each_session_matches_pytorch(model):
             torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_tracks_a_real_sequence_as_pytorch_does(model):
     seq = load_sequences(["crossing"])[0].head(15)
     boxes = {}
@@ -56,6 +57,7 @@ def test_refusals_name_the_problem():
         make_engine("tensorrt", stif_core.build_model("lite", "full", pretrained=False))
 
 
+@pytest.mark.slow
 def test_profile_names_every_part_of_a_frame(model):
     """bench --profile: each labelled part of ``update`` is found, on both engines; the step's parts only where
     PyTorch runs it."""

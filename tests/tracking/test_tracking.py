@@ -50,6 +50,7 @@ def test_same_input_same_track(model):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["recent", "stmtrack"])
 def test_memory_never_grows_with_the_video(model, policy):
     seq = synthetic_clip(60, size=(96, 128), seed=1)

@@ -75,6 +75,7 @@ def read_log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, monkeypatch):
     straight = Trainer(tiny_config(tmp_path / "a"))
     straight.fit(progress=False)
@@ -111,6 +112,7 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_validation_logs_the_gap_keeps_the_best_and_resumes(tmp_path, monkeypatch):
     Trainer(tiny_config(tmp_path / "a", val_samples=3)).fit(progress=False)
     rows = read_rows(tmp_path / "a" / "validation.jsonl")
@@ -182,6 +184,7 @@ def test_bad_samples_are_skipped_and_counted(tmp_path):
     assert skipped == [int(ds[k]["skipped"]) for k in range(40)]  # deterministic per index
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_ddp_with_two_cpu_processes(tmp_path):
     cfg = tiny_config(tmp_path / "ddp", steps=2, checkpoint_every=1, threads=1)
@@ -197,6 +200,7 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     assert [r["step"] for r in log] == [0, 1] and all(np.isfinite(r["loss"]) for r in log)
 
 
+@pytest.mark.slow
 def test_frozen_trunk_in_onnx_runtime_trains_as_pytorch_does(tmp_path):
     pytest.importorskip("onnxruntime")
     runs = {}
