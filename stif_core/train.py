@@ -213,7 +213,11 @@ class Trainer:
             raise ValueError("training option trunk_engine='onnx' runs on the CPU in one process; use 'torch' "
                              "with a GPU or torchrun")
         self.frozen_trunk = None  # built when training starts, from the weights it starts with
-        self.out = owned_dir(cfg.out, "training output folder", "checkpoint.pt")
+        # rank 0 claims the folder and the others wait: two ranks checking at once would each see the other's mark
+        self.out = owned_dir(cfg.out, "training output folder", "checkpoint.pt") if self.rank == 0 else \
+            Path(cfg.out).resolve()
+        if self.distributed:
+            dist.barrier()
         self.step = 0
         self.best_val = math.inf
         self.resume()
