@@ -44,6 +44,11 @@ class CropWindow:
         return (np.asarray(box_xyxy, dtype=np.float64) - (self.size - 1) / 2) / self.scales + c
 
 
+def square_stretch(box_xywh: np.ndarray) -> float:
+    """The ``CropWindow.stretch`` that makes a box square in the crop, h / w, kept within a factor 4."""
+    return float(np.clip(box_xywh[3] / box_xywh[2], 0.25, 4.0))
+
+
 def xywh_to_xyxy(box: np.ndarray) -> np.ndarray:
     box = np.asarray(box, dtype=np.float64)
     return np.concatenate([box[..., :2], box[..., :2] + box[..., 2:]], -1)

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..options import check_options
-from .crops import CONTEXT, CropWindow, box_mask, crop, to_chw, xywh_to_xyxy
+from .crops import CONTEXT, CropWindow, box_mask, crop, square_stretch, to_chw, xywh_to_xyxy
 from .sequences import AnnotationError, FrameError, Sequence
 
 
@@ -203,7 +203,7 @@ class TrackingSamples(Dataset):
         seq = self.sequences[s]
         stretch = float(np.exp(rng.uniform(-1, 1) * c.aspect_stretch)) if c.aspect_stretch else 1.0
         if c.square_crops:  # as a tracker with square_crops=True crops: the first frame's box becomes square
-            stretch *= float(np.clip(seq.boxes[ids[0], 3] / seq.boxes[ids[0], 2], 0.25, 4.0))
+            stretch *= square_stretch(seq.boxes[ids[0]])
         drifted = 0  # the index of a reference frame a drifted tracker stored, if any
         if c.corrupt_reference and rng.random() < c.corrupt_reference:
             drifted = int(rng.integers(1, len(ids) - 1))

@@ -11,18 +11,26 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sequences import Sequence
+from .harness import hidden_frames
 from .metrics import normalized_center_error, rect_iou
 from .results import read_otb
 
 HELD_IOU = 0.3  # a frame whose box overlaps the target more than this: the tracker holds it
 
 
+def log_aspect_error(pred_wh: np.ndarray, true_wh: np.ndarray) -> np.ndarray:
+    """(..., 2) w, h each -> (...) log((w / h) / (true w / true h)): 0 for the target's shape, log 2 twice as wide."""
+    return np.log(pred_wh[..., 0] / pred_wh[..., 1]) - np.log(true_wh[..., 0] / true_wh[..., 1])
+
+
 def visible(seq: Sequence, n: int) -> np.ndarray:
-    """(n,) bool: frames 1 .. n-1 whose target is annotated and not marked absent (frame 0 is the given box)."""
+    """(n,) bool: frames 1 .. n-1 whose target is annotated and not hidden (``hidden_frames``; frame 0 is the
+    given box)."""
     gt = seq.boxes[:n]
     ok = np.isfinite(gt).all(1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
-    if seq.absent is not None:
-        ok &= ~seq.absent[:n]
+    hidden = hidden_frames(seq)
+    if hidden is not None:
+        ok &= ~hidden[:n]
     ok[0] = False
     return ok
 
@@ -37,7 +45,7 @@ def shape_errors(pred: np.ndarray, seq: Sequence) -> dict:
     held = rect_iou(p, g) > HELD_IOU
     p, g = p[held], g[held]
     return {"held": float(held.mean()) if len(held) else float("nan"),
-            "aspect": np.log(p[:, 2] / p[:, 3]) - np.log(g[:, 2] / g[:, 3]),
+            "aspect": log_aspect_error(p[:, 2:], g[:, 2:]),
             "centre": normalized_center_error(p, g),
             "true_aspect": float(np.median(g[:, 2] / g[:, 3])) if len(g) else float("nan"),
             "aspect_median": float(np.median(p[:, 2] / p[:, 3])) if len(p) else float("nan")}
@@ -47,12 +55,12 @@ def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> d
     """Per row of an eval run (its result files in ``out_dir``): the held share (mean over sequences), the median
     |log aspect error| and centre error over every held frame, and per sequence true -> predicted median w / h.
     Sequences whose stored data differ from ``sequences``' are left out of that row, named in ``skipped``."""
-    table = {}
+    table, prints = {}, {seq.name: seq.fingerprint() for seq in sequences}  # once, for every row
     for name, row in rows.items():
         held, aspect, centre, per, skipped = [], [], [], {}, []
         for seq in sequences:
             stored = row["per_sequence"].get(seq.name, {}).get("data")
-            if seq.name not in row["per_sequence"] or (stored is not None and stored != seq.fingerprint()):
+            if seq.name not in row["per_sequence"] or (stored is not None and stored != prints[seq.name]):
                 skipped.append(seq.name)
                 continue
             e = shape_errors(read_otb(Path(out_dir) / name / "otb", seq.name)[0], seq)

@@ -22,6 +22,7 @@ import torch
 from ..data.crops import xywh_to_xyxy, xyxy_to_xywh
 from ..data.sequences import Sequence
 from ..evaluation.metrics import normalized_center_error
+from ..evaluation.shape import log_aspect_error
 from ..model import STIF
 from ..model.head import cells_in_box, score_map
 from ..tracking.tracker import STIFTracker
@@ -142,7 +143,8 @@ def weight_of_a_drifted_frame(tracker: STIFTracker, seq: Sequence, frame: int, e
     over the mean weight of the clean reference frames."""
     k = (first + len(entries)) // 2
     j = entries[k].frame
-    bad = tracker.entry_from_frame(j, seq.frame(j), drifted_box(seq.boxes[j], seq.frame(j).shape[:2]))
+    image = seq.frame(j)  # (H, W, 3)
+    bad = tracker.entry_from_frame(j, image, drifted_box(seq.boxes[j], image.shape[:2]))
     w = tracker.inspect(seq.frame(frame), entries[:k] + [bad] + entries[k + 1:]).output.temporal_weights[0].cpu()
     frames = (w if w.dim() == 1 else w.mean((1, 2)))[first:]  # (N - first,)
     clean = torch.cat([frames[:k - first], frames[k - first + 1:]])
@@ -150,8 +152,8 @@ def weight_of_a_drifted_frame(tracker: STIFTracker, seq: Sequence, frame: int, e
 
 
 def aspect_error(w: float, h: float, true_box: np.ndarray) -> float:
-    """|log((w / h) / (true w / true h))|: 0 for a box of the target's shape, log 2 for one twice as wide."""
-    return abs(float(np.log(w / h * true_box[3] / true_box[2])))
+    """|log((w / h) / (true w / true h))| of one box (``evaluation.shape.log_aspect_error``)."""
+    return abs(float(log_aspect_error(np.array([w, h]), true_box[2:])))
 
 
 def turned_aspect_error(tracker: STIFTracker, look, true_box: np.ndarray) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from ..data.crops import CropWindow, box_mask, crop, xywh_to_xyxy
+from ..data.crops import CropWindow, box_mask, crop, square_stretch, xywh_to_xyxy
 from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
 from .engine import make_engine
@@ -135,7 +135,7 @@ class STIFTracker:
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
         self.index = 0
-        self.stretch = float(np.clip(box[3] / box[2], 0.25, 4.0)) if self.square_crops else 1.0
+        self.stretch = square_stretch(box) if self.square_crops else 1.0
         self.initial = self.entry_from_frame(0, frame, box)
         self.past = make_memory(self.policy, self.t)  # the past frames the policy holds (the initial one aside)
         self.frame_shape = frame.shape[:2]
