@@ -1,5 +1,5 @@
-"""Command line: ``python -m stif_core {demo,train,eval,compare,bench,report,health,references}``; each command is
-a module of ``stif_core.commands``."""
+"""Command line: ``python -m stif_core {demo,train,eval,compare,bench,report,health,references,track,clip}``;
+each command is a module of ``stif_core.commands``."""
 from __future__ import annotations
 
 import argparse

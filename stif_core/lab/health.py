@@ -13,7 +13,6 @@ ground-truth box; the query is cropped around the previous frame's ground-truth 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..evaluation.metrics import normalized_center_error
 from ..evaluation.shape import log_aspect_error
 from ..model import STIF
 from ..model.head import cells_in_box, score_map
+from ..tracking.readout import attention_on_target, entropy_ratio, frame_weights, memory_target_cells
 from ..tracking.tracker import STIFTracker
 
 SATURATED = 0.99  # a spatial-map cell above this passes its feature through unchanged
@@ -121,12 +121,6 @@ def sample_frames(seq: Sequence, n: int, t: int) -> list[int]:
     return [ok[k] for k in np.linspace(0, len(ok) - 1, min(n, len(ok))).astype(int)] if ok else []
 
 
-def entropy_ratio(rows: torch.Tensor) -> torch.Tensor:
-    """(R, K) attention rows -> (R,) entropy divided by its maximum log K (0: one-hot, 1: uniform)."""
-    p = rows.clamp(min=1e-12)
-    return -(rows * p.log()).sum(1) / math.log(rows.shape[1])
-
-
 def drifted_box(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The box (x, y, w, h) a tracker that had drifted would hold: the same size, its centre moved two sides
     away, along the axis and direction with the most room in a frame of ``shape`` (H, W)."""
@@ -145,8 +139,8 @@ def weight_of_a_drifted_frame(tracker: STIFTracker, seq: Sequence, frame: int, e
     j = entries[k].frame
     image = seq.frame(j)  # (H, W, 3)
     bad = tracker.entry_from_frame(j, image, drifted_box(seq.boxes[j], image.shape[:2]))
-    w = tracker.inspect(seq.frame(frame), entries[:k] + [bad] + entries[k + 1:]).output.temporal_weights[0].cpu()
-    frames = (w if w.dim() == 1 else w.mean((1, 2)))[first:]  # (N - first,)
+    w = tracker.inspect(seq.frame(frame), entries[:k] + [bad] + entries[k + 1:]).output.temporal_weights[0]
+    frames = frame_weights(w)[first:]  # (N - first,)
     clean = torch.cat([frames[:k - first], frames[k - first + 1:]])
     return float(frames[k - first] / clean.mean())
 
@@ -197,21 +191,16 @@ def measure(model: STIF, seq: Sequence, frame: int) -> dict[str, float]:
         if xi is not None:
             row[f"{name}_saturated"] = float((xi > SATURATED).float().mean())
     if out.temporal_weights is not None:
-        w = out.temporal_weights[0].cpu()  # (N,) or (N, H, W)
-        frames = w if w.dim() == 1 else w.mean((1, 2))  # (N,)
+        frames = frame_weights(out.temporal_weights[0])  # (N,)
         first = 0 if model.cfg.tde_includes_initial else 1  # eq. 2's bounds: m_0 is the key, not weighted
         row["first_weight"], row["largest_weight"] = float(frames[first]), float(frames.max())
         if len(entries) - first >= 2:  # a drifted frame's weight needs clean ones to compare with
             row["drifted_weight"] = weight_of_a_drifted_frame(tracker, seq, frame, entries, first)
     if out.attn_q2m is not None and truth.any():
         attn = out.attn_q2m[0].cpu()  # (HW, N'HW)
-        grids = attn.shape[1] // truth.numel()  # 1 (TDE's map), 2 (and m_0), or N frames
-        boxes = [e.box_crop for e in entries] if grids == len(entries) else [entries[0].box_crop] * grids
-        memory_target = torch.cat([cells_in_box(centers, b, stride) for b in boxes])  # (N'HW,)
-        reads = attn[truth]  # (R, N'HW): the query cells on the target
-        row["attention_entropy"] = float(entropy_ratio(reads).mean())
-        row["attention_target_mass"] = float(reads[:, memory_target].sum(1).mean())
-        row["attention_target_uniform"] = float(memory_target.float().mean())
+        memory_target = memory_target_cells(entries, attn.shape[1], centers, stride)  # (N'HW,)
+        (row["attention_entropy"], row["attention_target_mass"],
+         row["attention_target_uniform"]) = attention_on_target(attn, truth, memory_target)
     return row
 
 

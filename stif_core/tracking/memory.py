@@ -35,7 +35,7 @@ class RecentMemory:
     name = "recent"
 
     def __init__(self, t: int):
-        self.t = t
+        self.t, self.most = t, t + 1  # most: the largest number of entries pick() returns
         self.held: deque[MemoryEntry] = deque(maxlen=t)
 
     def add(self, entry: MemoryEntry) -> None:
@@ -52,7 +52,7 @@ class STMTrackMemory:
     name = "stmtrack"
 
     def __init__(self, t: int):
-        self.t, self.reservoir = t, 4 * t
+        self.t, self.reservoir, self.most = t, 4 * t, t + 2
         self.held: deque[MemoryEntry] = deque()
 
     def add(self, entry: MemoryEntry) -> None:

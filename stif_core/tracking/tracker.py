@@ -76,7 +76,7 @@ class STIFTracker:
 
     def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = DEFAULT_MEMORY_POLICY,
                  keep_score_maps: bool = False, engine: str = "torch", search_size: int | None = None,
-                 square_crops: bool = False):
+                 square_crops: bool = False, keep_internals: bool = False):
         if isinstance(params, str):
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
@@ -91,6 +91,10 @@ class STIFTracker:
         self.model = model.eval()
         self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch
         self.params, self.policy, self.keep_score_maps = params, memory_policy, keep_score_maps
+        # keep_internals: update() also runs the step in PyTorch with every internal map and keeps it laid open in
+        # ``last`` (an Inspection), for ``track``; the box comes from the engine's own step, as without it (the
+        # chosen cell can flip between near-equal cells at float rounding, so the maps' pass must not decide)
+        self.keep_internals, self.last = keep_internals, None
         self.square_crops = square_crops  # crops stretched so that the first frame's target is square in them
         self.stretch = 1.0
         cfg = model.cfg
@@ -169,6 +173,9 @@ class STIFTracker:
             patch = crop(frame, window)  # (S, S, 3)
         entries = self.memory()
         out, sel, box, query = self.run_step(patch, window, entries, internals=False)
+        if self.keep_internals:  # the maps from a second step in PyTorch; the box stays the engine's
+            memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
+            self.last = Inspection(window, patch, entries, self.model.step(memory, query[1], internals=True), sel, box)
         self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
         with record_function("memory encode"):
             entry = self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score, query)

@@ -11,18 +11,12 @@ from stif_core.lab.health import (
     Bounds,
     aspect_error,
     drifted_box,
-    entropy_ratio,
     format_report,
     measure,
     report,
     sample_frames,
 )
 from stif_core.model.head import cell_centers, cells_in_box
-
-
-def test_entropy_ratio_is_zero_for_one_hot_and_one_for_uniform():
-    rows = torch.tensor([[1.0, 0, 0, 0], [0.25, 0.25, 0.25, 0.25], [0.5, 0.5, 0, 0]])
-    torch.testing.assert_close(entropy_ratio(rows), torch.tensor([0.0, 1.0, math.log(2) / math.log(4)]))
 
 
 def test_cells_in_box_and_the_nearest_cell_for_a_small_box():

@@ -9,6 +9,7 @@ from stif_core.lab.report import check_parameters, execute, notebooks_dir, suite
 TOUR = notebooks_dir() / "01_tour.ipynb"
 COMMON = {"data_root", "checkpoint", "device", "seed", "fast"}
 ABLATION = "10_ablation.ipynb"  # scores the whole val split: it has no ``sequence``
+OWN_VIDEO = "12_your_video.ipynb"  # tracks a video file: ``video`` and ``box`` instead of ``sequence``
 
 
 def run(tmp_path, **parameters):
@@ -45,6 +46,16 @@ def test_ablation_refuses_a_knockout_or_model_it_cannot_have(tmp_path, parameter
                 parameters | {"output_dir": str(tmp_path / "ablation")})
 
 
+@pytest.mark.parametrize("parameters, message", [
+    ({"video": "nothing.mp4"}, r"video nothing.mp4 does not exist"),
+    ({"box": "1,2"}, r"--box '1,2': give four numbers x,y,w,h"),
+    ({"memory_policy": "newest"}, r"parameter memory_policy='newest' is not valid"),
+])
+def test_your_video_refuses_a_video_or_box_it_cannot_use(tmp_path, parameters, message):
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        execute(notebooks_dir() / OWN_VIDEO, tmp_path / "out.ipynb", parameters)
+
+
 def test_unknown_parameter_name_is_refused():
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sequense'\]"):
         check_parameters(TOUR, {"sequense": "deer"})
@@ -52,7 +63,7 @@ def test_unknown_parameter_name_is_refused():
 
 @pytest.mark.parametrize("path", suite(ablation=True), ids=lambda p: p.name)
 def test_notebooks_have_parameters_and_clean_outputs(path):
-    expected = COMMON if path.name == ABLATION else COMMON | {"sequence"}
+    expected = COMMON | {ABLATION: set(), OWN_VIDEO: {"video", "box"}}.get(path.name, {"sequence"})
     assert expected <= set(pm.inspect_notebook(str(path)))
     cells = json.loads(path.read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]

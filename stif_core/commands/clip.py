@@ -1,0 +1,28 @@
+"""``python -m stif_core clip SEQUENCE OUT.mp4``: a sequence of the data root written as a video file, to try
+``track`` on."""
+from __future__ import annotations
+
+RESUME = "the video file may be incomplete: run the command again"
+
+
+def register(sub) -> None:
+    from . import positive_int
+
+    p = sub.add_parser("clip", help="write a sequence of the data root as an MP4 video (and print its first box)")
+    p.add_argument("sequence", help="a sequence name, e.g. crossing")
+    p.add_argument("out", help="the video file to write (.mp4)")
+    p.add_argument("--frames", type=positive_int, help="only the first frames (default: all)")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--data-root", help="sequences folder")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    from ..data.sequences import load_sequences
+    from ..data.video import sequence_video
+    from ..files import writable_file
+
+    seq = load_sequences([args.sequence], args.data_root)[0]
+    path = sequence_video(seq, writable_file(args.out, "the video file"), args.fps, args.frames)
+    x, y, w, h = seq.boxes[0]
+    print(f"wrote {path}; its first box: --box {x:g},{y:g},{w:g},{h:g}")

@@ -1,0 +1,52 @@
+"""``python -m stif_core track VIDEO --box x,y,w,h``: one's own video tracked, frame by frame, with its internals
+(``lab.track``)."""
+from __future__ import annotations
+
+RESUME = "the frames tracked so far are in --out (track.json says complete: false); run again to track it all"
+
+
+def register(sub) -> None:
+    from . import positive_int
+
+    p = sub.add_parser("track", help="track a video file or a folder of frames from a first box; writes boxes, "
+                                     "per-frame internals and a video with the box")
+    p.add_argument("video", help="a video file (MP4, AVI, MOV, MKV, WebM: what OpenCV decodes) or a folder of frames")
+    p.add_argument("--box", help="the target in the first frame: x,y,w,h in pixels (without it, and with a "
+                                 "display, OpenCV asks you to draw it)")
+    p.add_argument("--checkpoint", default="stif_lite_full", help="weights: a file or a shipped model's name")
+    p.add_argument("--engine", default="onnx", choices=["torch", "onnx"],
+                   help="where the query and memory encoders run (the step runs in PyTorch to record internals)")
+    p.add_argument("--memory-policy", help="recent or stmtrack (default: the tracker's)")
+    p.add_argument("--search-size", type=positive_int, help="the search crop's side in pixels (see eval)")
+    p.add_argument("--no-overlays", dest="overlays", action="store_false",
+                   help="draw only the box into track.mp4, not the q2m read map, SDE's query map and the temporal "
+                        "weights (they cost 0-15%% of the frame rate on this project's 2-core machine)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate of a folder of frames (default 30)")
+    p.add_argument("--out", help="output folder (default: runs/track/<video name>)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    from ..checkpoint import load_model
+    from ..data.video import FrameSource
+    from ..files import owned_dir
+    from ..lab.track import draw_box, parse_box, track_video
+    from ..paths import checkpoint_path, output_dir
+    from ..tracking.memory import DEFAULT_MEMORY_POLICY
+    from ..tracking.protocol import check_init_box
+    from ..tracking.tracker import STIFTracker
+
+    source = FrameSource(args.video, fps=args.fps)  # a missing, empty or undecodable video fails here
+    box = parse_box(args.box) if args.box else draw_box(next(iter(source)).image)
+    check_init_box(box, (source.size[1], source.size[0]))  # a box off the first frame fails before any file
+    policy = args.memory_policy or DEFAULT_MEMORY_POLICY
+    model = load_model(args.checkpoint)
+    tracker = STIFTracker(model, memory_policy=policy, engine=args.engine, search_size=args.search_size)
+    out = owned_dir(args.out or output_dir("runs") / "track" / source.path.stem, "--out", made_by="track.json")
+    summary = track_video(source, box, tracker, out, overlays=args.overlays,
+                          describe={"checkpoint": str(checkpoint_path(args.checkpoint)), "engine": args.engine,
+                                    "memory_policy": policy, "overlays": args.overlays})
+    state = "complete" if summary["complete"] else f"PARTIAL ({summary['stopped']})"
+    print(f"tracked {summary['frames_tracked']} frames of {source.path} at {summary['frames_per_second']} "
+          f"frames/s (decode, track, internals, video); {state}")
+    print(f"written to {out}: boxes.txt, frames.csv, track.mp4, track.json")

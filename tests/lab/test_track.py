@@ -1,0 +1,137 @@
+"""``track``: one's own video gives the harness's boxes on the same frames, per-frame internals that obey their
+definitions, and output that says when it is partial."""
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import cli
+
+from stif_core.checkpoint import load_model
+from stif_core.data.sequences import Sequence
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.data.video import FrameSource, sequence_video
+from stif_core.evaluation.harness import track_sequence
+from stif_core.lab.track import parse_box, track_video
+from stif_core.tracking.tracker import STIFTracker
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("stif_lite_full")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return synthetic_clip(30, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory, model, clip):
+    folder = tmp_path_factory.mktemp("track")
+    path = sequence_video(clip, folder / "clip.mp4")
+    summary = track_video(FrameSource(path), clip.boxes[0], STIFTracker(model, engine="onnx"), folder, progress=False)
+    return folder, summary
+
+
+def test_track_gives_the_harness_boxes_on_the_same_frames(tracked, model, clip):
+    folder, summary = tracked
+    decoded = np.stack([f.image for f in FrameSource(folder / "clip.mp4")])  # (L, H, W, 3) as track read them
+    boxes, _ = track_sequence(STIFTracker(model, engine="onnx"), Sequence("clip", decoded, clip.boxes), progress=False)
+    written = np.loadtxt(folder / "boxes.txt", delimiter=",")
+    np.testing.assert_allclose(written, boxes, atol=0.01)  # boxes.txt holds 2 decimals
+    assert summary["complete"] and summary["frames_tracked"] == 30 and summary["stopped"] is None
+
+
+def test_the_per_frame_internals_obey_their_definitions(tracked):
+    folder, _ = tracked
+    table = pd.read_csv(folder / "frames.csv")
+    assert table["frame"].tolist() == list(range(30))
+    later = table.iloc[1:]
+    weights = later.filter(like="weight_").to_numpy()  # (L - 1, most entries), NaN where memory held fewer
+    np.testing.assert_allclose(np.nansum(weights, axis=1), 1, atol=1e-4)  # eq. 3's softmax over the memory
+    memory = later.filter(like="memory_").to_numpy()
+    assert (np.isnan(weights) == np.isnan(memory)).all()
+    assert (np.nanmax(memory, axis=1) < later["frame"].to_numpy()).all()  # only past frames in memory
+    for name in ("attention_entropy", "attention_mass", "gate_memory", "gate_query", "peak_score"):
+        assert later[name].between(0, 1).all(), name
+    assert (later["attention_mass"] > later["attention_uniform"]).mean() > 0.5  # it reads the target more often
+    video = cv2.VideoCapture(str(folder / "track.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+
+
+class Interrupted(FrameSource):
+    """A source whose reader is interrupted (Ctrl-C) after ``stop`` frames."""
+
+    stop = 7
+
+    def __iter__(self):
+        for frame in super().__iter__():
+            if frame.index == self.stop:
+                raise KeyboardInterrupt
+            yield frame
+
+
+def test_an_interrupted_run_keeps_its_frames_and_says_it_is_partial(tmp_path, tracked, model):
+    folder, _ = tracked
+    with pytest.raises(KeyboardInterrupt):
+        track_video(Interrupted(folder / "clip.mp4"), np.array([100, 80, 40, 30.0]), STIFTracker(model),
+                    tmp_path, progress=False)
+    status = json.loads((tmp_path / "track.json").read_text())
+    assert (status["complete"], status["frames_tracked"], status["stopped"]) == (False, 7, "KeyboardInterrupt")
+    assert len((tmp_path / "boxes.txt").read_text().splitlines()) == 7
+    assert len(pd.read_csv(tmp_path / "frames.csv")) == 7
+
+
+def test_a_broken_tail_is_tracked_up_to_its_last_good_frame_and_marked_partial(tmp_path, model, clip):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    for i in range(12):
+        writer.write(cv2.cvtColor(clip.frame(i), cv2.COLOR_RGB2BGR))
+    writer.release()
+    path.write_bytes(path.read_bytes()[:int(path.stat().st_size * 0.6)])
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.warns(UserWarning, match="decoding stopped after frame"):
+        summary = track_video(FrameSource(path), clip.boxes[0], STIFTracker(model), out, progress=False)
+    assert not summary["complete"] and "broken or cut tail" in summary["stopped"]
+    assert 0 < summary["frames_tracked"] < 12
+    assert len((out / "boxes.txt").read_text().splitlines()) == summary["frames_tracked"]
+
+
+@pytest.mark.parametrize("box, message", [((400, 10, 20, 20), "lies outside the 320x240 frame"),
+                                          ((10, 10, 0, 20), "zero or negative size"),
+                                          ((np.nan, 10, 5, 5), "four finite numbers")])
+def test_a_first_box_that_does_not_fit_the_frame_is_refused_before_any_file(tmp_path, tracked, model, box, message):
+    folder, _ = tracked
+    with pytest.raises(ValueError, match=message):
+        track_video(FrameSource(folder / "clip.mp4"), np.array(box, dtype=float), STIFTracker(model), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_box_is_four_numbers():
+    np.testing.assert_array_equal(parse_box("1,2.5,30,40"), [1, 2.5, 30, 40])
+    for text in ("1,2,3", "a,b,c,d", "1,2,3,4,5", ""):
+        with pytest.raises(ValueError, match="give four numbers x,y,w,h"):
+            parse_box(text)
+
+
+@pytest.mark.subprocess
+def test_the_command_tracks_a_clip_and_refuses_what_it_cannot_use(tmp_path, tracked, monkeypatch):
+    folder, _ = tracked
+    done = cli("track", str(folder / "clip.mp4"), "--box", "120,90,40,30", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert "tracked 30 frames" in done.stdout and "complete" in done.stdout
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    cases = [(["track", str(folder / "clip.mp4")], "no --box given and no display to draw it on"),
+             (["track", str(folder / "clip.mp4"), "--box", "900,9,9,9"], "lies outside the 320x240 frame"),
+             (["track", str(folder / "boxes.txt"), "--box", "1,1,9,9"], "is not a video file by its name"),
+             (["track", str(folder / "clip.mp4"), "--box", "1,1,9,9", "--out", str(tmp_path / "mine")],
+              "holds files this tool did not write")]
+    for args, message in cases:
+        done = cli(*args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
