@@ -33,6 +33,10 @@ def register(sub) -> None:
                    help="also track each checkpoint with one part switched off, a row per knock-out: comma-separated "
                         "names (temporal_uniform, spatial_one, spatial_mean, no_q2m, no_m2q, gate_half, mask_empty) "
                         "or all")
+    p.add_argument("--starts", type=positive_int, default=1,
+                   help="OTB's temporal robustness evaluation: track each sequence from up to this many starts "
+                        "spread over it (ground-truth box at each), scored pooled per sequence; rows are named "
+                        "<tracker>-tre<starts> (default 1: one pass from the first frame)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", required=True, help="output folder (never inside the data root)")
     p.add_argument("--results-only", action="store_true",

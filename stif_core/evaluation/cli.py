@@ -107,7 +107,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     peers, peer_signatures = baseline_trackers(baselines)
     machine = conditions()  # the load before this run's own work
     report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures,
-                      score=not args.results_only)
+                      score=not args.results_only, starts=args.starts)
     if args.results_only:
         print(f"result files written to {out}/<tracker>/got10k (the evaluation servers' layout) and otb/; "
               "nothing was scored")

@@ -9,6 +9,7 @@ ground truth after their first frame (a test split) are refused for scoring: the
 evaluation server instead (``score=False``)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..files import check_name, owned_dir, read_json, write_text
 from ..tracking.protocol import TrackerFailure
 from .metrics import KEYS, evaluate_sequence, summarize, visible_frames
 from .results import otb_paths, read_metrics, read_otb, write_got10k, write_otb
+from .tre import base_name, pool_segments, segments
 
 
 def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Callable | None = None
@@ -125,9 +127,10 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
 
 
 def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path,
-                     progress: bool, prints: dict[str, str], score: bool = True) -> dict:
+                     progress: bool, prints: dict[str, str], score: bool = True, segmented: bool = False) -> dict:
     """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint (``data``, from ``prints``)
-    per sequence and ``fps`` overall; ``score=False``: the result files only, and an empty report."""
+    per sequence and ``fps`` overall; ``score=False``: the result files only, and an empty report.
+    ``segmented``: the sequences are TRE segments (``tre.segments``), scored pooled per sequence."""
     per_seq, seq_times = {}, {}
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
         boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name])
@@ -137,6 +140,12 @@ def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], f
         seq_times[seq.name] = times
     if not score:
         return {}
+    if segmented:
+        per_seq = pool_segments(per_seq)
+        names = {base: [n for n in seq_times if base_name(n) == base] for base in per_seq}
+        seq_times = {base: np.concatenate([seq_times[n] for n in parts]) for base, parts in names.items()}
+        prints = {base: hashlib.sha256(";".join(f"{n}:{prints[n]}" for n in parts).encode()).hexdigest()[:16]
+                  for base, parts in names.items()}
     report = summarize(per_seq)
     for name, times in seq_times.items():
         report["per_sequence"][name] |= {"fps": fps(times), "data": prints[name]}
@@ -145,13 +154,17 @@ def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], f
 
 
 def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence], out_dir: str | Path,
-             progress: bool = True, signatures: dict[str, dict] | None = None, score: bool = True) -> dict:
+             progress: bool = True, signatures: dict[str, dict] | None = None, score: bool = True,
+             starts: int = 1) -> dict:
     """Track every sequence with every tracker (a fresh one per sequence, from its factory); results under
     ``out_dir/<tracker>/{otb,got10k}/`` and the scores (``auc``, ``prec20``, ``norm_prec``, ``ao``, ``sr50``,
     ``sr75``, ``fps``) in ``out_dir/metrics.json``, updated after each tracker (rows of earlier runs kept).
     ``signatures[name]``: what produces a tracker's results (default ``{"tracker": name}``), see
     ``claim_folder``. ``score=False``: result files only (sequences without ground truth, for a server); with
-    scoring, such sequences are refused before anything runs. Returns this run's rows."""
+    scoring, such sequences are refused before anything runs. ``starts`` > 1: OTB's temporal robustness
+    evaluation (``tre``), each sequence tracked from up to that many starts and scored pooled; each row is then
+    ``<tracker>-tre<starts>`` (with ``starts`` in its record and its report), beside the one-pass rows. Returns
+    this run's rows."""
     if not sequences:
         raise ValueError("no sequences to evaluate")
     for name in [*trackers, *(s.name for s in sequences)]:
@@ -162,6 +175,13 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
                          f"nothing to score them against: {blind[:5]}{' ...' if len(blind) > 5 else ''}. A test "
                          "split's annotation is withheld: track it with --results-only and submit the files of "
                          "<out>/<tracker>/got10k to the benchmark's evaluation server")
+    if starts < 1:
+        raise ValueError(f"starts={starts}: give at least 1 (1 is one-pass evaluation)")
+    if starts > 1:
+        signatures = {f"{n}-tre{starts}": (signatures or {}).get(n, {"tracker": n}) | {"starts": starts}
+                      for n in trackers}
+        trackers = {f"{n}-tre{starts}": f for n, f in trackers.items()}
+        sequences = segments(sequences, starts, hidden_frames)
     check_out_dir(Path(out_dir).resolve(), sequences)
     out = owned_dir(out_dir, "--out", "metrics.json")
     metrics = out / "metrics.json"
@@ -171,7 +191,9 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
     prints = {seq.name: seq.fingerprint() for seq in sequences}  # once, for every tracker
     report = {}
     for name, factory in trackers.items():
-        report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score)
+        report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score, starts > 1)
+        if score and starts > 1:
+            report[name]["starts"] = starts
         if score:
             write_text(metrics, json.dumps(stored | report, indent=2))
     return report if score else {}

@@ -90,15 +90,17 @@ def visible_frames(gt: np.ndarray, absent: np.ndarray | None = None) -> np.ndarr
 
 def evaluate_sequence(pred: np.ndarray, gt: np.ndarray, image_size: tuple[int, int],
                       absent: np.ndarray | None = None) -> dict:
-    """One sequence: ``curves`` (OTB success, precision, normalised precision) and ``ious`` (GOT-10k's, pooled
-    later). ``image_size`` is (width, height); ``absent`` (L,) marks frames whose target is hidden."""
+    """One sequence: ``curves`` (OTB success, precision, normalised precision) over its ``frames`` visible
+    frames, and ``ious`` (GOT-10k's, pooled later). ``image_size`` is (width, height); ``absent`` (L,) marks
+    frames whose target is hidden."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.shape != gt.shape:
         raise ValueError(f"{len(pred)} predicted boxes for {len(gt)} ground-truth boxes")
     visible = visible_frames(gt, absent)
     if not visible[0]:
         raise ValueError("the first frame needs a visible ground-truth box: the tracker starts from it")
-    return {"curves": otb_curves(pred[visible], gt[visible]), "ious": got10k_ious(pred, gt, image_size, visible)}
+    return {"curves": otb_curves(pred[visible], gt[visible]), "ious": got10k_ious(pred, gt, image_size, visible),
+            "frames": int(visible.sum())}
 
 
 def scores(curves: dict[str, np.ndarray], ious: np.ndarray) -> dict[str, float]:
