@@ -124,6 +124,16 @@ OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "
                  "seed": (0, None), "checkpoint_every": (1, None), "val_samples": (0, None)}
 
 
+RUN_ONLY = ("variant", "seed", "out", "device", "num_workers", "threads", "trunk_engine", "data_root")
+
+
+def recipe(cfg: TrainConfig) -> dict:
+    """The options that decide what a run learns, shared by every Table 1 row and seed of one recipe: all but the
+    row, the seed and how the run is executed (``RUN_ONLY``; the ONNX trunk computes the PyTorch trunk's
+    features)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up from min_lr to lr, then cosine down to min_lr at the last step."""
     if step < cfg.warmup_steps:
@@ -332,6 +342,7 @@ class Trainer:
 
     def weights_metadata(self) -> dict[str, str]:
         return {"preset": self.cfg.preset, "variant": self.cfg.variant, "steps": str(self.step),
+                "seed": str(self.cfg.seed), "recipe": json.dumps(recipe(self.cfg), sort_keys=True),
                 "data": json.dumps(self.data)}
 
     @staticmethod

@@ -11,6 +11,9 @@ def register(sub) -> None:
     p.add_argument("--metrics", required=True, help="metrics.json of an eval run")
     p.add_argument("--reference", help="the row every other row is compared with, e.g. stif-baseline")
     p.add_argument("--keys", default="auc,ao", help=f"comma-separated scores ({', '.join(SCORES)})")
+    p.add_argument("--seeds", action="store_true",
+                   help="rows that differ only in checkpoint and training seed (their checkpoints record seed and "
+                        "recipe) become one row: mean and bootstrap over seeds and sequences, the seeds' spread")
     p.add_argument("--shape", action="store_true", help="also the boxes' shape on the frames each tracker holds: "
                                                         "aspect and centre errors (reads the run's result files and "
                                                         "the sequences)")
@@ -28,7 +31,8 @@ def run(args) -> None:
     if unknown:
         raise ValueError(f"unknown score(s) {unknown}; valid: {', '.join(SCORES)}")
     rows = read_metrics(args.metrics)
-    print(format_comparison(comparison(rows, args.reference, keys), args.reference, keys))
+    table = comparison(rows, args.reference, keys, seeds=args.seeds)
+    print(format_comparison(table, table.attrs.get("reference", args.reference), keys))
     if args.shape:
         from pathlib import Path
 

@@ -31,10 +31,11 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
     ``DEFAULT_MEMORY_POLICY``, torch, the model's crop). ``knockouts`` (comma-
     separated, or "all" that apply) adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
     paths = [checkpoint_path(c) for c in checkpoints]
-    variants = [read_metadata(p).get("variant", p.stem) for p in paths]
+    metadata = [read_metadata(p) for p in paths]
+    variants = [m.get("variant", p.stem) for m, p in zip(metadata, paths)]
     repeated = {v for v, n in Counter(variants).items() if n > 1}
     factories, signatures = {}, {}
-    for path, variant in zip(paths, variants):
+    for path, variant, meta in zip(paths, variants, metadata):
         model = load_model(path, device)  # a bad file fails here, before any tracking
         size = search_size if search_size not in (None, model.cfg.crop_size) else None
         STIFTracker(model, params, policy, engine=engine, search_size=size)  # a bad option fails here too
@@ -46,7 +47,7 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
             raise ValueError(f"checkpoint {path} is given twice")
         signature = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
                      "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {}) | (
-                     {"search_size": size} if size else {})
+                     {"search_size": size} if size else {}) | trained_with(meta)
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
         for ko in [None, *names]:
             twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
@@ -54,6 +55,13 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
             factories[row] = lambda m=twin, s=size: STIFTracker(m, params, policy, engine=engine, search_size=s)
             signatures[row] = signature | ({"knockout": ko} if ko else {})
     return factories, signatures
+
+
+def trained_with(meta: dict[str, str]) -> dict:
+    """The seed and the recipe's digest of a checkpoint (``train.recipe``), where its metadata records them:
+    ``compare --seeds`` takes rows that differ only in checkpoint and seed as seeds of one row."""
+    seed = {"seed": int(meta["seed"])} if "seed" in meta else {}
+    return seed | ({"recipe": hashlib.sha256(meta["recipe"].encode()).hexdigest()[:12]} if "recipe" in meta else {})
 
 
 def baseline_trackers(baselines: list[str]) -> tuple[dict, dict]:

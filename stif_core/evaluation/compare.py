@@ -5,9 +5,36 @@ intervals, and each tracker against a reference row on the same sequences (``sta
 """
 from __future__ import annotations
 
-from .stats import interval, paired, per_sequence
+import json
+import re
+
+import numpy as np
+
+from .stats import interval, paired, per_sequence, seed_spread
 
 COMPARED = ("auc", "ao", "sr50", "sr75", "prec20")
+SEED_KEYS = ("checkpoint_sha256", "seed")  # what differs between seeds of one row
+SHA8 = re.compile(r"-[0-9a-f]{8}(?=-|$)")  # the checkpoint's mark in a row's name (harness naming)
+
+
+def seed_groups(rows: dict) -> dict[str, list[str]]:
+    """Rows that are seeds of one row: their recorded set-up (``setup``, written by ``eval``) equal but for the
+    checkpoint and its seed, each with a seed recorded. A group is named after its first row, the checkpoint's
+    mark removed; a row without a recorded seed is a group of its own."""
+    groups: dict[str, list[str]] = {}
+    keys: dict[str, str] = {}
+    for name, row in rows.items():
+        setup = row.get("setup", {})
+        key = (json.dumps({k: v for k, v in setup.items() if k not in SEED_KEYS}, sort_keys=True)
+               if "seed" in setup else name)
+        keys.setdefault(key, SHA8.sub("", name) if "seed" in setup else name)
+        groups.setdefault(keys[key], []).append(name)
+    return groups
+
+
+def scores_of(rows: dict, names: list[str], key: str, sequences: list[str]) -> np.ndarray:
+    """(seeds, S) per-sequence scores of a group's rows."""
+    return np.stack([per_sequence(rows[n], key, sequences) for n in names])
 
 
 def common_sequences(rows: dict) -> tuple[list[str], dict[str, str]]:
@@ -35,34 +62,41 @@ def check_scores(rows: dict, keys: tuple[str, ...], sequences: list[str]) -> Non
                 raise ValueError(f"row {name!r} has no {missing} for sequence {s!r}; scores: {list(COMPARED)}")
 
 
-def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED):
+def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED, seeds: bool = False):
     """A DataFrame, one row per tracker: for each key its mean over the common sequences with the 95% interval,
     and against ``reference`` (when given) the paired difference with its interval, how many sequences are
-    ahead / behind, and whether the interval excludes zero."""
+    ahead / behind, and whether the interval excludes zero. ``seeds``: rows that are seeds of one row
+    (``seed_groups``) become one line, its mean over seeds and sequences, the bootstrap over both, and
+    ``<key>_seed_sd``, the spread of the seeds' means; ``reference`` may then name the group."""
     import pandas as pd
 
     if not rows:
         raise ValueError("no rows to compare")
-    if reference is not None and reference not in rows:
-        raise ValueError(f"reference {reference!r} is not a row of these metrics; rows: {list(rows)}")
+    groups = seed_groups(rows) if seeds else {name: [name] for name in rows}
+    if reference is not None and reference not in groups:
+        reference = next((g for g, names in groups.items() if reference in names), reference)
+        if reference not in groups:
+            raise ValueError(f"reference {reference!r} is not a row of these metrics; rows: {list(groups)}")
     sequences, dropped = common_sequences(rows)
     if not sequences:
         raise ValueError(f"the rows have no sequence in common scored on the same data: {dropped}")
     check_scores(rows, keys, sequences)
     table = []
-    for name, row in rows.items():
-        line = {"tracker": name, "sequences": len(sequences)}
+    for group, names in groups.items():
+        line = {"tracker": group, "sequences": len(sequences), "seeds": len(names)}
         for key in keys:
-            ci = interval(per_sequence(row, key, sequences))
-            line |= {key: ci.mean, f"{key}_low": ci.low, f"{key}_high": ci.high}
-            if reference is not None and name != reference:
-                p = paired(per_sequence(row, key, sequences), per_sequence(rows[reference], key, sequences))
+            values = scores_of(rows, names, key, sequences)  # (seeds, S)
+            ci = interval(values)
+            line |= {key: ci.mean, f"{key}_low": ci.low, f"{key}_high": ci.high,
+                     f"{key}_seed_sd": seed_spread(values)}
+            if reference is not None and group != reference:
+                p = paired(values, scores_of(rows, groups[reference], key, sequences))
                 line |= {f"d_{key}": p.difference.mean, f"d_{key}_low": p.difference.low,
                          f"d_{key}_high": p.difference.high, f"{key}_ahead": p.ahead, f"{key}_behind": p.behind,
                          f"{key}_resolved": p.resolved}
         table.append(line)
     frame = pd.DataFrame(table).set_index("tracker")
-    frame.attrs["dropped"] = dropped
+    frame.attrs["dropped"], frame.attrs["reference"] = dropped, reference
     frame.attrs["unfingerprinted"] = [n for n, r in rows.items()
                                       if any("data" not in r["per_sequence"][s] for s in sequences)]
     return frame
@@ -75,12 +109,16 @@ def span(mean: float, low: float, high: float, signed: bool = False) -> str:
 
 def format_comparison(table, reference: str | None = None, keys: tuple[str, ...] = ("auc", "ao")) -> str:
     """Text lines: mean [interval] per key, and the paired difference against the reference."""
-    head = f"{'tracker':<28}" + "".join(f"{k + ' [95%]':>24}" for k in keys)
+    seeded = int(table["seeds"].max()) > 1
+    head = f"{'tracker':<28}" + (f"{'seeds':>6}" if seeded else "") + "".join(f"{k + ' [95%]':>24}" for k in keys)
+    head += "".join(f"{k + ' seed sd':>14}" for k in keys) if seeded else ""
     if reference is not None:
         head += "".join(f"{'d' + k + ' vs ' + reference:>36}" for k in keys)
     lines = [head]
     for name, r in table.iterrows():
-        line = f"{name:<28}" + "".join(f"{span(r[k], r[k + '_low'], r[k + '_high']):>24}" for k in keys)
+        line = f"{name:<28}" + (f"{int(r['seeds']):>6}" if seeded else "")
+        line += "".join(f"{span(r[k], r[k + '_low'], r[k + '_high']):>24}" for k in keys)
+        line += "".join(f"{r[k + '_seed_sd']:>14.3f}" for k in keys) if seeded else ""
         for k in keys if reference is not None else ():
             if name == reference:
                 line += f"{'(reference)':>36}"
@@ -89,7 +127,9 @@ def format_comparison(table, reference: str | None = None, keys: tuple[str, ...]
             line += f"{d} {int(r[k + '_ahead'])}/{int(r[k + '_behind'])}{'*' if r[k + '_resolved'] else ' '}".rjust(36)
         lines.append(line)
     n = int(table["sequences"].iloc[0])
-    notes = [f"mean over {n} sequences [bootstrap 95% interval over sequences]"
+    notes = [f"mean over {n} sequences [bootstrap 95% interval over sequences]" if not seeded else
+             f"mean over seeds and {n} sequences [bootstrap 95% interval over both: sequences resampled, and each "
+             "row's seeds within it]; seed sd: spread of the seeds' means"
              + ("; d: paired difference, sequences ahead/behind, * where the interval excludes 0"
                 if reference is not None else "")]
     if n < 2:

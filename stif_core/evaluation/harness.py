@@ -192,8 +192,9 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
     report = {}
     for name, factory in trackers.items():
         report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score, starts > 1)
-        if score and starts > 1:
-            report[name]["starts"] = starts
+        if score:
+            report[name]["setup"] = (signatures or {}).get(name, {"tracker": name})
+            report[name] |= {"starts": starts} if starts > 1 else {}
         if score:
             write_text(metrics, json.dumps(stored | report, indent=2))
     return report if score else {}

@@ -1,6 +1,8 @@
-"""How sure a benchmark score is: percentile-bootstrap intervals over sequences, and paired comparisons of two
-trackers on the same sequences. With 9 val videos the spread between videos, not the number of frames, decides
-whether two trackers differ; resampling whole sequences is what measures it."""
+"""How sure a benchmark score is: percentile-bootstrap intervals over sequences (and over training seeds, when a
+row has several), and paired comparisons of two trackers on the same sequences. With 9 val videos the spread
+between videos, not the number of frames, decides whether two trackers differ; resampling whole sequences is
+what measures it. One training seed is one draw of the training's luck; resampling seeds within a row adds that
+spread to the interval."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,23 +28,52 @@ class Interval:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def bootstrap_means(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
-    """Means of ``resamples`` resamples of the sequences (rows of ``values``, drawn with replacement):
-    values (S,) -> (R,)."""
+def grid(values: np.ndarray) -> np.ndarray:
+    """Per-sequence scores as (K, S): one row per training seed (a 1-D array is one seed)."""
     values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
-        raise ValueError(f"bootstrap needs a non-empty 1-D array of finite per-sequence scores, got {values!r}")
-    rows = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))  # (R, S)
-    return values[rows].mean(1)
+    values = values[None] if values.ndim == 1 else values
+    if values.ndim != 2 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"bootstrap needs finite per-sequence scores, (S,) or (seeds, S), got {values!r}")
+    return values
+
+
+def sequence_draws(count: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """(R, S) indices of ``resamples`` resamples of ``count`` sequences, drawn with replacement."""
+    return np.random.default_rng(seed).integers(0, count, size=(resamples, count))
+
+
+def bootstrap_means(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
+                    sequences: np.ndarray | None = None, stream: int = 1) -> np.ndarray:
+    """Means of ``resamples`` resamples: values (S,) or (K seeds, S) -> (R,). Each resample draws the sequences
+    with replacement (``sequences``: (R, S) draws to share with another row, for paired differences) and, with
+    several seeds, the seeds too (with replacement, from the random stream ``seed + stream``): both the videos
+    and training luck vary. With one seed this is the plain bootstrap over sequences."""
+    values = grid(values)
+    k, s = values.shape
+    rows = sequence_draws(s, resamples, seed) if sequences is None else sequences  # (R, S)
+    seeds = np.random.default_rng(seed + stream).integers(0, k, size=(len(rows), k))  # (R, K)
+    return values[seeds[:, :, None], rows[:, None, :]].mean((1, 2))
+
+
+def interval_of(means: np.ndarray, mean: float, count: int, level: float) -> Interval:
+    """The percentile interval of bootstrap ``means``; none (NaN bounds) from a single sequence."""
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail]) if count > 1 else (np.nan, np.nan)
+    return Interval(float(mean), float(low), float(high), level)
 
 
 def interval(values: np.ndarray, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
-    """The mean of per-sequence scores and its percentile-bootstrap interval; no interval (NaN bounds, which
-    exclude nothing) from a single sequence, whose resamples are all the same value."""
-    means = bootstrap_means(values, resamples, seed)
-    tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail]) if np.size(values) > 1 else (np.nan, np.nan)
-    return Interval(float(np.mean(values)), float(low), float(high), level)
+    """The mean of per-sequence scores, (S,) or (K seeds, S), and its percentile-bootstrap interval over
+    sequences (and seeds); no interval (NaN bounds, which exclude nothing) from a single sequence, whose
+    resamples are all the same value."""
+    values = grid(values)
+    return interval_of(bootstrap_means(values, resamples, seed), values.mean(), values.shape[1], level)
+
+
+def seed_spread(values: np.ndarray) -> float:
+    """The standard deviation over seeds of each seed's mean over sequences (NaN with one seed)."""
+    values = grid(values)
+    return float(values.mean(1).std(ddof=1)) if len(values) > 1 else float("nan")
 
 
 @dataclass(frozen=True)
@@ -63,13 +94,16 @@ class Paired:
 
 def paired(a: np.ndarray, b: np.ndarray, tie: float = 1e-3, level: float = 0.95, resamples: int = RESAMPLES,
            seed: int = 0) -> Paired:
-    """Compare per-sequence scores ``a`` and ``b`` (same sequences, same order): the bootstrap resamples
-    sequences, keeping each sequence's pair together."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
+    """Compare per-sequence scores ``a`` and ``b`` on the same sequences in the same order, each (S,) or
+    (seeds, S): the bootstrap resamples sequences, keeping each sequence's pair together, and each row's seeds on
+    its own. Ahead / behind count sequences by their mean over seeds."""
+    a, b = grid(a), grid(b)
+    if a.shape[1] != b.shape[1]:
         raise ValueError(f"paired scores must cover the same sequences: shapes {a.shape} and {b.shape}")
-    d = a - b  # (S,)
-    return Paired(interval(d, level, resamples, seed), int((d > tie).sum()), int((d < -tie).sum()),
+    rows = sequence_draws(a.shape[1], resamples, seed)
+    means = bootstrap_means(a, sequences=rows, seed=seed) - bootstrap_means(b, sequences=rows, seed=seed, stream=2)
+    d = a.mean(0) - b.mean(0)  # (S,)
+    return Paired(interval_of(means, d.mean(), len(d), level), int((d > tie).sum()), int((d < -tie).sum()),
                   int((np.abs(d) <= tie).sum()))
 
 

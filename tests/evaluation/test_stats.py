@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from stif_core.evaluation.stats import interval, paired, per_sequence
+from stif_core.evaluation.compare import comparison, format_comparison, seed_groups
+from stif_core.evaluation.stats import interval, paired, per_sequence, seed_spread
 
 
 def test_interval_matches_the_normal_theory_on_a_large_sample():
@@ -69,3 +70,54 @@ def test_comparison_of_an_eval_run(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(ValueError, match="not an eval metrics file"):
         read_metrics(path)
+
+
+def test_seeds_add_their_spread_to_the_interval():
+    """Three seeds whose means differ by a constant: the seed bootstrap matches the normal theory of a mean of
+    (a sequence mean) + (a seed offset); identical seeds give the one-seed interval exactly."""
+    rng = np.random.default_rng(1)
+    videos = rng.normal(0.5, 0.15, 9)  # (S,)
+    same = interval(np.stack([videos] * 3))
+    one = interval(videos)
+    assert (same.low, same.mean, same.high) == pytest.approx((one.low, one.mean, one.high))
+    offsets = np.array([-0.1, 0.0, 0.1])  # training luck, larger than the sequences' share
+    seeded = interval(videos[None] + offsets[:, None])
+    assert seeded.mean == pytest.approx(one.mean)
+    assert seeded.high - seeded.low > one.high - one.low + 0.05  # the seeds' spread widens it
+    assert seed_spread(videos[None] + offsets[:, None]) == pytest.approx(0.1)
+    assert np.isnan(seed_spread(videos))
+
+
+def test_a_paired_difference_over_seeds_needs_the_gain_to_beat_the_seeds():
+    base = np.array([0.1, 0.9, 0.3, 0.7, 0.5, 0.2, 0.8, 0.4, 0.6])
+    steady = paired(np.stack([base + 0.05] * 3), np.stack([base] * 3))
+    assert steady.resolved and steady.difference.low == pytest.approx(0.05)
+    lucky = paired(np.stack([base + 0.05 + d for d in (-0.15, 0.0, 0.15)]), np.stack([base] * 3))
+    assert lucky.difference.mean == pytest.approx(0.05) and not lucky.resolved
+
+
+def test_compare_takes_checkpoints_that_differ_only_in_seed_as_one_row():
+    scores = {"a": -0.05, "b": 0.05}  # per-sequence offsets
+
+    def row(auc: float, variant: str, seed: int | None, sha: str) -> dict:
+        setup = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha} | (
+            {"seed": seed, "recipe": "r1"} if seed is not None else {})
+        return {"per_sequence": {s: {"auc": auc + v, "ao": auc, "data": s} for s, v in scores.items()},
+                "setup": setup}
+
+    rows = {"stif-full-0000aaaa-onnx": row(0.5, "full", 0, "0000aaaa"),
+            "stif-full-1111bbbb-onnx": row(0.6, "full", 1, "1111bbbb"),
+            "stif-full-2222cccc-onnx": row(0.7, "full", 2, "2222cccc"),
+            "stif-baseline-onnx": row(0.4, "baseline", None, "3333dddd"), "csrt": {"per_sequence": rows_csrt()}}
+    assert seed_groups(rows) == {"stif-full-onnx": list(rows)[:3], "stif-baseline-onnx": ["stif-baseline-onnx"],
+                                 "csrt": ["csrt"]}
+    table = comparison(rows, "stif-baseline-onnx", ("auc",), seeds=True)
+    full = table.loc["stif-full-onnx"]
+    assert full["seeds"] == 3 and full["auc"] == pytest.approx(0.6)
+    assert full["auc_seed_sd"] == pytest.approx(0.1) and full["d_auc"] == pytest.approx(0.2)
+    assert "seed sd" in format_comparison(table, "stif-baseline-onnx", ("auc",))
+    assert len(comparison(rows, "stif-baseline-onnx", ("auc",))) == 5  # without --seeds: every row alone
+
+
+def rows_csrt() -> dict:
+    return {"a": {"auc": 0.6, "ao": 0.6, "data": "a"}, "b": {"auc": 0.7, "ao": 0.7, "data": "b"}}

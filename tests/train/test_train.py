@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from stif_core.data.sampling import SamplingConfig, TrackingSamples
 from stif_core.data.sequences import FrameError, Sequence
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.train import TrainConfig, Trainer, lr_at
+from stif_core.train import TrainConfig, Trainer, lr_at, recipe
 
 
 def tiny_config(out: Path, **kw) -> TrainConfig:
@@ -58,9 +58,11 @@ def test_one_recipe_serves_every_row_and_an_experiment_changes_only_what_it_name
     assert (full.variant, full.out) == ("full", "runs/lite_full")
     assert (row.variant, row.seed, row.out) == ("ste+sde_q", 3, "runs/lite_ste_sde_q")
     assert {k for k, v in asdict(row).items() if asdict(full)[k] != v} == {"variant", "seed", "out"}
+    assert recipe(row) == recipe(full)  # seeds and rows of one recipe
     token = TrainConfig.load(configs / "experiments" / "initial_token.json")
     changed = {k for k, v in asdict(token).items() if asdict(full)[k] != v}
     assert changed == {"model", "out"} and token.model == {"initial_token": True}
+    assert recipe(token) != recipe(full)
     assert token.sampling == full.sampling == {"mask_jitter": 0.3}  # a section merges into the base's
     (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
     (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json"}))
@@ -126,6 +128,7 @@ def test_validation_logs_the_gap_keeps_the_best_and_resumes(tmp_path, monkeypatc
     with safe_open(tmp_path / "a" / "best.safetensors", "pt") as f:
         meta = f.metadata()
     assert float(meta["val_loss"]) == best["val_loss"] and meta["selected_by"] == "val_loss"
+    assert meta["seed"] == "0" and json.loads(meta["recipe"]) == recipe(tiny_config(tmp_path / "a", val_samples=3))
 
     original = Trainer.train_step
     calls = {"n": 0}
