@@ -35,6 +35,8 @@ class ModelConfig:
     shared_trunk: one trunk for memory and query crops (needs mask_injection="neck"); each keeps its neck.
     shared_neck: memory and query also share the neck (needs shared_trunk): the same appearance gives the same
         features on both sides, the mask's projection aside, so the attention's cosine compares like with like.
+    square_crops: every crop, in training and tracking, stretched so that the initial frame's target is square
+        in it (``data.crops.square_stretch``): the head measures one shape and the box is stretched back.
     """
 
     backbone: str = "googlenet"
@@ -45,6 +47,7 @@ class ModelConfig:
     head_depth: int = 7
     head_init: str = "stmtrack"
     head_dilation: int = 1  # the towers' conv i is dilated by head_dilation ** i
+    square_crops: bool = False
     memory_size: int = 3  # T reference frames; memory holds N = T + 1 frames with the initial one
     temporal: str = "frame"
     similarity: str = "dot"

@@ -75,6 +75,9 @@ class TrainConfig:
         check_options(self, "training option", OPTION_RANGES,
                       {"device": DEVICES, "trunk_engine": ("torch", "onnx")})
         make_config(self.preset, self.variant, **self.model)
+        if "square_crops" in self.sampling:
+            raise ValueError("sampling option square_crops is the model's (model.square_crops): the tracker crops "
+                             "as the model was trained")
         from_options(SamplingConfig, self.sampling, "sampling option")
 
     @classmethod
@@ -400,5 +403,7 @@ class Trainer:
         return path.open("a")
 
     def sampling_overrides(self) -> dict:
-        return {"crop_size": self.model.cfg.crop_size, "references": self.model.cfg.memory_size,
+        """The sampling options, the model's crop, memory size and crop geometry (``square_crops``) included."""
+        cfg = self.model.cfg
+        return {"crop_size": cfg.crop_size, "references": cfg.memory_size, "square_crops": cfg.square_crops,
                 **self.cfg.sampling}

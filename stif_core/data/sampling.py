@@ -43,6 +43,7 @@ class SamplingConfig:
     mask_jitter: float = 0.0  # reference masks: centre moved up to j/2 of the size, each side *= U(1/(1+j), 1+j)
     aspect_stretch: float = 0.0  # every crop of a sample stretched: aspect ratio *= exp(U(-a, a)), area kept
     square_crops: bool = False  # every crop of a sample stretched so that its initial frame's target is square
+    # (set from the model's option of the same name by the trainer)
     corrupt_reference: float = 0.0  # probability that one reference frame shows a drifted tracker's memory
     weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
 
@@ -202,7 +203,7 @@ class TrackingSamples(Dataset):
         s, ids = self.pick_frames(rng)
         seq = self.sequences[s]
         stretch = float(np.exp(rng.uniform(-1, 1) * c.aspect_stretch)) if c.aspect_stretch else 1.0
-        if c.square_crops:  # as a tracker with square_crops=True crops: the first frame's box becomes square
+        if c.square_crops:  # as the tracker crops for such a model: the first frame's box becomes square
             stretch *= square_stretch(seq.boxes[ids[0]])
         drifted = 0  # the index of a reference frame a drifted tracker stored, if any
         if c.corrupt_reference and rng.random() < c.corrupt_reference:

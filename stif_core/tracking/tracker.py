@@ -76,7 +76,7 @@ class STIFTracker:
 
     def __init__(self, model: STIF, params: TrackerParams | str = "otb", memory_policy: str = DEFAULT_MEMORY_POLICY,
                  keep_score_maps: bool = False, engine: str = "torch", search_size: int | None = None,
-                 square_crops: bool = False, keep_internals: bool = False):
+                 keep_internals: bool = False):
         if isinstance(params, str):
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
@@ -95,7 +95,6 @@ class STIFTracker:
         # ``last`` (an Inspection), for ``track``; the box comes from the engine's own step, as without it (the
         # chosen cell can flip between near-equal cells at float rounding, so the maps' pass must not decide)
         self.keep_internals, self.last = keep_internals, None
-        self.square_crops = square_crops  # crops stretched so that the first frame's target is square in them
         self.stretch = 1.0
         cfg = model.cfg
         self.size, self.t = cfg.crop_size, cfg.memory_size
@@ -139,7 +138,7 @@ class STIFTracker:
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
         self.index = 0
-        self.stretch = square_stretch(box) if self.square_crops else 1.0
+        self.stretch = square_stretch(box) if self.model.cfg.square_crops else 1.0  # as the model was trained
         self.initial = self.entry_from_frame(0, frame, box)
         self.past = make_memory(self.policy, self.t)  # the past frames the policy holds (the initial one aside)
         self.frame_shape = frame.shape[:2]

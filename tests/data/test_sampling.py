@@ -48,6 +48,21 @@ def test_aspect_stretch_widens_the_aspects_and_is_one_for_all_crops_of_a_sample(
     assert spread[0.8] > 3 * spread[0.0]
 
 
+def test_square_crops_make_the_initial_target_square_and_stretch_the_rest_alike():
+    """square_crops: the initial frame's mask is square in its crop (an aspect of 1 +- whole pixels), and the query
+    box keeps its own aspect over the initial one's (the synthetic target's aspect is constant)."""
+    clip = synthetic_clip(40, size=(120, 160), seed=11)  # a target 1.56 times wider than tall
+    ds = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0, square_crops=True),
+                         length=12, seed=3)
+    for k in range(12):
+        item = ds[k]
+        ys, xs = torch.nonzero(item["memory_masks"][0, 0], as_tuple=True)
+        w, h = float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)
+        assert abs(np.log(w / h)) < 0.12
+        x1, y1, x2, y2 = item["query_box"].tolist()
+        assert abs(np.log((x2 - x1) / (y2 - y1))) < 0.12
+
+
 def test_a_drifted_reference_is_one_reference_frame_off_the_target(monkeypatch):
     """corrupt_reference 1: each sample has exactly one reference frame (never the initial one) drawn by
     ``off_target_view``; its box is the target's size at the crop's centre, where a drifted tracker looked."""

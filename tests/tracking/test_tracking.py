@@ -180,3 +180,23 @@ def test_memory_policies_pick_as_documented():
     assert [e.frame for e in past.pick(entry(0))] == [0, 3, 7, 11, 13]  # middles 2.2, 6.5, 10.8; 13 confident
     with pytest.raises(ValueError, match=r"unknown memory policy 'fifo'; valid: \['recent', 'stmtrack'\]"):
         make_memory("fifo", 3)
+
+
+def test_a_model_trained_on_square_crops_is_tracked_on_square_crops(tmp_path, model):
+    """The crop geometry travels with the checkpoint: a square_crops model's tracker stretches every crop so
+    that the first box is square in it, and the box it returns is in frame pixels again."""
+    path = tmp_path / "square.safetensors"
+    save_weights(stif_core.build_model("lite", "full", square_crops=True), path, {"preset": "lite", "variant": "full"})
+    square = load_model(path)
+    assert square.cfg.square_crops and not load_model("stif_lite_full").cfg.square_crops
+    clip = synthetic_clip(6, seed=4)  # a first box 1.22 times taller than wide
+    tracker = STIFTracker(square)
+    tracker.init(clip.frame(0), clip.boxes[0])
+    w, h = clip.boxes[0][2:]
+    assert tracker.stretch == pytest.approx(h / w)
+    x1, y1, x2, y2 = tracker.initial.box_crop
+    assert (x2 - x1) / (y2 - y1) == pytest.approx(1.0)
+    plain = STIFTracker(model)
+    plain.init(clip.frame(0), clip.boxes[0])
+    assert plain.stretch == 1.0
+    check_boxes(np.stack([tracker.update(clip.frame(i)).box for i in range(1, 6)]), clip.frame(0).shape)

@@ -219,3 +219,10 @@ def test_frozen_trunk_in_onnx_runtime_trains_as_pytorch_does(tmp_path):
     assert [r["val_loss"] for r in val_o] == pytest.approx([r["val_loss"] for r in val_t], rel=1e-3)
     with pytest.raises(ValueError, match="trunk_engine='tpu' is not valid"):
         tiny_config(tmp_path, trunk_engine="tpu")
+
+
+def test_square_crops_is_the_models_option_and_reaches_the_samples(tmp_path):
+    cfg = tiny_config(tmp_path / "sq", model={"square_crops": True})
+    assert Trainer(cfg).sampling_overrides()["square_crops"] is True
+    with pytest.raises(ValueError, match=r"square_crops is the model's \(model.square_crops\)"):
+        tiny_config(tmp_path / "no", sampling={"square_crops": True})
