@@ -111,6 +111,7 @@ def draw_frame(tracker: STIFTracker, image: np.ndarray, index: int, box: np.ndar
     """One frame of ``track.mp4`` (BGR): the box, and with ``overlays`` the maps and weights of its step."""
     canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     h, w = canvas.shape[:2]
+    size = max(0.4, h / 600)  # text scale: legible at 240p and at 1080p
     look = tracker.last if index > 0 else None
     if overlays and look is not None:
         model = tracker.model
@@ -125,24 +126,25 @@ def draw_frame(tracker: STIFTracker, image: np.ndarray, index: int, box: np.ndar
             levels = heat_levels(maps["query_map"], (side, side), 1.0)
             canvas[4:4 + side, w - side - 4:w - 4] = cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS)
             label = "SDE xi_2, 0-1"
-            (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-            cv2.putText(canvas, label, (w - tw - 4, 18 + side), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+            (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, 1)
+            cv2.putText(canvas, label, (w - tw - 4, side + th + 8), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
                         cv2.LINE_AA)
         weights = look.output.temporal_weights
         if weights is not None:
             values = frame_weights(weights[0]).numpy()
             bar_w, top = max(side // max(len(values), 1), 6), h - 6
-            cv2.putText(canvas, "temporal weights", (6, top - side - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+            cv2.putText(canvas, "temporal weights", (6, top - side - 14), cv2.FONT_HERSHEY_SIMPLEX, size,
                         (255, 255, 255), 1, cv2.LINE_AA)
             for k, (v, e) in enumerate(zip(values, look.entries)):
                 x = 6 + k * bar_w
                 cv2.rectangle(canvas, (x, top - int(v * side)), (x + bar_w - 2, top), (80, 200, 255), -1)
-                cv2.putText(canvas, str(e.frame), (x, top - int(v * side) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.3,
+                cv2.putText(canvas, str(e.frame), (x, top - int(v * side) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.75 * size,
                             (255, 255, 255), 1, cv2.LINE_AA)
     x1, y1, x2, y2 = np.round(xywh_to_xyxy(box)).astype(int)
     cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), 2)
     label = f"#{index}" + (f"  score {float(look.selection.score):.2f}" if look is not None else "")
-    cv2.putText(canvas, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(canvas, label, (6, int(18 + 20 * (size - 0.4))), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
+                cv2.LINE_AA)
     return canvas
 
 
