@@ -113,7 +113,7 @@ def format_comparison(table, reference: str | None = None, keys: tuple[str, ...]
     head = f"{'tracker':<28}" + (f"{'seeds':>6}" if seeded else "") + "".join(f"{k + ' [95%]':>24}" for k in keys)
     head += "".join(f"{k + ' seed sd':>14}" for k in keys) if seeded else ""
     if reference is not None:
-        head += "".join(f"{'d' + k + ' vs ' + reference:>36}" for k in keys)
+        head += "".join(f" {'d' + k + ' vs ' + reference:>35}" for k in keys)
     lines = [head]
     for name, r in table.iterrows():
         line = f"{name:<28}" + (f"{int(r['seeds']):>6}" if seeded else "")
