@@ -15,12 +15,13 @@ def register(sub) -> None:
                                  "display, OpenCV asks you to draw it)")
     p.add_argument("--checkpoint", default="stif_lite_full", help="weights: a file or a shipped model's name")
     p.add_argument("--engine", default="onnx", choices=["torch", "onnx"],
-                   help="where the query and memory encoders run (the step runs in PyTorch to record internals)")
+                   help="where the network runs; the box is this engine's, as in eval (the internals come from a "
+                        "second pass of the step in PyTorch)")
     p.add_argument("--memory-policy", help="recent or stmtrack (default: the tracker's)")
     p.add_argument("--search-size", type=positive_int, help="the search crop's side in pixels (see eval)")
     p.add_argument("--no-overlays", dest="overlays", action="store_false",
                    help="draw only the box into track.mp4, not the q2m read map, SDE's query map and the temporal "
-                        "weights (they cost 0-15%% of the frame rate on this project's 2-core machine)")
+                        "weights (they cost less than the run-to-run noise on this project's 2-core machine)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of a folder of frames (default 30)")
     p.add_argument("--out", help="output folder (default: runs/track/<video name>)")
     p.set_defaults(run=run)

@@ -142,7 +142,9 @@ def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], f
         return {}
     if segmented:
         per_seq = pool_segments(per_seq)
-        names = {base: [n for n in seq_times if base_name(n) == base] for base in per_seq}
+        names: dict[str, list[str]] = {}
+        for name in seq_times:
+            names.setdefault(base_name(name), []).append(name)
         seq_times = {base: np.concatenate([seq_times[n] for n in parts]) for base, parts in names.items()}
         prints = {base: hashlib.sha256(";".join(f"{n}:{prints[n]}" for n in parts).encode()).hexdigest()[:16]
                   for base, parts in names.items()}

@@ -29,7 +29,7 @@ from ..data.video import FrameSource, video_writer
 from ..files import write_text
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
-from ..tracking.readout import frame_weights, step_maps, step_readout
+from ..tracking.readout import step_readout
 from ..tracking.tracker import STIFTracker
 from .bench import rss_mib
 
@@ -70,15 +70,13 @@ def columns(memory: int) -> list[str]:
             + ["gate_memory", "gate_query", "attention_entropy", "attention_mass", "attention_uniform"])
 
 
-def frame_row(tracker: STIFTracker, index: int, time_s: float, box: np.ndarray) -> dict:
-    """The CSV row of one tracked frame (frame 0: only its box)."""
+def frame_row(index: int, time_s: float, box: np.ndarray, look=None, reading: dict | None = None) -> dict:
+    """The CSV row of one frame: its box, and for a tracked frame (not frame 0) its step's memory (``look``, a
+    ``tracker.Inspection``) and numbers (``readout.step_readout``)."""
     row = {"frame": index, "time_s": round(time_s, 4), **dict(zip("xywh", np.round(box, 2)))}
-    look = tracker.last if index > 0 else None
     if look is None:
         return row
-    model = tracker.model
-    target = look.window.to_crop(xywh_to_xyxy(box))  # the tracker's box in its query crop
-    reading = step_readout(look, model.centers.cpu(), model.cfg.stride, target)
+    reading = dict(reading)
     for k, entry in enumerate(look.entries):
         row[f"memory_{k}"] = entry.frame
     for k, w in enumerate(reading.pop("temporal_weights", [])):
@@ -107,39 +105,41 @@ def paste_heat(canvas: np.ndarray, heat: np.ndarray, rect: np.ndarray, alpha: fl
     canvas[cy1:cy2, cx1:cx2] = (part * (1 - a) + colour * a).astype(np.uint8)
 
 
-def draw_frame(tracker: STIFTracker, image: np.ndarray, index: int, box: np.ndarray, overlays: bool) -> np.ndarray:
-    """One frame of ``track.mp4`` (BGR): the box, and with ``overlays`` the maps and weights of its step."""
+def grid_extent(model) -> np.ndarray:
+    """The score grid's extent in crop pixels, x1, y1, x2, y2: where the maps of a step lie in its crop."""
+    n, stride, offset = model.cfg.score_size, model.cfg.stride, float(model.centers[0, 0])
+    lo, hi = offset - stride / 2, offset + (n - 0.5) * stride
+    return np.array([lo, lo, hi, hi])
+
+
+def draw_frame(image: np.ndarray, index: int, box: np.ndarray, look=None, reading: dict | None = None,
+               maps: dict | None = None, grid: np.ndarray | None = None) -> np.ndarray:
+    """One frame of ``track.mp4`` (BGR): the box, its step's score (``look``), and the maps (``maps`` over the
+    crop's ``grid``) and temporal weights (``reading``) when ``maps`` is given (overlays on)."""
     canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     h, w = canvas.shape[:2]
     size = max(0.4, h / 600)  # text scale: legible at 240p and at 1080p
-    look = tracker.last if index > 0 else None
-    if overlays and look is not None:
-        model = tracker.model
-        maps = step_maps(look, model.centers.cpu(), model.cfg.stride)
-        n, stride, offset = model.cfg.score_size, model.cfg.stride, float(model.centers[0, 0])
-        grid = np.array([offset - stride / 2, offset - stride / 2, offset + (n - 0.5) * stride,
-                         offset + (n - 0.5) * stride])  # the score grid's extent in crop pixels
-        if "read" in maps:
-            paste_heat(canvas, maps["read"], look.window.to_frame(grid))
-        side = max(h // 4, 24)
-        if "query_map" in maps:
-            levels = heat_levels(maps["query_map"], (side, side), 1.0)
-            canvas[4:4 + side, w - side - 4:w - 4] = cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS)
-            label = "SDE xi_2, 0-1"
-            (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, 1)
-            cv2.putText(canvas, label, (w - tw - 4, side + th + 8), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
-                        cv2.LINE_AA)
-        weights = look.output.temporal_weights
-        if weights is not None:
-            values = frame_weights(weights[0]).numpy()
-            bar_w, top = max(side // max(len(values), 1), 6), h - 6
-            cv2.putText(canvas, "temporal weights", (6, top - side - 14), cv2.FONT_HERSHEY_SIMPLEX, size,
+    overlays, maps = maps is not None, maps or {}
+    if "read" in maps:
+        paste_heat(canvas, maps["read"], look.window.to_frame(grid))
+    side = max(h // 4, 24)
+    if "query_map" in maps:
+        levels = heat_levels(maps["query_map"], (side, side), 1.0)
+        canvas[4:4 + side, w - side - 4:w - 4] = cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS)
+        label = "SDE xi_2, 0-1"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, 1)
+        cv2.putText(canvas, label, (w - tw - 4, side + th + 8), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    if overlays and "temporal_weights" in (reading or {}):
+        values = reading["temporal_weights"]
+        bar_w, top = max(side // max(len(values), 1), 6), h - 6
+        cv2.putText(canvas, "temporal weights", (6, top - side - 14), cv2.FONT_HERSHEY_SIMPLEX, size,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        for k, (v, e) in enumerate(zip(values, look.entries)):
+            x = 6 + k * bar_w
+            cv2.rectangle(canvas, (x, top - int(v * side)), (x + bar_w - 2, top), (80, 200, 255), -1)
+            cv2.putText(canvas, str(e.frame), (x, top - int(v * side) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.75 * size,
                         (255, 255, 255), 1, cv2.LINE_AA)
-            for k, (v, e) in enumerate(zip(values, look.entries)):
-                x = 6 + k * bar_w
-                cv2.rectangle(canvas, (x, top - int(v * side)), (x + bar_w - 2, top), (80, 200, 255), -1)
-                cv2.putText(canvas, str(e.frame), (x, top - int(v * side) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.75 * size,
-                            (255, 255, 255), 1, cv2.LINE_AA)
     x1, y1, x2, y2 = np.round(xywh_to_xyxy(box)).astype(int)
     cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), 2)
     label = f"#{index}" + (f"  score {float(look.selection.score):.2f}" if look is not None else "")
@@ -162,6 +162,7 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     status = out / "track.json"
     write_text(status, json.dumps(summary, indent=2))
     memory = make_memory(tracker.policy, tracker.t).most
+    centers, stride, grid = tracker.model.centers.cpu(), tracker.model.cfg.stride, grid_extent(tracker.model)
     start, n = time.perf_counter(), 0
     with open(out / "boxes.txt", "w") as boxes, open(out / "frames.csv", "w", newline="") as table:
         writer = csv.DictWriter(table, columns(memory), restval="")
@@ -170,14 +171,19 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
         bar = tqdm(total=source.announced, desc="track", unit="frame", disable=not progress)
         try:
             for frame in source:
+                look, reading, maps = None, None, None
                 if frame.index == 0:
                     tracker.init(frame.image, box)
                     current = box
                 else:
                     current = tracker.update(frame.image).box
+                    look = tracker.last
+                    target = look.window.to_crop(xywh_to_xyxy(current))  # the tracker's box in its query crop
+                    reading, maps = step_readout(look, centers, stride, target)
                 boxes.write(",".join(f"{v:.2f}" for v in current) + "\n")
-                writer.writerow(frame_row(tracker, frame.index, frame.time, current))
-                video.write(draw_frame(tracker, frame.image, frame.index, current, overlays))
+                writer.writerow(frame_row(frame.index, frame.time, current, look, reading))
+                video.write(draw_frame(frame.image, frame.index, current, look, reading, maps if overlays else None,
+                                       grid))
                 n = frame.index + 1
                 if n % FLUSH_EVERY == 0:
                     boxes.flush()

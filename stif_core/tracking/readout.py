@@ -43,35 +43,28 @@ def frame_weights(weights: torch.Tensor) -> torch.Tensor:
     return w if w.dim() == 1 else w.mean((1, 2))
 
 
-def step_readout(look, centers: torch.Tensor, stride: int, target_crop: np.ndarray) -> dict:
-    """The numbers of one step (a ``tracker.Inspection``) with the target at ``target_crop`` (x1, y1, x2, y2 in
-    crop pixels): peak score, temporal weights per memory frame, mean gate of each branch, and the q2m attention's
-    entropy and mass on the target (``attention_on_target``). Parts the variant lacks are left out."""
-    out = look.output
+def step_readout(look, centers: torch.Tensor, stride: int, target_crop: np.ndarray) -> tuple[dict, dict]:
+    """One step (a ``tracker.Inspection``) with the target at ``target_crop`` (x1, y1, x2, y2 in crop pixels), read
+    once: its numbers (peak score, temporal weights per memory frame, mean gate of each branch, the q2m attention's
+    entropy and mass on the target, ``attention_on_target``) and its maps over the query crop's grid (H, W):
+    ``read``, each query cell's q2m mass on the memory's target (where the query finds what memory knows as the
+    target), and ``query_map``, SDE's xi_2 (eq. 6). Parts the variant lacks are left out of both."""
+    out, n = look.output, int(math.isqrt(centers.shape[0]))
     row: dict = {"peak_score": float(score_map(out.cls, out.ctr).max())}
+    maps: dict[str, np.ndarray] = {}
     if out.temporal_weights is not None:
         row["temporal_weights"] = frame_weights(out.temporal_weights[0]).numpy()  # (N,)
     for name in ("gate_memory", "gate_query"):
         if getattr(out, name) is not None:
             row[name] = float(getattr(out, name).mean())
-    query_cells = cells_in_box(centers, target_crop, stride)  # (HW,)
-    if out.attn_q2m is not None and query_cells.any():
-        attn = out.attn_q2m[0].cpu()  # (HW, N'HW)
-        memory_cells = memory_target_cells(look.entries, attn.shape[1], centers, stride)
-        row["attention_entropy"], row["attention_mass"], row["attention_uniform"] = attention_on_target(
-            attn, query_cells, memory_cells)
-    return row
-
-
-def step_maps(look, centers: torch.Tensor, stride: int) -> dict[str, np.ndarray]:
-    """The maps of one step over its query crop's grid (H, W): ``read``, each query cell's q2m mass on the memory's
-    target (where the query finds what memory knows as the target), and ``query_map``, SDE's xi_2 (eq. 6)."""
-    out, n = look.output, int(math.isqrt(centers.shape[0]))
-    maps = {}
     if out.attn_q2m is not None:
         attn = out.attn_q2m[0].cpu()  # (HW, N'HW)
-        memory_cells = memory_target_cells(look.entries, attn.shape[1], centers, stride)
+        memory_cells = memory_target_cells(look.entries, attn.shape[1], centers, stride)  # (N'HW,)
         maps["read"] = attn[:, memory_cells].sum(1).reshape(n, n).numpy()
+        query_cells = cells_in_box(centers, target_crop, stride)  # (HW,)
+        if query_cells.any():
+            row["attention_entropy"], row["attention_mass"], row["attention_uniform"] = attention_on_target(
+                attn, query_cells, memory_cells)
     if out.query_spatial_map is not None:
         maps["query_map"] = out.query_spatial_map[0, 0].cpu().numpy()
-    return maps
+    return row, maps

@@ -15,7 +15,6 @@ from stif_core.tracking.readout import (
     entropy_ratio,
     frame_weights,
     memory_target_cells,
-    step_maps,
     step_readout,
 )
 from stif_core.tracking.tracker import STIFTracker
@@ -60,12 +59,11 @@ def test_a_real_step_reads_out_within_its_definitions():
         tracker.update(clip.frame(i))
     look, centers, stride = tracker.last, model.centers.cpu(), model.cfg.stride
     target = look.window.to_crop(xywh_to_xyxy(look.box))  # the tracker's own box, as ``track`` reads it
-    row = step_readout(look, centers, stride, target)
+    row, maps = step_readout(look, centers, stride, target)
     assert math.isclose(float(row["temporal_weights"].sum()), 1, abs_tol=1e-5)
     assert len(row["temporal_weights"]) == len(look.entries)
     assert 0 <= row["attention_entropy"] <= 1 and 0 <= row["attention_mass"] <= 1
     assert 0 < row["gate_memory"] < 1 and 0 < row["gate_query"] < 1
-    maps = step_maps(look, centers, stride)
     n = model.cfg.score_size
     assert maps["read"].shape == maps["query_map"].shape == (n, n)
     inside = cells_in_box(centers, target, stride).reshape(n, n).numpy()
