@@ -85,22 +85,34 @@ def stif_loss(cls: torch.Tensor, ctr: torch.Tensor, reg: torch.Tensor, targets: 
     return {"loss": total, "cls": l_cls, "reg": l_reg, "ctr": l_ctr, "iou": mean_iou}
 
 
+def trunk_outputs(batch: dict, trunk, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared trunk's features of a batch's crops: memory (B, N, Ct, H', W') and query (B, Ct, H', W'). A feature
+    cache's batch holds them (``memory_features``, ``query_features``); otherwise ``trunk`` runs on the crops, memory
+    and query in one call."""
+    if "query_features" in batch:
+        return batch["memory_features"].to(device).float(), batch["query_features"].to(device).float()
+    memory_images = batch["memory_images"].float()  # (B, N, 3, S, S)
+    b, n = memory_images.shape[:2]
+    crops = torch.cat([memory_images.flatten(0, 1), batch["query_image"].float()])  # (B*N + B, 3, S, S)
+    features = trunk(crops).to(device)  # (B*N + B, Ct, H', W')
+    return features[:b * n].unflatten(0, (b, n)), features[b * n:]
+
+
 def batch_loss(net: torch.nn.Module, batch: dict, centers: torch.Tensor, lambda_reg: float = 1.0,
                lambda_ctr: float = 1.0, autocast: bool = False, trunk=None) -> dict[str, torch.Tensor]:
     """Forward a training batch (``TrackingSamples`` items, collated) through ``net``, assign the targets on
     ``centers`` and return eq. 12's terms (``stif_loss``). The trainer, its validation and the notebooks use it;
     ``autocast`` runs the forward in bf16 (CUDA). ``trunk``: a callable giving the shared trunk's features of
-    crops (B, 3, S, S) -> (B, Ct, H', W') without gradient (a frozen trunk run elsewhere, ``model.ort``)."""
+    crops (B, 3, S, S) -> (B, Ct, H', W') without gradient (a frozen trunk run elsewhere, ``model.ort``); a
+    batch of a feature cache (``feature_cache.CachedSamples``) brings those features itself."""
     dev = centers.device
-    memory_images = batch["memory_images"].to(dev).float()  # (B, N, 3, S, S)
-    masks, query = batch["memory_masks"].to(dev), batch["query_image"].to(dev).float()  # (B, N, 1, S, S), (B, 3, S, S)
+    masks = batch["memory_masks"].to(dev)  # (B, N, 1, S, S)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-        if trunk is None:
-            out = net(memory_images, masks, query)
+        if trunk is None and "query_features" not in batch:
+            out = net(batch["memory_images"].to(dev).float(), masks, batch["query_image"].to(dev).float())
         else:
-            b, n = memory_images.shape[:2]
-            features = trunk(torch.cat([memory_images.flatten(0, 1), query])).to(dev)  # (B*N + B, Ct, H', W')
-            f_m = net.encode_memory(None, masks, features[:b * n].unflatten(0, (b, n)))  # (B, N, C, H, W)
-            out = net.step(f_m, net.encode_query(None, features=features[b * n:]))
+            memory_features, query_features = trunk_outputs(batch, trunk, dev)
+            f_m = net.encode_memory(None, masks, memory_features)  # (B, N, C, H, W)
+            out = net.step(f_m, net.encode_query(None, features=query_features))
     targets = assign_targets(batch["query_box"].to(dev), centers, batch["positive"].to(dev))
     return stif_loss(out.cls.float(), out.ctr.float(), out.reg.float(), targets, lambda_reg, lambda_ctr)

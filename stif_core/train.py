@@ -29,6 +29,7 @@ from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
 from .device import DEVICES
+from .feature_cache import CachedSamples, trunk_digest, write_cache
 from .files import owned_dir, read_json, write_text
 from .losses import batch_loss
 from .options import check_options, from_options
@@ -67,6 +68,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
     device: str = "auto"
     trunk_engine: str = "torch"  # "onnx": a frozen shared trunk runs in ONNX Runtime (CPU, one process; ~3x faster)
+    feature_cache: str | None = None  # a folder of this seed's trunk features (``python -m stif_core cache``)
     out: str = "runs/lite_full"
 
     def __post_init__(self) -> None:
@@ -79,6 +81,9 @@ class TrainConfig:
             raise ValueError("sampling option square_crops is the model's (model.square_crops): the tracker crops "
                              "as the model was trained")
         from_options(SamplingConfig, self.sampling, "sampling option")
+        if self.feature_cache and self.freeze_backbone_steps < self.steps:
+            raise ValueError(f"a feature cache holds a frozen trunk's features, and this run trains the trunk from "
+                             f"step {self.freeze_backbone_steps} (freeze_backbone_steps < steps = {self.steps})")
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -127,13 +132,13 @@ OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "
                  "seed": (0, None), "checkpoint_every": (1, None), "val_samples": (0, None)}
 
 
-RUN_ONLY = ("variant", "seed", "out", "device", "num_workers", "threads", "trunk_engine", "data_root")
+RUN_ONLY = ("variant", "seed", "out", "device", "num_workers", "threads", "trunk_engine", "data_root", "feature_cache")
 
 
 def recipe(cfg: TrainConfig) -> dict:
     """The options that decide what a run learns, shared by every Table 1 row and seed of one recipe: all but the
     row, the seed and how the run is executed (``RUN_ONLY``; the ONNX trunk computes the PyTorch trunk's
-    features)."""
+    features, a feature cache holds them)."""
     return {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
 
 
@@ -297,10 +302,13 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        sampling = SamplingConfig(**self.sampling_overrides())
+        sampling = sampling_config(cfg, self.model)
         dataset = TrackingSamples(training_sequences(cfg), sampling, length=cfg.steps * cfg.batch_size * self.world,
                                   seed=cfg.seed)
         self.data = data_record(cfg, dataset.sequences)
+        sequences = dataset.sequences
+        if cfg.feature_cache:
+            dataset = CachedSamples(cfg.feature_cache, cache_key(cfg, self.model, dataset))
         self.net.train()
         set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
         if cfg.trunk_engine == "onnx" and self.step < cfg.freeze_backbone_steps:
@@ -310,7 +318,7 @@ class Trainer:
         validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
         if validating:
             self.probes = {"val": fixed_samples(validation_sequences(cfg), sampling, cfg.val_samples, cfg.seed + 1),
-                           "train": fixed_samples(dataset.sequences, sampling, cfg.val_samples, cfg.seed + 2)}
+                           "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2)}
         log = self.open_log("log.jsonl", self.step - 1) if self.rank == 0 else None
         vlog = self.open_log("validation.jsonl", self.step) if validating else None
         if vlog and self.step == 0:
@@ -402,8 +410,37 @@ class Trainer:
         write_text(path, "".join(r + "\n" for r in kept))
         return path.open("a")
 
-    def sampling_overrides(self) -> dict:
-        """The sampling options, the model's crop, memory size and crop geometry (``square_crops``) included."""
-        cfg = self.model.cfg
-        return {"crop_size": cfg.crop_size, "references": cfg.memory_size, "square_crops": cfg.square_crops,
-                **self.cfg.sampling}
+
+def sampling_config(cfg: TrainConfig, model: torch.nn.Module) -> SamplingConfig:
+    """The run's sampling options, the model's crop, memory size and crop geometry (``square_crops``) included."""
+    m = model.cfg
+    return SamplingConfig(crop_size=m.crop_size, references=m.memory_size, square_crops=m.square_crops, **cfg.sampling)
+
+
+def cache_key(cfg: TrainConfig, model: torch.nn.Module, samples: TrackingSamples) -> dict:
+    """What a feature cache of ``samples`` holds: the seed, the count, every sampling option, the data and the
+    trunk's weights. Every Table 1 row of one seed and recipe has the same key."""
+    return {"seed": cfg.seed, "length": len(samples), "sampling": asdict(samples.cfg),
+            "data": data_record(cfg, samples.sequences)["sha256"], "trunk": trunk_digest(model)}
+
+
+def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
+    """The feature cache of ``cfg``'s samples (its seed, ``steps * batch_size`` samples) in ``out``, made with the
+    trunk the run starts from (in ONNX Runtime with ``trunk_engine="onnx"``); resumes a stopped build."""
+    if cfg.freeze_backbone_steps < cfg.steps:
+        raise ValueError("this recipe trains the trunk (freeze_backbone_steps < steps): its features change as it "
+                         "learns, so no cache can hold them")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model = build_model(cfg.preset, cfg.variant, device="cpu", **cfg.model).eval()
+    if model.trunk is None:
+        raise ValueError("a feature cache needs a shared trunk (shared_trunk=True, the lite preset)")
+    samples = TrackingSamples(training_sequences(cfg), sampling_config(cfg, model),
+                              length=cfg.steps * cfg.batch_size, seed=cfg.seed)
+    if cfg.trunk_engine == "onnx":
+        from .model.ort import FrozenTrunk
+
+        trunk = FrozenTrunk(model)
+    else:
+        trunk = model.trunk_features
+    return write_cache(samples, trunk, cache_key(cfg, model, samples), out, cfg.batch_size, cfg.num_workers, progress)

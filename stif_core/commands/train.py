@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--out", help="output folder (overrides the config's)")
     p.add_argument("--steps", type=positive_int, help="number of steps (overrides the config's)")
     p.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    p.add_argument("--feature-cache", help="a folder of this seed's trunk features (python -m stif_core cache): the "
+                                           "same training for the cost of the layers that learn")
     p.add_argument("--stop-at", type=positive_int, help="stop at this step (a time budget; the schedule is unchanged)")
     p.add_argument("--device", choices=DEVICES)
     p.set_defaults(run=run)
@@ -27,5 +29,6 @@ def run(args) -> None:
     from ..train import TrainConfig, Trainer
 
     cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root,
-                           device=args.device, variant=args.variant, seed=args.seed)
+                           device=args.device, variant=args.variant, seed=args.seed,
+                           feature_cache=args.feature_cache)
     print(f"weights written to {Trainer(cfg).fit(stop_at=args.stop_at)}")

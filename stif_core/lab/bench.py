@@ -6,7 +6,8 @@
 - resident memory of the process against the number of frames tracked on ``dog1``;
 - with ``--profile``, where a lite tracking frame's time goes (torch.profiler, labelled parts);
 - with ``--training CONFIG``, where a training step's time goes: JPEG decoding, building the samples (crops and
-  augmentation), the trunk's forward, and the rest of the step (necks, fusion, head, loss, backward, SGD).
+  augmentation), the trunk's forward, the whole step (trunk, necks, fusion, head, loss, backward, SGD), and the
+  step of a run that reads a feature cache (no trunk, no crops: ``python -m stif_core cache``).
 Every figure is printed beside the conditions it ran under (CPU, threads, load before the run).
 """
 from __future__ import annotations
@@ -133,18 +134,20 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
     """Seconds per training batch of ``config``'s recipe at its first step, by part, in this process (a worker
     overlaps the sample building with the step in a real run): decode, samples (decode included), trunk forward
     (no gradient while it is frozen; in ONNX Runtime with ``trunk_engine="onnx"``), step (forward, loss, backward,
-    SGD: trunk included). The first batch warms up and is not counted."""
+    SGD: trunk included), cached step (the same step on the trunk's features, as a feature cache gives them). The
+    first batch warms up and is not counted."""
     import tempfile
 
     from torch.utils.data import default_collate
 
-    from ..data.sampling import SamplingConfig, TrackingSamples
-    from ..train import TrainConfig, Trainer, set_trunks_trainable, training_sequences
+    from ..data.sampling import TrackingSamples
+    from ..losses import trunk_outputs
+    from ..train import TrainConfig, Trainer, sampling_config, set_trunks_trainable, training_sequences
 
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig.load(config, out=out)
         trainer = Trainer(cfg)
-        data = TrackingSamples(training_sequences(cfg), SamplingConfig(**trainer.sampling_overrides()),
+        data = TrackingSamples(training_sequences(cfg), sampling_config(cfg, trainer.model),
                                length=batches * cfg.batch_size, seed=cfg.seed)
         trainer.net.train()
         set_trunks_trainable(trainer.model, cfg.freeze_backbone_steps == 0)
@@ -153,7 +156,7 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
 
             trainer.frozen_trunk = FrozenTrunk(trainer.model)
         trunk = trainer.frozen_trunk or trainer.model.trunk_features
-        parts = {"decode": 0.0, "samples": 0.0, "trunk forward": 0.0, "step": 0.0}
+        parts = {"decode": 0.0, "samples": 0.0, "trunk forward": 0.0, "step": 0.0, "cached step": 0.0}
         for b in range(batches):
             ks = range(b * cfg.batch_size, (b + 1) * cfg.batch_size)
             t0 = time.perf_counter()
@@ -165,11 +168,14 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
             batch = default_collate([data[k] for k in ks])
             t2 = time.perf_counter()
             with torch.no_grad():
-                trunk(torch.cat([batch["memory_images"].flatten(0, 1), batch["query_image"]]).float())
+                memory, query = trunk_outputs(batch, trunk, trainer.device)  # (B, N, Ct, H', W'), (B, Ct, H', W')
             t3 = time.perf_counter()
             trainer.train_step(batch)
             t4 = time.perf_counter()
-            for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            cached = {k: v for k, v in batch.items() if not k.endswith("_image") and k != "memory_images"}
+            trainer.train_step(cached | {"memory_features": memory, "query_features": query})
+            t5 = time.perf_counter()
+            for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                 parts[key] += dt / (batches - 1) if b else 0.0
     return parts
 
@@ -179,7 +185,9 @@ def print_training_profile(config: str, parts: dict[str, float], machine: dict) 
     for name, seconds in parts.items():
         print(f"  {name:<14} {seconds:7.2f} s")
     print(f"  the trunk's forward is {parts['trunk forward'] / parts['step']:.0%} of the step; building the samples "
-          f"takes {parts['samples'] / parts['step']:.0%} of a step's time (on a worker, beside the step)")
+          f"takes {parts['samples'] / parts['step']:.0%} of a step's time (on a worker, beside the step); a run "
+          f"that reads a feature cache takes {parts['cached step'] / parts['step']:.0%} of a step's time and builds "
+          "no sample")
 
 
 FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_size=...)``; docs/design.md, section 12)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from stif_core.data.sampling import SamplingConfig, TrackingSamples
 from stif_core.data.sequences import FrameError, Sequence
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.train import TrainConfig, Trainer, lr_at, recipe
+from stif_core.train import TrainConfig, Trainer, lr_at, recipe, sampling_config
 
 
 def tiny_config(out: Path, **kw) -> TrainConfig:
@@ -223,6 +223,6 @@ def test_frozen_trunk_in_onnx_runtime_trains_as_pytorch_does(tmp_path):
 
 def test_square_crops_is_the_models_option_and_reaches_the_samples(tmp_path):
     cfg = tiny_config(tmp_path / "sq", model={"square_crops": True})
-    assert Trainer(cfg).sampling_overrides()["square_crops"] is True
+    assert sampling_config(cfg, Trainer(cfg).model).square_crops is True
     with pytest.raises(ValueError, match=r"square_crops is the model's \(model.square_crops\)"):
         tiny_config(tmp_path / "no", sampling={"square_crops": True})
