@@ -10,7 +10,7 @@ TORCH_SPEC ?= $(or $(TORCH_WHEEL),torch)
 # nbval: printed floats masked, key numbers held to their measured tolerances (stif_core/references.py)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: setup demo report test lint lock references clean
+.PHONY: setup demo report book test lint lock references clean
 
 # Torch first (it stays out of the lock: a local CPU wheel here, the platform's build elsewhere), then the locked,
 # hashed set (which pins torch's own dependencies too), then the package itself.
@@ -31,6 +31,10 @@ demo: setup
 report: setup
 	$(BIN)/python -m stif_core report
 
+# The notebooks as stored, as a static HTML site: reports/book/index.html (about a minute).
+book: setup
+	$(BIN)/python -m stif_core book
+
 test: setup
 	$(BIN)/python -m pytest -q --durations=15
 	STIF_NB_CHECK=$(CURDIR)/notebooks/reference_values.json $(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks
@@ -42,7 +46,7 @@ lint: setup
 lock: setup
 	$(BIN)/pip install -q uv
 	echo "torch==$(word 2,$(subst -, ,$(notdir $(TORCH_WHEEL))))" > $(VENV)/torch-constraint.txt
-	$(BIN)/uv pip compile pyproject.toml --extra notebooks --extra dev --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra notebooks --extra dev --extra book --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --find-links /opt/wheels -c $(VENV)/torch-constraint.txt \
 		--no-emit-package torch --no-header -o $(LOCK)
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m stif_core {demo,train,cache,eval,compare,bench,report,health,references,track,clip}``;
+"""Command line: ``python -m stif_core {demo,train,cache,eval,compare,bench,report,health,references,track,clip,book}``;
 each command is a module of ``stif_core.commands``."""
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import bench, cache, clip, compare, demo, evaluate, health, references, report, track, train
+from . import bench, book, cache, clip, compare, demo, evaluate, health, references, report, track, train
 
-COMMANDS = (demo, train, cache, evaluate, compare, bench, report, health, references, track, clip)
+COMMANDS = (demo, train, cache, evaluate, compare, bench, report, health, references, track, clip, book)
 
 
 def positive_int(text: str) -> int:
