@@ -131,8 +131,9 @@ def references(path: str) -> dict:
     return json.loads(Path(path).read_text())["values"]
 
 
-def check(key: str, value: float) -> float:
-    """A notebook's key number, returned as given. With ``$STIF_NB_CHECK`` set (nbval, the tests) it must lie
+def check(key: str, value: float) -> None:
+    """A notebook's key number (printed by the cell that checks it; ``check`` returns nothing, so a cell that ends
+    with it shows no stray value). With ``$STIF_NB_CHECK`` set (nbval, the tests) it must lie
     within the tolerance stored for ``key``, measured across CPUs and thread counts by
     ``python -m stif_core references`` (an infinite one, for a number that was NaN under some configurations,
     takes anything); with ``$STIF_NB_RECORD`` set it is appended to that file."""
@@ -148,4 +149,3 @@ def check(key: str, value: float) -> float:
         if not (same_nan or math.isinf(ref["tol"]) or abs(value - ref["value"]) <= ref["tol"]):
             raise CheckError(f"{key} = {value:.6g}, outside the stored {ref['value']:.6g} +- {ref['tol']:.3g} "
                              f"(the spread across CPUs was {ref['spread']:.3g})")
-    return value

@@ -1,5 +1,6 @@
 """The notebooks' papermill parameters: clear failures on bad values and names; committed outputs."""
 import json
+import re
 
 import papermill as pm
 import pytest
@@ -70,3 +71,34 @@ def test_notebooks_have_parameters_and_clean_outputs(path):
     assert "parameters" in code[0]["metadata"].get("tags", [])
     assert all(c.get("outputs") or not c["source"] for c in code[1:]), "committed without outputs"
     assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    stray = [c["source"] for c in code for o in c["outputs"]
+             if o["output_type"] == "execute_result" and "nb.check(" in "".join(c["source"]).strip().splitlines()[-1]]
+    assert not stray, f"a cell ends with the value of nb.check: {stray[:1]}"
+
+
+QUOTED = re.compile(r"(-?\d+(?:\.\d+)?)(%?)\s*<!--\s*check:\s*([^>]+?)\s*-->")  # 0.372 <!-- check: KEY -->
+
+
+def quoted_numbers(path) -> list[tuple[str, str, str]]:
+    """(number as written, '%' or '', key) of every number a markdown cell ties to a stored key."""
+    cells = json.loads(path.read_text())["cells"]
+    return [m.groups() for c in cells if c["cell_type"] == "markdown" for m in QUOTED.finditer("".join(c["source"]))]
+
+
+def test_numbers_the_text_quotes_are_the_stored_ones():
+    """A number in a notebook's text followed by ``<!-- check: KEY -->`` (invisible when rendered) must be the
+    stored reference of that key, to the decimals it is written with (or within the key's tolerance): re-made
+    references that move a number fail here until the sentence is rewritten."""
+    refs = json.loads((notebooks_dir() / "reference_values.json").read_text())["values"]
+    quoted = {p.name: quoted_numbers(p) for p in suite(ablation=True)}
+    assert sum(map(len, quoted.values())) >= 20  # the conclusions quote their key numbers
+    wrong = []
+    for name, rows in quoted.items():
+        for text, percent, key in rows:
+            assert key in refs, f"{name}: the text quotes {key!r}, which has no stored reference"
+            value = refs[key]["value"] * (100 if percent else 1)
+            decimals = len(text.partition(".")[2])
+            slack = max(0.5 * 10 ** -decimals, refs[key]["tol"] * (100 if percent else 1))
+            if abs(float(text) - value) > slack + 1e-12:
+                wrong.append(f"{name}: {text}{percent} for {key!r}, stored {value:.4g}")
+    assert not wrong, wrong
