@@ -10,6 +10,7 @@ the package's files sit, so an installed copy (``pip install .``) behaves as a c
 """
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ ENV_DATA_ROOT = "STIF_DATA_ROOT"
 ENV_PROJECT = "STIF_PROJECT"
 ENV_OUTPUT = "STIF_OUTPUT"
 SHIPPED_SUFFIX = ".safetensors"
+NOTEBOOK_SEEDS = "notebook_seeds.json"  # beside the shipped weights: which seed each row's name stands for
 
 
 def default_data_root() -> Path | None:
@@ -60,18 +62,31 @@ def package_file(name: str) -> Path:
     return package_path("resources", name)
 
 
+def notebook_seeds() -> dict[str, str]:
+    """Each Table 1 row's name and the seed's file it stands for where a row ships several seeds
+    (``stif_core/weights/notebook_seeds.json``: ``{"stif_lite_full": "stif_lite_full_s2", ...}``, the seed with the
+    lowest best val loss, a rule set before any seed was tracked: ``docs/design.md``, section 7); empty where each
+    row ships one file under its own name."""
+    path = package_path("weights", NOTEBOOK_SEEDS)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def shipped_models() -> list[str]:
-    """Names of the weights shipped inside the package (``stif_core/weights/<name>.safetensors``)."""
-    return sorted(p.name.removesuffix(SHIPPED_SUFFIX) for p in package_path("weights").glob(f"*{SHIPPED_SUFFIX}"))
+    """Names of the weights shipped inside the package: every file (``stif_core/weights/<name>.safetensors``) and
+    every row name that stands for one of them (``notebook_seeds``)."""
+    files = {p.name.removesuffix(SHIPPED_SUFFIX) for p in package_path("weights").glob(f"*{SHIPPED_SUFFIX}")}
+    return sorted(files | set(notebook_seeds()))
 
 
 def checkpoint_path(checkpoint: str | Path) -> Path:
-    """A weights file: an existing path as given, else a shipped model's name (``stif_lite_full``).
-    ``FileNotFoundError`` names both places looked at."""
+    """A weights file: an existing path as given, else a shipped model's name (``stif_lite_full``, a row's name,
+    stands for the seed the notebooks use; ``stif_lite_full_s1`` names a seed). ``FileNotFoundError`` names both
+    places looked at."""
     path = Path(checkpoint)
     if path.is_file():
         return path
-    shipped = package_path("weights", path.name.removesuffix(SHIPPED_SUFFIX) + SHIPPED_SUFFIX)
+    name = path.name.removesuffix(SHIPPED_SUFFIX)
+    shipped = package_path("weights", notebook_seeds().get(name, name) + SHIPPED_SUFFIX)
     if path.parent == Path(".") and shipped.is_file():
         return shipped
     raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file, and no shipped model of that name "

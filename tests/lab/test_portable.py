@@ -10,6 +10,7 @@ import numpy as np
 import papermill as pm
 import pytest
 
+from stif_core import paths
 from stif_core.config import VARIANTS
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import evaluate
@@ -44,6 +45,19 @@ def test_shipped_models_and_packaged_data_resolve_by_name():
     with pytest.raises(FileNotFoundError, match=r"'nothing': no such file.*shipped: \["):
         checkpoint_path("nothing")
     assert "jogging-1" in json.loads(package_file("otb_attributes.json").read_text())["sequences"]
+
+
+def test_a_row_name_stands_for_its_notebook_seed_where_seeds_ship(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("stif_lite_full_s0", "stif_lite_full_s1", "stif_lite_full_s10", "stif_lite_baseline"):
+        (weights / f"{name}.safetensors").write_bytes(b"")
+    (weights / "notebook_seeds.json").write_text(json.dumps({"stif_lite_full": "stif_lite_full_s1"}))
+    monkeypatch.setattr(paths, "package_path", lambda *parts: tmp_path.joinpath(*parts))
+    assert paths.shipped_models() == ["stif_lite_baseline", "stif_lite_full", "stif_lite_full_s0",
+                                      "stif_lite_full_s1", "stif_lite_full_s10"]
+    assert paths.checkpoint_path("stif_lite_full") == weights / "stif_lite_full_s1.safetensors"
+    assert paths.checkpoint_path("stif_lite_full_s0") == weights / "stif_lite_full_s0.safetensors"
 
 
 def test_places_come_from_settings_and_the_working_folder(tmp_path, monkeypatch):
