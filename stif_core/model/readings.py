@@ -1,7 +1,8 @@
 """The readings ledger: each place where the paper is ambiguous, what it says, the reading a model was trained
 with, and the other reading applied to a copy of the trained model without retraining (``with_reading``), so
-the same frame can be run both ways. Only readings that need no new weights can be switched here; the others
-(the mask's entry point, m_0 as a further token) need a model trained with them."""
+the same frame can be run both ways (``READINGS``). The places where the code takes one reading that cannot be
+switched on a trained model (it needs new weights, lives in the tracker, or has no working second form) are
+listed with what the other reading would be (``FIXED_READINGS``)."""
 from __future__ import annotations
 
 import copy
@@ -38,12 +39,59 @@ READINGS = {
     "eq8_logits": Reading("eq. 8", "softmax(Q K^T / sqrt(d_k)) V",
                           "bounded logits tau * cos(Q, K) with a learned tau; the other reading is the raw dot "
                           "product", "attention", ATTENTION_SIMILARITIES),
-    "gate": Reading("section 3.2.3", "\"a gating unit\" before the 3 x 3 convolution, no formula",
+    "gate": Reading("section 3.2", "\"a gating unit\" before the 3 x 3 convolution, no formula",
                     "g = sigmoid(Conv1x1[a, x]), a~ = g a + (1 - g) x; the other reading has no gate (the read is "
                     "taken whole)", "gate", BOOLEAN),
     "sde_norm": Reading("eqs. 4-7", "xi = sigmoid(f7x7(C_cat(avg, max))), no normalisation",
                         "CBAM's BatchNorm between the convolution and the sigmoid; the other reading leaves it out",
                         "sde_norm", BOOLEAN),
+}
+
+
+
+@dataclass(frozen=True)
+class FixedReading:
+    where: str  # the equation or section
+    paper: str  # what the paper says
+    ours: str  # the reading the code takes
+    other: str  # the other reading, and why it is not switched on a trained model here
+
+
+FIXED_READINGS = {
+    "eq1_product": FixedReading("eqs. 1-2", "eq. 1: F_m^T = N_T(F_m) (x) F_m, an element-wise product; eq. 2: a "
+                                "weighted sum over the T reference frames",
+                                "eq. 2: the weights times the frames' features, summed over the frames (eq. 1 read "
+                                "as its shorthand)", "a product without the sum keeps T maps, and the fusion and the "
+                                "head take one"),
+    "eq4_pooling_axis": FixedReading("eq. 4", "\"global average pooling and maximum pooling\" of F_m^T, "
+                                     "concatenated, then a 7 x 7 convolution",
+                                     "pooling over the channels (CBAM's spatial attention): two H x W maps for the "
+                                     "7 x 7 convolution", "global pooling over the positions leaves one vector, "
+                                     "with no positions left for a 7 x 7 convolution to weigh"),
+    "eq6_symbol": FixedReading("eq. 6", "xi_2 computed from F^S_m,avg and F^S_m,max: the memory's symbols in the "
+                               "query's equation", "the query's own features pooled (eq. 7 applies xi_2 to F_q)",
+                               "xi_2 from the memory would put the memory's map on the query, whose target sits "
+                               "elsewhere in its crop"),
+    "eq9_10_roles": FixedReading("eqs. 9-10, section 3.2", "the memory branch takes F_m^S as K and V and F_q^S as "
+                                 "Q; eqs. 9-10 write Attn(F_m^S, F_q^S) and Attn(F_q^S, F_m^S) without naming "
+                                 "the roles", "as the text says: eq. 9 (q2m) Q = F_q^S, K = V = F_m^S; eq. 10 (m2q) "
+                                 "Q = F_m^S, K = V = F_q^S", "the roles swapped: q2m and m2q exchange places and "
+                                 "eq. 11's halves their grids; a trained model's two branches would be misfed"),
+    "mask_injection": FixedReading("section 3.1 (silent)", "memory frames with foreground masks, as STMTrack's; "
+                                   "not where the mask enters", "the lite preset adds it after the trunk, at the "
+                                   "neck (`mask_injection=\"neck\"`); the paper preset at the first convolution, as "
+                                   "STMTrack", "the other entry point has other weights: train a model with it "
+                                   "(notebook 2 shows what the mask does)"),
+    "initial_token": FixedReading("eqs. 2-3", "m_0 is the key of eq. 3; eq. 2 sums the T reference frames only",
+                                  "as written: m_0 reaches the fusion only through TDE's weights",
+                                  "m_0 also fed to the fusion as a memory frame of its own (`initial_token=True`): "
+                                  "new weights; on an earlier design it did not help (docs/design.md, section 3)"),
+    "memory_policy": FixedReading("section 3.1.1", "\"the T memory frames adjacent to the frame to be tracked\"",
+                                  "the tracker's default keeps STMTrack's frames spread over the past "
+                                  "(`memory_policy=\"stmtrack\"`, decided on train sequences: docs/design.md, "
+                                  "section 8)", "the adjacent frames (`memory_policy=\"recent\"`), a switch of the "
+                                  "tracker: it changes every later frame, not one step (notebooks 1 and 3 track with "
+                                  "it)"),
 }
 
 

@@ -72,3 +72,16 @@ def test_inspect_runs_the_step_of_another_reading_on_the_same_memory(model, trac
     torch.testing.assert_close(tracker.inspect(clip.frame(5)).output.cls, plain.output.cls)  # engine restored
     with pytest.raises(ValueError, match="memory features do not fit"):
         tracker.inspect(clip.frame(5), model=stif_core.build_model("paper", "full", pretrained=False))
+
+
+def test_readings_taken_one_way_name_real_switches():
+    import dataclasses
+    import re
+
+    from stif_core.config import ModelConfig
+    from stif_core.model.readings import FIXED_READINGS
+
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    named = {s for r in FIXED_READINGS.values() for s in re.findall(r"`(\w+)=", r.ours + r.other)}
+    assert named == {"mask_injection", "initial_token", "memory_policy"} and named - {"memory_policy"} <= fields
+    assert not set(FIXED_READINGS) & set(READINGS)  # a reading is switchable or taken one way, not both
