@@ -235,7 +235,7 @@ def explorer(draw, **controls) -> None:
     nbval executes the cell makes nbclient's Output mimic send comm messages on the shell channel mid-cell,
     which now and then hangs the run (jupyter/nbclient#312); this explorer gives that callback nothing to do.
     """
-    from IPython.display import clear_output, display
+    from IPython.display import clear_output
     from ipywidgets import Output, VBox
 
     out = Output()
@@ -248,4 +248,14 @@ def explorer(draw, **controls) -> None:
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
-    display(VBox([*controls.values(), out]))
+    show_widget(VBox([*controls.values(), out]), "interactive controls: in a running notebook they redraw the figure "
+                                                   "above, drawn here at their default values")
+
+
+def show_widget(widget, static: str) -> None:
+    """Display ``widget`` with ``static`` as its text form, which views without a widget manager (GitHub, a terminal)
+    show instead of the widget's repr (``VBox(children=(...``)."""
+    from IPython.display import display
+
+    view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+    display({"application/vnd.jupyter.widget-view+json": view, "text/plain": f"[{static}]"}, raw=True)

@@ -74,6 +74,8 @@ def test_notebooks_have_parameters_and_clean_outputs(path):
     stray = [c["source"] for c in code for o in c["outputs"]
              if o["output_type"] == "execute_result" and "nb.check(" in "".join(c["source"]).strip().splitlines()[-1]]
     assert not stray, f"a cell ends with the value of nb.check: {stray[:1]}"
+    texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in code for o in c["outputs"]]
+    assert not [t for t in texts if re.match(r"[VH]Box\(children=|<\S+ object at 0x", t)], "a widget's repr as text"
 
 
 QUOTED = re.compile(r"(-?\d+(?:\.\d+)?)(%?)\s*<!--\s*check:\s*([^>]+?)\s*-->")  # 0.372 <!-- check: KEY -->
