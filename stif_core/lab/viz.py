@@ -23,18 +23,24 @@ def draw_boxes(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str =
     ax.axis("off")
 
 
+MAP_CMAP = "viridis"  # perceptually uniform: equal steps of a value look like equal steps of colour
+
+
 def overlay(ax, image: np.ndarray, heat: np.ndarray, title: str = "", alpha: float = 0.5,
-            cmap: str = "jet", vmin: float | None = None, vmax: float | None = None) -> None:
-    """A (h, w) map resized bilinearly over an (H, W, 3) image."""
+            cmap: str = MAP_CMAP, vmin: float | None = None, vmax: float | None = None, colorbar: bool = True):
+    """A (h, w) map resized bilinearly over an (H, W, 3) image, with its colour bar (``colorbar=False``: the caller
+    draws one bar for several panels)."""
     ax.imshow(image)
     big = cv2.resize(np.asarray(heat, np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     im = ax.imshow(big, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
+    if colorbar:
+        plt.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     return im
 
 
-def map_panel(ax, heat: np.ndarray, title: str = "", cmap: str = "viridis", vmin=None, vmax=None) -> None:
+def map_panel(ax, heat: np.ndarray, title: str = "", cmap: str = MAP_CMAP, vmin=None, vmax=None) -> None:
     im = ax.imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax)
     plt.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=9)
@@ -80,11 +86,12 @@ def pca_rgb(*maps: np.ndarray, percentile: float = 1.0) -> list[np.ndarray]:
 
 
 def overlay_grid(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride: int, title: str = "",
-                 alpha: float = 0.5, cmap: str = "jet", vmin: float | None = None, vmax: float | None = None,
-                 interpolation: str = "bilinear"):
+                 alpha: float = 0.5, cmap: str = MAP_CMAP, vmin: float | None = None, vmax: float | None = None,
+                 interpolation: str = "bilinear", colorbar: bool = True):
     """An (h, w) or (h, w, 3) map of grid cells over its (S, S, 3) crop, cell (i, j) centred on crop pixel
     (offset + stride * j, offset + stride * i) as the head places it (``overlay`` stretches the grid over the
-    whole crop instead). ``interpolation="nearest"`` shows one square per cell."""
+    whole crop instead). ``interpolation="nearest"`` shows one square per cell. A colour bar beside a map of
+    values (not beside an RGB one; ``colorbar=False``: the caller draws one bar for several panels)."""
     h, w = np.shape(heat)[:2]  # (h, w) or (h, w, 3)
     half = stride / 2
     ax.imshow(image)
@@ -94,6 +101,8 @@ def overlay_grid(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride:
                            offset - half))
     ax.set_xlim(-0.5, image.shape[1] - 0.5)
     ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    if colorbar and np.ndim(heat) == 2:
+        plt.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     return im
