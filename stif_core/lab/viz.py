@@ -188,7 +188,8 @@ def validation_figure(rows: list[dict], title: str = "") -> plt.Figure:
 def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
     """STIF's data flow for a model config: the memory row (crops and masks -> trunk -> neck -> TDE -> SDE), the
     query row (crop -> trunk -> neck -> SDE), the fusion and the head, each block with its equations and the
-    shape it gives (B = 1; N memory frames). Blocks the variant lacks are drawn dashed and grey."""
+    shape it gives (B = 1; N memory frames). Blocks the variant lacks are drawn dashed and grey; a shared trunk or
+    neck is one module, drawn on both rows and named so."""
     from ..model.backbone import TRUNKS
 
     n, c, h, s = memory_frames, cfg.channels, cfg.score_size, cfg.crop_size
@@ -197,13 +198,14 @@ def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
     fusion = "STIF fusion, eqs. 8-11\nq2m + m2q, gated" if cfg.stif else "STMTrack read, eq. 8\nq2m over N frames"
     memory = [("memory crops + masks", f"({n}, 3, {s}, {s})", True),
               ("shared trunk" if cfg.shared_trunk else f"memory trunk\n{mask}", f"({n}, {ct}, H', W')", True),
-              (f"memory neck\n{mask}" if cfg.mask_injection == "neck" else "memory neck", f"({n}, {c}, {h}, {h})",
+              (("shared neck" if cfg.shared_neck else "memory neck") + ("\n+ the mask's term" if cfg.mask_injection
+                                                                          == "neck" else ""), f"({n}, {c}, {h}, {h})",
                True),
               ("TDE, eqs. 2-3\nweights over T frames", f"({c}, {h}, {h})", cfg.ste),
               ("SDE xi_1, eqs. 4-5", f"({c}, {h}, {h})", cfg.ste)]
     query = [("query crop", f"(3, {s}, {s})", True),
              ("shared trunk" if cfg.shared_trunk else "query trunk", f"({ct}, H', W')", True),
-             ("query neck", f"({c}, {h}, {h})", True),
+             ("shared neck" if cfg.shared_neck else "query neck", f"({c}, {h}, {h})", True),
              ("SDE xi_2, eqs. 6-7", f"({c}, {h}, {h})", cfg.sde_query)]
     fig, ax = plt.subplots(figsize=(15, 4.2))
     ax.set(xlim=(-0.6, 7.4), ylim=(-0.4, 2.4))
@@ -230,8 +232,10 @@ def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
     for a in ends:
         arrow(a, fused)
     arrow(fused, head)
-    ax.set_title(f"STIF, {cfg.variant} variant, {cfg.backbone} ({s} px crops, {h} x {h} cells, C = {c}); "
-                 "dashed: not in this variant", fontsize=10)
+    notes = ["'shared': one module, drawn on both rows"] if cfg.shared_trunk or cfg.shared_neck else []
+    notes += ["dashed: not in this variant"] if not all(on for *_, on in memory + query) else []
+    ax.set_title(f"STIF, {cfg.variant} variant, {cfg.backbone} ({s} px crops, {h} x {h} cells, C = {c})"
+                 + "".join(f"; {note}" for note in notes), fontsize=10)
     fig.tight_layout()
     return fig
 
