@@ -153,12 +153,13 @@ def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: in
     b.set(xlabel="step", ylabel="IoU", ylim=(0, 1), title=f"training IoU {title}".strip())
     c.set(xlabel="step", ylabel="learning rate", title="learning rate (head; trunks x backbone_lr_mult)")
     a.legend(fontsize=8)
+    trains = freeze_step is not None and freeze_step < (total_steps or len(rows))  # a run that unfreezes its trunks
     for ax in (a, b, c):
-        if freeze_step is not None:
+        if trains:
             ax.axvline(freeze_step, color="gray", ls="--", lw=1)
         if total_steps is not None:
             ax.set_xlim(0, total_steps)
-    if freeze_step is not None:
+    if trains:
         b.text(freeze_step, 0.97, " trunks train", va="top", fontsize=8, color="gray")
     fig.tight_layout()
     return fig
