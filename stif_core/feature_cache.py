@@ -89,11 +89,15 @@ def write_cache(samples: TrackingSamples, trunk, key: dict, out: str | Path, bat
             if b % FLUSH_EVERY == 0 or done == length:  # the data on disk before the count that promises it
                 for array in arrays.values():
                     array.flush()
-                write_text(meta_path, json.dumps({"key": key, "done": done}, indent=2))
+                write_record(meta_path, key, done)
     bar.close()
-    if done == 0 or not meta_path.is_file():
-        write_text(meta_path, json.dumps({"key": key, "done": done}, indent=2))
+    if not meta_path.is_file():  # nothing was left to encode
+        write_record(meta_path, key, done)
     return out
+
+
+def write_record(path: Path, key: dict, done: int) -> None:
+    write_text(path, json.dumps({"key": key, "done": done}, indent=2))
 
 
 def open_arrays(folder: Path, mode: str) -> dict[str, np.ndarray]:

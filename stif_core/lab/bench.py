@@ -172,7 +172,7 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
             t3 = time.perf_counter()
             trainer.train_step(batch)
             t4 = time.perf_counter()
-            cached = {k: v for k, v in batch.items() if not k.endswith("_image") and k != "memory_images"}
+            cached = {k: v for k, v in batch.items() if k not in ("memory_images", "query_image")}
             trainer.train_step(cached | {"memory_features": memory, "query_features": query})
             t5 = time.perf_counter()
             for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
