@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -76,6 +77,15 @@ def shipped_models() -> list[str]:
     every row name that stands for one of them (``notebook_seeds``)."""
     files = {p.name.removesuffix(SHIPPED_SUFFIX) for p in package_path("weights").glob(f"*{SHIPPED_SUFFIX}")}
     return sorted(files | set(notebook_seeds()))
+
+
+def row_seeds(row: str) -> list[str]:
+    """The shipped seeds of a Table 1 row (``full``, ``ste+sde_q``): ``stif_lite_<row>_s<k>`` in seed order, or
+    the row's single file where it ships one."""
+    name = f"stif_lite_{row.replace('+', '_')}"
+    seed = re.compile(re.escape(name) + r"_s(\d+)$")
+    found = {int(m[1]): m[0] for n in shipped_models() if (m := seed.match(n))}
+    return [found[k] for k in sorted(found)] or ([name] if name in shipped_models() else [])
 
 
 def checkpoint_path(checkpoint: str | Path) -> Path:

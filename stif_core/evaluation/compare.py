@@ -62,17 +62,21 @@ def check_scores(rows: dict, keys: tuple[str, ...], sequences: list[str]) -> Non
                 raise ValueError(f"row {name!r} has no {missing} for sequence {s!r}; scores: {list(COMPARED)}")
 
 
-def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED, seeds: bool = False):
+def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED, seeds: bool = False,
+               groups: dict[str, list[str]] | None = None, same_seeds: bool = False):
     """A DataFrame, one row per tracker: for each key its mean over the common sequences with the 95% interval,
     and against ``reference`` (when given) the paired difference with its interval, how many sequences are
     ahead / behind, and whether the interval excludes zero. ``seeds``: rows that are seeds of one row
     (``seed_groups``) become one line, its mean over seeds and sequences, the bootstrap over both, and
-    ``<key>_seed_sd``, the spread of the seeds' means; ``reference`` may then name the group."""
+    ``<key>_seed_sd``, the spread of the seeds' means; ``reference`` may then name the group. ``groups``: the
+    seeds' grouping given (name -> its rows), instead of ``seed_groups``'. ``same_seeds``: every group's k-th row
+    comes from the reference's k-th training run (knock-outs of one model), paired seed by seed
+    (``stats.paired``)."""
     import pandas as pd
 
     if not rows:
         raise ValueError("no rows to compare")
-    groups = seed_groups(rows) if seeds else {name: [name] for name in rows}
+    groups = groups or (seed_groups(rows) if seeds else {name: [name] for name in rows})
     if reference is not None and reference not in groups:
         reference = next((g for g, names in groups.items() if reference in names), reference)
         if reference not in groups:
@@ -90,7 +94,7 @@ def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] =
             line |= {key: ci.mean, f"{key}_low": ci.low, f"{key}_high": ci.high,
                      f"{key}_seed_sd": seed_spread(values)}
             if reference is not None and group != reference:
-                p = paired(values, scores_of(rows, groups[reference], key, sequences))
+                p = paired(values, scores_of(rows, groups[reference], key, sequences), same_seeds=same_seeds)
                 line |= {f"d_{key}": p.difference.mean, f"d_{key}_low": p.difference.low,
                          f"d_{key}_high": p.difference.high, f"{key}_ahead": p.ahead, f"{key}_behind": p.behind,
                          f"{key}_resolved": p.resolved}

@@ -93,15 +93,20 @@ class Paired:
 
 
 def paired(a: np.ndarray, b: np.ndarray, tie: float = 1e-3, level: float = 0.95, resamples: int = RESAMPLES,
-           seed: int = 0) -> Paired:
+           seed: int = 0, same_seeds: bool = False) -> Paired:
     """Compare per-sequence scores ``a`` and ``b`` on the same sequences in the same order, each (S,) or
     (seeds, S): the bootstrap resamples sequences, keeping each sequence's pair together, and each row's seeds on
-    its own. Ahead / behind count sequences by their mean over seeds."""
+    its own. ``same_seeds``: row k of ``a`` and of ``b`` come from one training run (a model and its knock-out),
+    so each resample draws one set of seeds for both, and the training's luck, common to both, cancels. Ahead /
+    behind count sequences by their mean over seeds."""
     a, b = grid(a), grid(b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"paired scores must cover the same sequences: shapes {a.shape} and {b.shape}")
+    if same_seeds and a.shape[0] != b.shape[0]:
+        raise ValueError(f"same_seeds pairs seed k with seed k: {a.shape[0]} and {b.shape[0]} seeds")
     rows = sequence_draws(a.shape[1], resamples, seed)
-    means = bootstrap_means(a, sequences=rows, seed=seed) - bootstrap_means(b, sequences=rows, seed=seed, stream=2)
+    means = bootstrap_means(a, sequences=rows, seed=seed) - bootstrap_means(b, sequences=rows, seed=seed,
+                                                                            stream=1 if same_seeds else 2)
     d = a.mean(0) - b.mean(0)  # (S,)
     return Paired(interval_of(means, d.mean(), len(d), level), int((d > tie).sum()), int((d < -tie).sum()),
                   int((np.abs(d) <= tie).sum()))

@@ -152,7 +152,8 @@ def aspect_error(w: float, h: float, true_box: np.ndarray) -> float:
 
 def turned_aspect_error(tracker: STIFTracker, look, true_box: np.ndarray) -> float:
     """The aspect error of the chosen cell's box when every crop of the sample (memory crops, their masks, the
-    query) is turned by 90 degrees, x and y swapped; the box is turned back before it is compared."""
+    query) is turned by 90 degrees, x and y swapped; the box is turned back and mapped out of the crop (whose
+    stretch, with ``square_crops``, is the upright sample's) before it is compared."""
     turn = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2))  # noqa: E731  (S, S, 3) x <-> y
     entries = [tracker.make_entry(e.frame, turn(e.crop), e.box_crop[[1, 0, 3, 2]]) for e in look.entries]
     query = torch.as_tensor(turn(look.query_crop), device=tracker.device).permute(2, 0, 1).float()[None]
@@ -164,7 +165,8 @@ def turned_aspect_error(tracker: STIFTracker, look, true_box: np.ndarray) -> flo
         box = tracker.select(out, look.window).box_crop  # turned x1, y1, x2, y2
     finally:
         tracker.wh = upright
-    return aspect_error(box[3] - box[1], box[2] - box[0], true_box)
+    raw = xyxy_to_xywh(look.window.to_frame(box[[1, 0, 3, 2]]))  # turned back, then out of the (stretched) crop
+    return aspect_error(raw[2], raw[3], true_box)
 
 
 @torch.no_grad()

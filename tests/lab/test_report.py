@@ -1,40 +1,72 @@
-"""The ablation summary from the ablation notebook's metrics: intervals, paired differences, knock-outs."""
+"""The ablation summary from the ablation notebooks' eval rows: each row over its seeds, intervals over seeds and
+sequences, paired differences, knock-outs."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from stif_core.config import VARIANTS
-from stif_core.lab.report import knockout_table, write_summary
+from stif_core.evaluation.table1 import knockout_table, row_groups
+from stif_core.lab.report import write_summary
 from stif_core.model.knockouts import KNOCKOUTS
 
 SEQUENCES = [f"seq{i}" for i in range(9)]
+SEED_NOISE = (0.0, 0.01, -0.01)  # three seeds of a row, each shifted by its training luck
 
 
-def row(scores, knockout=None):
+def row(scores, variant, knockout=None, seed=0):
+    """An eval row as ``table1.evaluate_row`` writes it: per-sequence scores and the recorded set-up."""
     per = {s: {"auc": a, "ao": a, "sr50": a, "sr75": a / 2, "prec20": a} for s, a in zip(SEQUENCES, scores)}
-    return {"knockout": knockout, "fast": False, "eval_frames": None, "sequences": SEQUENCES, "per_sequence": per,
-            "overall": {"auc": float(np.mean(scores))}}
+    setup = {"tracker": "stif", "variant": variant, "checkpoint_sha256": f"{variant}-{seed}", "params": "otb",
+             "memory_policy": "stmtrack", "engine": "onnx", "seed": seed, "recipe": "r1"}
+    return {"per_sequence": per, "overall": {"auc": float(np.mean(scores))},
+            "setup": setup | ({"knockout": knockout} if knockout else {})}
+
+
+def seeds_of(label, scores, knockout=None):
+    variant = label.split("-ko-")[0]
+    return {f"stif-{label}-s{k}": row(np.asarray(scores) + d, variant, knockout, k) for k, d in enumerate(SEED_NOISE)}
 
 
 def test_summary_resolves_a_consistent_gain_and_not_noise(tmp_path):
     base = np.linspace(0.2, 0.7, 9)
     noise = np.array([0.05, -0.05] * 4 + [0.0])
-    rows = {v: row(base + noise) for v in VARIANTS}
-    rows["baseline"], rows["full"] = row(base), row(base + 0.04)  # full: +0.04 on every sequence
-    rows |= {f"full-ko-{k}": row(base + 0.04 - (0.1 if k == "mask_empty" else 0.0), k) for k in KNOCKOUTS}
+    rows = {}
+    for v in VARIANTS:
+        rows |= seeds_of(v, base + (0.04 if v == "full" else 0.0 if v == "baseline" else noise))
+    for k in KNOCKOUTS:  # full: +0.04 on every sequence; mask_empty costs 0.1 on every one
+        rows |= seeds_of(f"full-ko-{k}", base + 0.04 - (0.1 if k == "mask_empty" else 0.0), k)
     text = write_summary(tmp_path, rows, {"x": 1.0}).read_text()
     assert "resolved against baseline: full (+0.040); the median width" in text  # the noisy rows are not listed
     assert "resolved against full: full-ko-mask_empty (-0.100)" in text
+    assert re.search(r"- ste: [-+]0\.000 \[-0\.03\d, \+0\.03\d\] AUC against baseline, ahead on 4 and behind on 4 of 9 "
+                     r"sequences, not resolved: its interval includes zero; the paper: \+0\.002 AO\.", text)
+    assert "3 training seeds a row" in text and "the whole of each of the 9" in text
     assert "paper" in text.lower() and (tmp_path / "ablation.png").is_file()
     table = knockout_table(rows)
+    assert list(table["seeds"].unique()) == [3]
     assert table.loc["full-ko-no_q2m", "trained without it"] == "ste+sde_q"
     assert pd.isna(table.loc["full-ko-mask_empty", "trained without it"])
+    assert table.loc["full", "auc_seed_sd"] == pytest.approx(np.std([0.0, 0.01, -0.01], ddof=1))
 
 
 def test_summary_names_the_rows_it_lacks(tmp_path):
-    rows = {"baseline": row(np.linspace(0.2, 0.7, 9)), "full": row(np.linspace(0.25, 0.75, 9))}
-    text = write_summary(tmp_path, rows, {"x": 1.0}).read_text()
+    rows = seeds_of("baseline", np.linspace(0.2, 0.7, 9)) | seeds_of("full", np.linspace(0.25, 0.75, 9))
+    text = write_summary(tmp_path, rows, {"x": 1.0}, frames=100).read_text()
     assert "Rows without a shipped model, not in this table: ste, sde_q, stif, ste+sde_q" in text
+    assert "the first 100 frames of each" in text
+
+
+def test_rows_pool_as_seeds_only_when_they_differ_in_checkpoint_and_seed():
+    rows = seeds_of("full", np.linspace(0.2, 0.7, 9))
+    assert row_groups(rows) == {"full": list(rows)}
+    other = row(np.linspace(0.2, 0.7, 9), "full", seed=5)
+    other["setup"]["engine"] = "torch"
+    with pytest.raises(ValueError, match="differ in more than checkpoint and seed"):
+        row_groups(rows | {"torch-row": other})
+    with pytest.raises(ValueError, match="records no variant"):
+        row_groups({"kcf": {"per_sequence": {}, "setup": {"tracker": "kcf"}}})
 
 
 def test_shipped_variants_are_the_rows_with_weights():

@@ -84,3 +84,20 @@ def test_an_export_made_under_a_knockout_keeps_it(model):
         torch.testing.assert_close(fast.memory(image, mask), expected, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(expected, ref.memory(image, torch.zeros_like(mask)), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(ref.memory(image, mask), expected, atol=1e-3)  # hooks gone on leaving
+
+
+def test_trackers_of_one_model_share_its_export_until_the_model_changes(model):
+    """One export serves every tracker of a model (a fresh tracker per sequence); a knock-out's hooks or weights
+    changed in place are a different network, exported anew."""
+    from stif_core.model.knockouts import knock_out
+
+    first, second = OnnxEngine(model), OnnxEngine(model)
+    assert second.sessions is first.sessions
+    with knock_out(model, "mask_empty"):
+        assert OnnxEngine(model).sessions is not first.sessions
+    twin = stif_core.build_model("lite", "full", shared_neck=model.cfg.shared_neck).eval()
+    twin.load_state_dict(model.state_dict())
+    before = OnnxEngine(twin).sessions
+    with torch.no_grad():
+        next(twin.parameters()).mul_(2.0)
+    assert OnnxEngine(twin).sessions is not before

@@ -185,10 +185,12 @@ def test_memory_policies_pick_as_documented():
 def test_a_model_trained_on_square_crops_is_tracked_on_square_crops(tmp_path, model):
     """The crop geometry travels with the checkpoint: a square_crops model's tracker stretches every crop so
     that the first box is square in it, and the box it returns is in frame pixels again."""
-    path = tmp_path / "square.safetensors"
+    path, plain_path = tmp_path / "square.safetensors", tmp_path / "plain.safetensors"
     save_weights(stif_core.build_model("lite", "full", square_crops=True), path, {"preset": "lite", "variant": "full"})
+    save_weights(stif_core.build_model("lite", "full"), plain_path, {"preset": "lite", "variant": "full"})
     square = load_model(path)
-    assert square.cfg.square_crops and not load_model("stif_lite_full").cfg.square_crops
+    assert square.cfg.square_crops and not load_model(plain_path).cfg.square_crops
+    assert load_model("stif_lite_full").cfg.square_crops  # the shipped models are trained on square crops
     clip = synthetic_clip(6, seed=4)  # a first box 1.22 times taller than wide
     tracker = STIFTracker(square)
     tracker.init(clip.frame(0), clip.boxes[0])

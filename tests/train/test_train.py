@@ -61,7 +61,7 @@ def test_one_recipe_serves_every_row_and_an_experiment_changes_only_what_it_name
     assert recipe(row) == recipe(full)  # seeds and rows of one recipe
     token = TrainConfig.load(configs / "experiments" / "initial_token.json")
     changed = {k for k, v in asdict(token).items() if asdict(full)[k] != v}
-    assert changed == {"model", "out"} and token.model == {"initial_token": True}
+    assert changed == {"model", "out"} and token.model == {"square_crops": True, "initial_token": True}
     assert recipe(token) != recipe(full)
     assert token.sampling == full.sampling == {"mask_jitter": 0.3}  # a section merges into the base's
     (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
