@@ -13,13 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import VARIANTS
-from .compare import comparison, span
+from .compare import SEED_KEYS, common_sequences, comparison, scores_of, span
 
 # The paper's Table 1 (GOT-10k test): AO, SR0.5, SR0.75 per row.
 PAPER_TABLE1 = {"baseline": (0.642, 0.737, 0.545), "ste": (0.644, 0.739, 0.550), "sde_q": (0.643, 0.740, 0.550),
                 "stif": (0.644, 0.742, 0.549), "ste+sde_q": (0.647, 0.750, 0.575), "full": (0.652, 0.781, 0.590)}
 TRAINED_WITHOUT = {"no_q2m": "ste+sde_q", "no_m2q": "ste+sde_q"}  # the Table 1 row trained without the part
-SEED_KEYS = ("checkpoint_sha256", "seed")  # what differs between the seeds of one row
 STORED = "table1_val.json"  # the stored evaluation of the shipped seeds, in <project>/data
 
 
@@ -30,9 +29,8 @@ def row_label(setup: dict) -> str:
 
 def row_groups(rows: dict) -> dict[str, list[str]]:
     """Label -> the names of its seeds' rows in seed order, Table 1's order first, then the knock-outs.
-    ``ValueError`` when a
-    row has no recorded variant, or when two rows of one label differ in more than checkpoint and seed (another
-    engine, memory policy, number of starts, or recipe cannot be pooled as seeds)."""
+    ``ValueError`` when a row has no recorded variant, or when two rows of one label differ in more than checkpoint
+    and seed (another engine, memory policy, number of starts, or recipe cannot be pooled as seeds)."""
     groups: dict[str, list[str]] = {}
     setups: dict[str, dict] = {}
     for name, row in rows.items():
@@ -84,8 +82,7 @@ def variant_table(rows: dict, keys: tuple[str, ...] = ("auc", "ao", "sr50", "sr7
     differences against the baseline, and the paper's AO, SR0.5 and SR0.75 (a pandas DataFrame)."""
     labels = [k for k in row_groups(rows) if k in VARIANTS]
     table = table_of(rows, labels, "baseline" if "baseline" in labels else None, keys)
-    paper = pd.DataFrame(PAPER_TABLE1, index=["paper AO", "paper SR0.5", "paper SR0.75"]).T
-    return table.join(paper)
+    return table.join(paper_frame().add_prefix("paper "))
 
 
 def knockout_table(rows: dict, keys: tuple[str, ...] = ("auc", "ao")):
@@ -103,7 +100,8 @@ def has_variants(rows: dict) -> bool:
 
 
 def has_knockouts(rows: dict) -> bool:
-    return any(k.startswith("full-ko-") for k in row_groups(rows)) and "full" in row_groups(rows)
+    labels = row_groups(rows)
+    return "full" in labels and any(k.startswith("full-ko-") for k in labels)
 
 
 def interval_figure(tables: dict[str, pd.DataFrame]):
@@ -127,13 +125,9 @@ def interval_figure(tables: dict[str, pd.DataFrame]):
 
 def with_seed_means(table, rows: dict, key: str = "auc"):
     """``table.attrs['seed_means']``: each row's seeds' means over the common sequences (for the figure)."""
-    groups = row_groups(rows)
-    common = None
-    for names in groups.values():
-        for n in names:
-            common = set(rows[n]["per_sequence"]) if common is None else common & set(rows[n]["per_sequence"])
-    table.attrs["seed_means"] = {label: [sum(rows[n]["per_sequence"][s][key] for s in common) / len(common)
-                                         for n in groups[label]] for label in table.index}
+    groups, sequences = row_groups(rows), common_sequences(rows)[0]
+    table.attrs["seed_means"] = {label: scores_of(rows, groups[label], key, sequences).mean(1).tolist()
+                                 for label in table.index}
     return table
 
 
