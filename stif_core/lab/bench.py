@@ -71,12 +71,18 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     return 1000 * statistics.median(times)
 
 
-def tracking_fps(tracker, seq: Sequence, frames: int, warmup: int = 6) -> float:
-    """Frames per second over ``frames`` frames after the first, decoding included, after ``warmup`` untimed
-    frames (the first steps of each memory size build the CPU kernels: up to a second each)."""
+def warm_up(tracker, seq: Sequence, frames: int) -> None:
+    """Track ``frames`` frames after the first, untimed: the first steps of each memory size export its ONNX step
+    session or build its CPU kernels (0.2-0.9 s each, once per model), which is not the tracker's speed. The
+    memory sizes a tracker reaches depend on its scores, so a handful of frames does not cover them: one round
+    measured 0.66 of CSRT's FPS where the others measured 0.87-1.09."""
     tracker.init(seq.frame(0), seq.boxes[0])
-    for i in range(1, min(warmup, len(seq) - 1) + 1):
+    for i in range(1, min(frames, len(seq) - 1) + 1):
         tracker.update(seq.frame(i))
+
+
+def tracking_fps(tracker, seq: Sequence, frames: int) -> float:
+    """Frames per second over ``frames`` frames after the first, decoding included (after ``warm_up``)."""
     tracker.init(seq.frame(0), seq.boxes[0])
     n = min(frames, len(seq) - 1)
     t0 = time.perf_counter()
@@ -93,11 +99,9 @@ def profile_tracking(tracker, seq: Sequence, frames: int) -> dict[str, float]:
     """Milliseconds per frame of each labelled part of ``update`` (torch.profiler, children included), of the
     step's own parts, the whole update, and "other": the Python around the parts (memory bookkeeping, box
     update, conversions)."""
-    tracker.init(seq.frame(0), seq.boxes[0])
+    warm_up(tracker, seq, frames)
     n = min(frames, len(seq) - 1)
     images = [seq.frame(i) for i in range(1, n + 1)]  # decoded outside the profile
-    for image in images[:6]:  # warm-up
-        tracker.update(image)
     tracker.init(seq.frame(0), seq.boxes[0])
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
@@ -194,11 +198,13 @@ FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_s
 
 
 def speed_rows(trackers: dict[str, tuple[str, object, int, float | None]], seq: Sequence, rounds: int) -> list[dict]:
-    """Every tracker's end-to-end FPS on ``seq``, measured in ``rounds`` interleaved rounds (each tracker once per
-    round, in turn), so that a machine whose speed drifts during the run slows every tracker alike: the median
-    over rounds, its range, and each round's figures. ``trackers``: name -> (device, tracker, frames, network
-    ms)."""
+    """Every tracker's end-to-end FPS on ``seq``, after one untimed pass of each (``warm_up``), measured in
+    ``rounds`` interleaved rounds (each tracker once per round, in turn), so that a machine whose speed drifts
+    during the run slows every tracker alike: the median over rounds, its range, and each round's figures.
+    ``trackers``: name -> (device, tracker, frames, network ms)."""
     fps = {name: [] for name in trackers}
+    for _, tracker, n, _ in trackers.values():
+        warm_up(tracker, seq, n)
     for _ in range(rounds):
         for name, (_, tracker, n, _) in trackers.items():
             fps[name].append(round(tracking_fps(tracker, seq, n), 1))

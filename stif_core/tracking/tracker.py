@@ -134,6 +134,11 @@ class STIFTracker:
     @torch.no_grad()
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         box = check_init_box(box, check_frame(frame).shape)
+        with self.engine.frame_scope():
+            self._start(frame, box)
+
+    def _start(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """``init``'s work on a checked frame and box: the initial memory entry and an empty memory."""
         self.frame_shape = None  # set last: a failed init leaves a tracker that refuses update()
         self.center = box[:2] + box[2:] / 2
         self.wh = box[2:].copy()
@@ -165,6 +170,11 @@ class STIFTracker:
 
     @torch.no_grad()
     def update(self, frame: np.ndarray) -> FrameResult:
+        with self.engine.frame_scope():
+            return self._advance(frame)
+
+    def _advance(self, frame: np.ndarray) -> FrameResult:
+        """``update``'s work: the next frame's step, the box, and the frame's entry handed to memory."""
         frame = check_next_frame(frame, self.frame_shape)
         self.index += 1
         window = self.query_window()
