@@ -72,10 +72,9 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
 
 
 def warm_up(tracker, seq: Sequence, frames: int) -> None:
-    """Track ``frames`` frames after the first, untimed: the first steps of each memory size export its ONNX step
-    session or build its CPU kernels (0.2-0.9 s each, once per model), which is not the tracker's speed. The
-    memory sizes a tracker reaches depend on its scores, so a handful of frames does not cover them: one round
-    measured 0.66 of CSRT's FPS where the others measured 0.87-1.09."""
+    """Track ``frames`` frames after the first, untimed: the first step of each memory size exports its ONNX step
+    session or builds its CPU kernels (0.2-0.9 s, once per model), which is not the tracker's speed, and which
+    sizes occur depends on the scores, so a few frames do not reach them all (docs/design.md, section 12)."""
     tracker.init(seq.frame(0), seq.boxes[0])
     for i in range(1, min(frames, len(seq) - 1) + 1):
         tracker.update(seq.frame(i))

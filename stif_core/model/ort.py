@@ -30,8 +30,8 @@ class Session:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # no spin-waiting between ops: PyTorch's threads run the work in between, and two thread pools spinning
-        # on 2 cores made the tracking engine 3x slower (10 FPS instead of 31 on crossing, this machine)
+        # no spin-waiting: each session has its own pool, and with them spinning on 2 cores the tracker ran at 21 FPS
+        # against CSRT's 53 (docs/design.md, section 12)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         buffer = io.BytesIO()
         modes = {m: m.training for m in module.modules()}

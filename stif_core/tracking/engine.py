@@ -114,8 +114,8 @@ class OnnxEngine(TorchEngine):
     @contextmanager
     def frame_scope(self):
         """PyTorch's own ops of a frame (crop to tensor, stacking, the selection) on one thread: with more, its
-        OpenMP threads spin-wait after each op on the cores ONNX Runtime's threads need next; on 2 cores the
-        tracker ran at 42-53 FPS on crossing with 2 PyTorch threads and 58-61 with one (CSRT 56-62)."""
+        OpenMP threads spin-wait after each op on the cores ONNX Runtime's threads need next (docs/design.md,
+        section 12: 0.83 of CSRT's speed with two threads, level with it with one)."""
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

@@ -8,6 +8,7 @@ size never grows with the video.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,22 +132,22 @@ class STIFTracker:
 
     # ------------------------------------------------------------------ protocol
 
-    @torch.no_grad()
+    def frame_scope(self):
+        """The context of one frame's work: the engine's (``OnnxEngine.frame_scope``), except with
+        ``keep_internals``, whose second step runs in PyTorch and needs its threads."""
+        return nullcontext() if self.keep_internals else self.engine.frame_scope()
+
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         box = check_init_box(box, check_frame(frame).shape)
-        with self.engine.frame_scope():
-            self._start(frame, box)
-
-    def _start(self, frame: np.ndarray, box: np.ndarray) -> None:
-        """``init``'s work on a checked frame and box: the initial memory entry and an empty memory."""
-        self.frame_shape = None  # set last: a failed init leaves a tracker that refuses update()
-        self.center = box[:2] + box[2:] / 2
-        self.wh = box[2:].copy()
-        self.index = 0
-        self.stretch = square_stretch(box) if self.model.cfg.square_crops else 1.0  # as the model was trained
-        self.initial = self.entry_from_frame(0, frame, box)
-        self.past = make_memory(self.policy, self.t)  # the past frames the policy holds (the initial one aside)
-        self.frame_shape = frame.shape[:2]
+        with torch.no_grad(), self.frame_scope():
+            self.frame_shape = None  # set last: a failed init leaves a tracker that refuses update()
+            self.center = box[:2] + box[2:] / 2
+            self.wh = box[2:].copy()
+            self.index = 0
+            self.stretch = square_stretch(box) if self.model.cfg.square_crops else 1.0  # as the model was trained
+            self.initial = self.entry_from_frame(0, frame, box)
+            self.past = make_memory(self.policy, self.t)  # the past frames the policy holds (the initial one aside)
+            self.frame_shape = frame.shape[:2]
 
     def query_window(self) -> CropWindow:
         """The search region of the next frame: side 4 * sqrt(w * h) around the current centre (less with a
@@ -168,27 +169,23 @@ class STIFTracker:
             sel = self.select(out, window)
         return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr), (trunk, encoded)
 
-    @torch.no_grad()
     def update(self, frame: np.ndarray) -> FrameResult:
-        with self.engine.frame_scope():
-            return self._advance(frame)
-
-    def _advance(self, frame: np.ndarray) -> FrameResult:
-        """``update``'s work: the next frame's step, the box, and the frame's entry handed to memory."""
         frame = check_next_frame(frame, self.frame_shape)
-        self.index += 1
-        window = self.query_window()
-        with record_function("crop"):
-            patch = crop(frame, window)  # (S, S, 3)
-        entries = self.memory()
-        out, sel, box, query = self.run_step(patch, window, entries, internals=False)
-        if self.keep_internals:  # the maps from a second step in PyTorch; the box stays the engine's
-            memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
-            self.last = Inspection(window, patch, entries, self.model.step(memory, query[1], internals=True), sel, box)
-        self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
-        with record_function("memory encode"):
-            entry = self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score, query)
-        self.remember(entry)
+        with torch.no_grad(), self.frame_scope():
+            self.index += 1
+            window = self.query_window()
+            with record_function("crop"):
+                patch = crop(frame, window)  # (S, S, 3)
+            entries = self.memory()
+            out, sel, box, query = self.run_step(patch, window, entries, internals=False)
+            if self.keep_internals:  # the maps from a second step in PyTorch; the box stays the engine's
+                memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
+                self.last = Inspection(window, patch, entries, self.model.step(memory, query[1], internals=True),
+                                       sel, box)
+            self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
+            with record_function("memory encode"):
+                entry = self.make_entry(self.index, patch, window.to_crop(xywh_to_xyxy(box)), sel.score, query)
+            self.remember(entry)
         h = self.model.cfg.score_size
         weights = out.temporal_weights[0].cpu().numpy() if out.temporal_weights is not None else None
         return FrameResult(box=box, score=sel.score, peak=divmod(sel.best, h),

@@ -89,9 +89,11 @@ def test_bad_initial_boxes_are_refused(model, box, message):
 
 
 def test_partly_off_image_box_is_clipped_with_a_warning(model):
+    """The warning names the caller's line, not the tracker's."""
     tracker = STIFTracker(model)
-    with pytest.warns(UserWarning, match="partly off"):
+    with pytest.warns(UserWarning, match="partly off") as caught:
         tracker.init(np.zeros((96, 128, 3), np.uint8), np.array([-10.0, 80.0, 30.0, 30.0]))
+    assert caught[0].filename == __file__
     r = tracker.update(np.zeros((96, 128, 3), np.uint8))
     check_boxes(r.box[None], (96, 128))
 
