@@ -71,17 +71,11 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     return 1000 * statistics.median(times)
 
 
-def warm_up(tracker, seq: Sequence, frames: int) -> None:
-    """Track ``frames`` frames after the first, untimed: the first step of each memory size exports its ONNX step
-    session or builds its CPU kernels (0.2-0.9 s, once per model), which is not the tracker's speed, and which
-    sizes occur depends on the scores, so a few frames do not reach them all (docs/design.md, section 12)."""
-    tracker.init(seq.frame(0), seq.boxes[0])
-    for i in range(1, min(frames, len(seq) - 1) + 1):
-        tracker.update(seq.frame(i))
-
-
 def tracking_fps(tracker, seq: Sequence, frames: int) -> float:
-    """Frames per second over ``frames`` frames after the first, decoding included (after ``warm_up``)."""
+    """Frames per second over ``frames`` frames after the first, decoding included. Callers make one untimed pass
+    first: the first step of each memory size exports its ONNX step session or builds its CPU kernels (0.2-0.9 s,
+    once per model), which is not the tracker's speed, and which sizes occur depends on the scores, so a few
+    frames do not reach them all (docs/design.md, section 12)."""
     tracker.init(seq.frame(0), seq.boxes[0])
     n = min(frames, len(seq) - 1)
     t0 = time.perf_counter()
@@ -98,7 +92,7 @@ def profile_tracking(tracker, seq: Sequence, frames: int) -> dict[str, float]:
     """Milliseconds per frame of each labelled part of ``update`` (torch.profiler, children included), of the
     step's own parts, the whole update, and "other": the Python around the parts (memory bookkeeping, box
     update, conversions)."""
-    warm_up(tracker, seq, frames)
+    tracking_fps(tracker, seq, frames)  # the untimed pass
     n = min(frames, len(seq) - 1)
     images = [seq.frame(i) for i in range(1, n + 1)]  # decoded outside the profile
     tracker.init(seq.frame(0), seq.boxes[0])
@@ -197,13 +191,13 @@ FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_s
 
 
 def speed_rows(trackers: dict[str, tuple[str, object, int, float | None]], seq: Sequence, rounds: int) -> list[dict]:
-    """Every tracker's end-to-end FPS on ``seq``, after one untimed pass of each (``warm_up``), measured in
+    """Every tracker's end-to-end FPS on ``seq``, after one untimed pass of each (``tracking_fps``), measured in
     ``rounds`` interleaved rounds (each tracker once per round, in turn), so that a machine whose speed drifts
     during the run slows every tracker alike: the median over rounds, its range, and each round's figures.
     ``trackers``: name -> (device, tracker, frames, network ms)."""
     fps = {name: [] for name in trackers}
     for _, tracker, n, _ in trackers.values():
-        warm_up(tracker, seq, n)
+        tracking_fps(tracker, seq, n)  # the untimed pass
     for _ in range(rounds):
         for name, (_, tracker, n, _) in trackers.items():
             fps[name].append(round(tracking_fps(tracker, seq, n), 1))

@@ -112,7 +112,7 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
     runs = [(v, "") for v in names] + ([("full", k) for k in KNOCKOUTS] if knockouts and "full" in names else [])
     folders = {}
     for variant, knockout in runs:
-        label = variant + (f"-ko-{knockout}" if knockout else "")
+        label = table1.row_label({"variant": variant, "knockout": knockout})
         folders[label] = fresh_folder(out / "ablation" / label.replace("+", "_"))  # a folder the notebook may empty
         params = common | {"variant": variant, "knockout": knockout, "fast": fast, "starts": starts,
                            "output_dir": str(folders[label]), "train": train and not knockout,
