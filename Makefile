@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q --no-deps -e .
-	$(BIN)/python -m ipykernel install --user --name stif --display-name "STIF (stif_core)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name stif --display-name "STIF (stif_core)" >/dev/null
 	touch $@
 
 setup: $(BIN)/.installed

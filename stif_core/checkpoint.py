@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,17 +11,15 @@ from safetensors.torch import load_file, save_file
 
 from . import build_model
 from .config import DESIGN_REVISION, LEGACY_OPTIONS, LEGACY_PRESET_OPTIONS, ModelConfig
+from .files import atomic, regular_file
 from .model import STIF
 from .paths import checkpoint_path
 
 
 def atomic_save(obj, path: str | Path) -> None:
     """torch.save to a temporary file, then rename: a killed run never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def model_options(cfg: ModelConfig) -> dict:
@@ -35,13 +32,10 @@ def model_options(cfg: ModelConfig) -> dict:
 def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> None:
     """The model's state dict as safetensors (atomically), with string metadata (preset, variant, steps, ...);
     the model's whole config and the design revision are always recorded ("model", "design")."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = metadata | {"model": json.dumps(model_options(model.cfg)), "design": str(DESIGN_REVISION)}
-    save_file(state, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
 
 
 def not_safetensors(path: Path, err: Exception) -> ValueError:
@@ -52,17 +46,29 @@ def not_safetensors(path: Path, err: Exception) -> ValueError:
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(regular_file(path, "checkpoint")), framework="pt") as f:
             return f.metadata() or {}
     except (SafetensorError, OSError) as err:
         raise not_safetensors(Path(path), err) from None
 
 
+def model_metadata(path: Path, meta: dict[str, str]) -> dict:
+    """The model options of a checkpoint's metadata ``"model"`` (a JSON object; none: ``{}``); ``ValueError`` naming
+    the file and the key when it is not one."""
+    try:
+        options = json.loads(meta.get("model", "{}"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"checkpoint {path}: metadata \"model\" is not valid JSON ({err}); the file was not written "
+                         "by save_weights or was edited") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"checkpoint {path}: metadata \"model\" must be a JSON object of model options, not "
+                         f"{type(options).__name__}")
+    return options
+
+
 def load_weights(model: STIF, path: str | Path) -> None:
     """Load safetensors weights, naming every missing, unexpected or mis-shaped tensor when they don't fit."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    path = regular_file(path, "checkpoint")
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:
@@ -90,7 +96,7 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     must fit) and load it, in eval mode. ``path``: a file, or the name of a shipped model (``stif_lite_full``)."""
     path = checkpoint_path(path)
     meta = read_metadata(path)
-    options = json.loads(meta.get("model", "{}"))
+    options = model_metadata(path, meta)
     stored = meta.get("preset", "lite")
     if preset is not None and preset != stored:
         raise ValueError(f"checkpoint {path} holds a {stored}-preset model; it cannot be loaded as preset {preset!r} "

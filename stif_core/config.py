@@ -75,6 +75,11 @@ class ModelConfig:
 
     def __post_init__(self):
         check_options(self, "model option", MODEL_RANGES, MODEL_CHOICES)
+        widest = self.head_dilation ** (self.head_depth - 1)
+        if widest > MAX_SCORE_SIZE:
+            raise ValueError(f"model options head_dilation={self.head_dilation} and head_depth={self.head_depth} "
+                             f"dilate the towers' last conv by {widest} cells (head_dilation ** (head_depth - 1)), "
+                             f"beyond any score grid: at most {MAX_SCORE_SIZE}")
         if self.shared_trunk and self.mask_injection != "neck":
             raise ValueError("shared_trunk=True needs mask_injection='neck': a mask added inside the trunk makes "
                              "memory and query features differ from the first conv on")
@@ -82,8 +87,10 @@ class ModelConfig:
             raise ValueError("shared_neck=True needs shared_trunk=True: one neck reads one trunk's features")
 
 
-MODEL_RANGES = {"crop_size": (1, None), "score_size": (1, None), "channels": (1, None), "head_channels": (1, None),
-                "head_depth": (1, None), "head_dilation": (1, None), "memory_size": (1, None)}
+MAX_CROP_SIZE = 4096  # pixels: a crop side beyond a 4K frame's width
+MAX_SCORE_SIZE = MAX_CROP_SIZE // 8  # the grid of the largest crop at stride 8
+MODEL_RANGES = {"crop_size": (1, MAX_CROP_SIZE), "score_size": (1, MAX_SCORE_SIZE), "channels": (1, 2048),
+                "head_channels": (1, 2048), "head_depth": (1, 16), "head_dilation": (1, 8), "memory_size": (1, 32)}
 MODEL_CHOICES = {"temporal": GRANULARITIES, "similarity": SIMILARITIES, "head_init": HEAD_INITS,
                  "attention": ATTENTION_SIMILARITIES, "mask_injection": MASK_INJECTIONS,
                  "backbone": BACKBONES}

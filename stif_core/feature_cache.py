@@ -22,11 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data.sampling import TrackingSamples
-from .files import owned_dir, read_json, write_text
+from .files import checked_target, output_folder, read_json, regular_file, write_text
 from .losses import trunk_outputs
 
 META = "cache.json"
 FLUSH_EVERY = 20  # batches between two records of progress
+ARRAYS = {"features": (np.float16, 5), "masks": (np.int16, 3), "query_boxes": (np.float32, 2),
+          "positive": (np.bool_, 1), "skipped": (np.int16, 1)}  # file stem -> dtype, dimensions
 
 
 def trunk_digest(model: torch.nn.Module) -> str:
@@ -54,18 +56,26 @@ def differences(stored: dict, asked: dict) -> str:
 def write_cache(samples: TrackingSamples, trunk, key: dict, out: str | Path, batch_size: int = 16,
                 workers: int = 0, progress: bool = True) -> Path:
     """Encode ``samples`` with ``trunk`` (crops (B, 3, S, S) -> (B, Ct, H', W'), no gradient) into the folder
-    ``out``; ``key`` says what the samples are. Resumes a build of the same key; returns ``out``."""
-    out = owned_dir(out, "feature cache folder", META)
+    ``out`` (held for the build: ``files.output_folder``); ``key`` says what the samples are. Resumes a build of
+    the same key; returns ``out``."""
+    with output_folder(out, "cache", "feature cache folder") as out:
+        fill_cache(samples, trunk, key, out, batch_size, workers, progress)
+    return out
+
+
+def fill_cache(samples: TrackingSamples, trunk, key: dict, out: Path, batch_size: int, workers: int,
+               progress: bool) -> None:
+    """``write_cache``'s work in the folder ``out``, which this process holds."""
     meta_path = out / META
     done, mode = 0, "w+"
-    if meta_path.is_file():
-        meta = read_json(meta_path, "feature cache record")
+    if meta_path.exists():
+        meta = read_record(meta_path)
         if meta["key"] != key:
             raise ValueError(f"feature cache {out} holds other samples ({differences(meta['key'], key)}); choose "
                              "another folder")
         done, mode = meta["done"], "r+"
     n, length = samples.cfg.references + 1, len(samples)  # memory frames: the initial one and T references
-    arrays = None if mode == "w+" else open_arrays(out, "r+")
+    arrays = None if mode == "w+" else open_arrays(out, "r+", length)
     loader = DataLoader(samples, batch_size=batch_size, sampler=range(done, length), num_workers=workers)
     bar = tqdm(total=length, initial=done, disable=not progress, desc="feature cache", unit="sample")
     with torch.no_grad():
@@ -73,11 +83,10 @@ def write_cache(samples: TrackingSamples, trunk, key: dict, out: str | Path, bat
             memory, query = trunk_outputs(batch, trunk, torch.device("cpu"))  # (B, N, Ct, H', W'), (B, Ct, H', W')
             if arrays is None:
                 shape = (length, n + 1, *query.shape[1:])
-                arrays = {"features": open_memmap(out / "features.npy", "w+", np.float16, shape),
-                          "masks": open_memmap(out / "masks.npy", "w+", np.int16, (length, n, 4)),
-                          "query_boxes": open_memmap(out / "query_boxes.npy", "w+", np.float32, (length, 4)),
-                          "positive": open_memmap(out / "positive.npy", "w+", np.bool_, (length,)),
-                          "skipped": open_memmap(out / "skipped.npy", "w+", np.int16, (length,))}
+                shapes = {"features": shape, "masks": (length, n, 4), "query_boxes": (length, 4),
+                          "positive": (length,), "skipped": (length,)}
+                arrays = {name: open_memmap(checked_target(out / f"{name}.npy"), "w+", ARRAYS[name][0], size)
+                          for name, size in shapes.items()}
             rows = slice(done, done + len(query))
             arrays["features"][rows] = torch.cat([memory, query[:, None]], 1).numpy()  # (B, N + 1, Ct, H', W')
             arrays["masks"][rows] = mask_rectangles(batch["memory_masks"])
@@ -93,16 +102,41 @@ def write_cache(samples: TrackingSamples, trunk, key: dict, out: str | Path, bat
     bar.close()
     if not meta_path.is_file():  # nothing was left to encode
         write_record(meta_path, key, done)
-    return out
 
 
 def write_record(path: Path, key: dict, done: int) -> None:
     write_text(path, json.dumps({"key": key, "done": done}, indent=2))
 
 
-def open_arrays(folder: Path, mode: str) -> dict[str, np.ndarray]:
-    return {name: np.load(folder / f"{name}.npy", mmap_mode=mode) for name in
-            ("features", "masks", "query_boxes", "positive", "skipped")}
+def rebuild(path: Path, problem: str) -> ValueError:
+    """The one-line error of a cache file that cannot be used: it names the file and says to build the cache anew."""
+    return ValueError(f"feature cache file {path} {problem}: the cache is truncated or not one this tool wrote; "
+                      f"delete {path.parent} and build it again (python -m stif_core cache)")
+
+
+def read_record(path: Path) -> dict:
+    """``cache.json``: an object with ``key`` (an object) and ``done`` (a count); ``ValueError`` naming it else."""
+    meta = read_json(path, "feature cache record")
+    if not (isinstance(meta, dict) and isinstance(meta.get("key"), dict) and type(meta.get("done")) is int
+            and meta["done"] >= 0):
+        raise rebuild(path, "is not an object of 'key' (an object) and 'done' (a count)")
+    return meta
+
+
+def open_arrays(folder: Path, mode: str, length: int) -> dict[str, np.ndarray]:
+    """The cache's arrays as memory maps, each the dtype, dimensions and ``length`` that ``write_cache`` writes."""
+    arrays = {}
+    for name, (dtype, ndim) in ARRAYS.items():
+        path = regular_file(folder / f"{name}.npy", "feature cache file")
+        try:
+            array = np.load(path, mmap_mode=mode)
+        except (ValueError, OSError, EOFError) as err:
+            raise rebuild(path, f"cannot be read ({err})") from None
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != ndim or len(array) != length:
+            held = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+            raise rebuild(path, f"holds {held}, not {np.dtype(dtype)} of {ndim} dimensions for {length} samples")
+        arrays[name] = array
+    return arrays
 
 
 def mask_rectangles(masks: torch.Tensor) -> np.ndarray:
@@ -130,14 +164,14 @@ class CachedSamples(Dataset):
 
     def __init__(self, folder: str | Path, key: dict):
         self.folder = Path(folder)
-        meta = read_json(self.folder / META, "feature cache record")
+        meta = read_record(self.folder / META)
         if meta["key"] != key:
             raise ValueError(f"feature cache {self.folder} holds the samples of another run "
                              f"({differences(meta['key'], key)}); build one for this run: python -m stif_core cache")
         if meta["done"] < key["length"]:
             raise ValueError(f"feature cache {self.folder} is incomplete ({meta['done']} of {key['length']} "
                              "samples): run the same cache command again to finish it")
-        self.arrays = open_arrays(self.folder, "r")
+        self.arrays = open_arrays(self.folder, "r", key["length"])
         self.size = key["sampling"]["crop_size"]
 
     def __len__(self) -> int:

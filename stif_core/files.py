@@ -1,39 +1,406 @@
-"""Files the tools write, read and delete: atomic text writes, JSON read with its path in every error, names that
-become paths checked as names, output locations checked before any work, and folders replaced only when a tool
-of this package made them (they hold ``OWNED_MARK``)."""
+"""Files the tools write, read and delete, under one ownership rule:
+
+- a command writes into an output folder it holds (``output_folder``): one run at a time (a lock naming its holder),
+  in a folder that is new, empty, or holds a manifest (``MANIFEST``) of the files the tools wrote there;
+- every write goes to a temporary file beside its target, then a rename; it never follows a symbolic link, never
+  leaves the folder it was given, and never replaces a file the manifest does not list (one of the user's);
+- a folder is emptied or replaced only when every file in it is accounted for by a manifest (``unaccounted``), and
+  a command that replaces a whole output (``replace_folder``) builds the new one beside it and swaps it in only
+  when the build succeeded.
+
+Also here: JSON read with its path in every error, names that become paths checked as names, and output
+locations checked before any work."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import shutil
+import stat
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-OWNED_MARK = ".made-by-stif_core"  # in every folder a tool may delete and make anew
+from filelock import FileLock, Timeout
+
+MANIFEST = ".stif_core-files.json"  # {"files": {relative path: command}}: what the tools wrote in a folder
+# What a process that does not hold the folder (a notebook's kernel under ``report``) wrote there, one per process:
+FRAGMENT = re.compile(r"^\.stif_core-files\.\d+\.json$")
+LOCK = ".stif_core.lock"  # held by the run writing into a folder; its holder described in LOCK + ".json"
+TEMPORARY = re.compile(r"^\..+\.\d+\.(tmp|new|old)(\.[^.]+)?$")  # a write or swap under way (or cut short) of a pid
+BOOKKEEPING = (MANIFEST, LOCK, LOCK + ".json")
 BAD_NAME_CHARS = re.compile(r"[/\\\x00-\x1f]")
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process; the umask's permissions
+@dataclass
+class Output:
+    """An output folder held by this process: its root (resolved), the command writing there and the manifest."""
+
+    root: Path
+    command: str
+    files: dict[str, str] = field(default_factory=dict)
+    depth: int = 0
+
+
+ACTIVE: dict[Path, Output] = {}  # the output folders this process holds, by root
+
+
+def bookkeeping(name: str) -> bool:
+    """A file of this module's own (manifest, fragment, lock, a temporary file of some write)."""
+    return name in BOOKKEEPING or bool(FRAGMENT.match(name) or TEMPORARY.match(name))
+
+
+def manifests(folder: Path) -> list[Path]:
+    """The manifest of ``folder`` and the fragments of processes that wrote there without holding it."""
+    folder = Path(folder)
+    found = [folder / MANIFEST] if (folder / MANIFEST).is_file() else []
+    if folder.is_dir():
+        found += sorted(p for p in folder.iterdir() if FRAGMENT.match(p.name))
+    return [p for p in found if p.is_file() and not p.is_symlink()]
+
+
+def read_manifest(folder: Path) -> dict[str, str] | None:
+    """The files the tools wrote in ``folder`` (relative path -> command), None when it has no manifest."""
+    paths = manifests(folder)
+    if not paths:
+        return None
+    files = {}
+    for path in paths:
+        listed = read_json(path, "output manifest")
+        if not isinstance(listed, dict) or not isinstance(listed.get("files"), dict):
+            raise ValueError(f"output manifest {path} has no object 'files'; it was not written by this tool")
+        files |= listed["files"]
+    return files
+
+
+def save_manifest(folder: Path, files: dict[str, str], name: str = MANIFEST) -> None:
+    tmp = Path(folder) / f".{name}.{os.getpid()}.tmp"
+    exclusive(tmp).write_text(json.dumps({"files": dict(sorted(files.items()))}, indent=1))
+    os.replace(tmp, Path(folder) / name)
+
+
+FRAGMENTS: dict[Path, dict[str, str]] = {}  # this process's fragments, by folder
+
+
+def note_written(path: Path) -> None:
+    """List ``path``, written by a process that holds no output folder around it, in this process's fragment of
+    the nearest folder above that has a manifest (a run's folder that a kernel writes figures into)."""
+    folder = next((p for p in path.parents if (p / MANIFEST).is_file()), None)
+    if folder is None:
+        return
+    files = FRAGMENTS.setdefault(folder, {})
+    rel = str(path.relative_to(folder))
+    if rel not in files:
+        files[rel] = Path(sys.argv[0]).name or "python"
+        save_manifest(folder, files, f".stif_core-files.{os.getpid()}.json")
+
+
+def exclusive(path: Path) -> Path:
+    """``path`` created as a new empty regular file (never through a link: one planted there is an error)."""
+    if os.path.lexists(path) and TEMPORARY.match(path.name):
+        os.unlink(path)  # this pid's own leftover of an interrupted write
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    return path
+
+
+def holder_of(path: Path) -> Output | None:
+    """The output folder this process holds that contains ``path`` (the innermost), if any."""
+    inside = [o for o in ACTIVE.values() if o.root == path or o.root in path.parents]
+    return max(inside, key=lambda o: len(o.root.parts), default=None)
+
+
+def make_parents(root: Path, path: Path) -> None:
+    """The folders from ``root`` down to ``path``'s, created where missing; ``ValueError`` for a link on the way."""
+    for part in (*reversed(path.parent.relative_to(root).parents), path.parent.relative_to(root)):
+        folder = root / part
+        if folder.is_symlink():
+            raise ValueError(f"{folder} is a symbolic link; outputs are never written through a link")
+        if not folder.exists():
+            folder.mkdir()
+        elif not folder.is_dir():
+            raise ValueError(f"{folder} is a file, not a folder")
+
+
+def checked_target(path: str | Path) -> Path:
+    """``path`` (absolute) where a write may land: never a link, nor a file of the user's. Inside an output folder
+    held by this process: every folder on the way from its root is a real folder, an existing file must be one
+    the manifest lists, and the file is listed there before it is written. Elsewhere: the folder is created and
+    an existing link refused."""
+    path = Path(os.path.abspath(path))
+    out = holder_of(path)
+    if out is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        note_written(path)
+    else:
+        make_parents(out.root, path)
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link; outputs are never written through a link")
+    if os.path.lexists(path) and not path.is_file():
+        raise ValueError(f"{path} exists and is not a regular file; it is never replaced")
+    if out is not None:
+        rel = str(path.relative_to(out.root))
+        if rel not in out.files:
+            if path.exists():
+                raise ValueError(f"{path} exists and was not written by this tool (it is not in {out.root / MANIFEST});"
+                                 " it is never overwritten: choose another output folder, or move it away yourself")
+            out.files[rel] = out.command
+            save_manifest(out.root, out.files)
+    return path
+
+
+@contextmanager
+def atomic(path: str | Path, keep_on_error: bool = False):
+    """A temporary file beside ``path`` (checked by ``checked_target``) for a writer to fill; renamed over
+    ``path`` when the block ends, else deleted (or, with ``keep_on_error``, renamed all the same: a run that keeps
+    what it did)."""
+    path = checked_target(path)
+    tmp = exclusive(path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"))  # the suffix kept for writers
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        yield tmp
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if keep_on_error:
+            os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
+    os.replace(tmp, path)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` atomically (``atomic``): a reader never sees a half-written file."""
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def open_append(path: str | Path):
+    """``path`` opened to append text (a log that grows as a run goes on), never through a link."""
+    path = checked_target(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def discard(path: str | Path) -> None:
+    """Delete a file a tool wrote (listed in its folder's manifest); any other path is left alone."""
+    path = checked_target(path)
+    path.unlink(missing_ok=True)
+
+
+def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[str]:
+    """Everything under ``folder`` that no manifest accounts for (a file listed in the manifest of its folder or of
+    a folder above it, by one of ``commands`` when given), links and other non-files included; bookkeeping and
+    temporary files count as accounted."""
+    folder = Path(folder)
+    owned = read_manifest(folder)
+    if owned is None:
+        owned = {}
+    found = []
+    for path in sorted(folder.rglob("*")):
+        rel = str(path.relative_to(folder))
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            found.append(rel)
+        elif path.is_file() and not bookkeeping(path.name):
+            nested = next((p for p in path.relative_to(folder).parents if p != Path(".")
+                           and (folder / p / MANIFEST).is_file()), None)
+            files = owned if nested is None else (read_manifest(folder / nested) or {})
+            key = rel if nested is None else str(path.relative_to(folder / nested))
+            if key not in files or (commands is not None and files[key] not in commands):
+                found.append(rel)
+    return found
+
+
+def describe_unaccounted(folder: Path, items: list[str]) -> str:
+    return f"{len(items)} path(s) no tool of this package wrote, e.g. {', '.join(items[:3])}"
+
+
+@contextmanager
+def lock_held(lock: Path, label: str, command: str):
+    """Hold ``lock`` for the block; ``ValueError`` naming the other run (pid, command, start) when another process
+    holds it. A holder record left by a run that died is taken over, with a line saying so."""
+    record = lock.with_name(lock.name + ".json")
+    guard = FileLock(str(lock), timeout=0)
+    try:
+        guard.acquire()
+    except Timeout:
+        other = read_holder(record)
+        raise ValueError(f"{label} is in use by another run ({other}); wait for it to end, or choose another "
+                         "folder") from None
+    try:
+        if os.path.lexists(record):
+            print(f"{label}: taking over the lock of a run that is no longer running ({read_holder(record)})",
+                  file=sys.stderr, flush=True)
+        holder = {"pid": os.getpid(), "command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "argv": sys.argv}
+        tmp = exclusive(record.with_name(f".{record.name}.{os.getpid()}.tmp"))
+        tmp.write_text(json.dumps(holder))
+        os.replace(tmp, record)
+        yield
+    finally:
+        if record.is_file() and read_holder(record, raw=True).get("pid") == os.getpid():
+            record.unlink()
+        guard.release()
+
+
+def read_holder(record: Path, raw: bool = False):
+    try:
+        holder = json.loads(record.read_text())
+    except (OSError, ValueError):
+        holder = {}
+    if raw:
+        return holder if isinstance(holder, dict) else {}
+    if not isinstance(holder, dict) or "pid" not in holder:
+        return "holder unknown"
+    return f"pid {holder['pid']}, {holder.get('command', '?')}, started {holder.get('started', '?')}"
+
+
+def owned_dir(path: str | Path, what: str = "--out") -> Path:
+    """``writable_dir`` for a tool that writes files into it: accepted when new, empty or holding a manifest (a
+    tool wrote there before); a folder of other files is refused, so that none of them is touched."""
+    given = Path(path)
+    if given.is_symlink() and not given.exists():
+        raise ValueError(f"{what} {given} is a broken symbolic link")
+    path = writable_dir(path, what)
+    if read_manifest(path) is None and any(not bookkeeping(p.name) for p in path.iterdir()):
+        raise ValueError(f"{what} {path} holds files this package did not write (it has no {MANIFEST}); its tools "
+                         "never write among your files: choose a new or empty folder")
+    return path
+
+
+@contextmanager
+def output_folder(path: str | Path, command: str, what: str = "--out"):
+    """Hold the output folder ``path`` for the block (``owned_dir``, then its lock; re-entered freely by this
+    process); every write below it goes through ``checked_target``. Yields the resolved folder."""
+    root = owned_dir(path, what)
+    if root in ACTIVE:
+        ACTIVE[root].depth += 1
+        try:
+            yield root
+        finally:
+            ACTIVE[root].depth -= 1
+        return
+    with lock_held(root / LOCK, f"{what} {root}", command):
+        ACTIVE[root] = Output(root, command, dict(read_manifest(root) or {}))
+        if ACTIVE[root].files:  # the fragments merged into the manifest
+            save_manifest(root, ACTIVE[root].files)
+            for fragment in manifests(root)[1:]:
+                fragment.unlink()
+        try:
+            yield root
+        finally:
+            del ACTIVE[root]
+
+
+def check_replaceable(target: Path, commands: tuple[str, ...] | None, what: str) -> None:
+    """``ValueError`` unless ``target`` is absent, an empty folder, or a folder whose every file the tools wrote
+    (by ``commands`` when given)."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ValueError(f"{what} {target} exists and is not a folder this tool made; it is never deleted: choose "
+                         "another output folder, or move it away yourself")
+    if target.is_dir():
+        items = unaccounted(target, commands)
+        if items:
+            by = f" by {'/'.join(commands)}" if commands else ""
+            raise ValueError(f"{what} {target} holds {describe_unaccounted(target, items)}{by}; it is never "
+                             "emptied: choose another output folder, or move it away yourself")
+
+
+def fresh_folder(path: str | Path, commands: tuple[str, ...] | None = None, what: str = "folder") -> Path:
+    """An empty folder at ``path`` that the tools own (an empty manifest): a folder already there is emptied only
+    when every file in it was written by a tool (by ``commands`` when given); anything else is refused."""
+    path = Path(os.path.abspath(path))
+    check_replaceable(path, commands, what)
+    if path.is_dir():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    save_manifest(path, {})
+    return path
+
+
+def replace_folder(target: str | Path, command: str, build, what: str = "--out") -> Path:
+    """Build a whole output anew: ``build(folder)`` fills a new folder beside ``target``, which replaces
+    ``target`` only when the build succeeded (a failed build keeps the previous output). ``target`` must be
+    absent, empty, or made by ``command`` whole; one run at a time (a lock beside it)."""
+    target = Path(os.path.abspath(target))
+    check_replaceable(target, (command,), what)
+    writable_dir(target.parent, f"the folder of {what}")
+    with lock_held(target.parent / f".{target.name}.lock", f"{what} {target}", command):
+        new = target.with_name(f".{target.name}.{os.getpid()}.new")
+        old = target.with_name(f".{target.name}.{os.getpid()}.old")
+        for leftover in (new, old):  # this pid's own, from a run cut short
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+        new.mkdir()
+        try:
+            build(new)
+            save_manifest(new, {str(p.relative_to(new)): command for p in new.rglob("*")
+                                if p.is_file() and not p.is_symlink()})
+        except BaseException:
+            shutil.rmtree(new)
+            raise
+        check_replaceable(target, (command,), what)  # still ours after the build
+        if target.exists():
+            os.rename(target, old)
+        os.rename(new, target)
+        if old.exists():
+            shutil.rmtree(old)
+    return target
+
+
+def regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` when it is a regular file (links followed), checked before anything opens it: a FIFO would block
+    its reader. ``FileNotFoundError`` when missing, ``ValueError`` naming what it is instead (a folder, a FIFO, a
+    device)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a special file")
+        raise ValueError(f"{what} {path} is {kind}, not a regular file")
+    return path
+
+
+BYTE_ORDER_MARKS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The text of the regular file ``path`` (``regular_file``), line ends made ``\\n``: UTF-8 with or without a
+    byte-order mark, or UTF-16 (LE or BE) with one, as annotation files are found saved. Any other bytes, and a NUL
+    (UTF-16 without its mark), raise ``ValueError`` naming the path (and ``what`` it is), the offset and the
+    bytes."""
+    data = regular_file(path, what).read_bytes()
+    bom, codec = next(((m, c) for m, c in BYTE_ORDER_MARKS if data.startswith(m)), (b"", "utf-8"))
+    try:
+        text = data[len(bom):].decode(codec)
+    except UnicodeDecodeError as err:
+        bad = (err.start, err.end)
+    else:
+        nul = text.find("\x00")
+        bad = None if nul < 0 else (len(text[:nul].encode(codec)), len(text[:nul + 1].encode(codec)))
+    if bad is not None:
+        start, end = bad[0] + len(bom), bad[1] + len(bom)
+        seen = " ".join(f"0x{b:02x}" for b in data[start:end])
+        raise ValueError(f"{what} {path} is not UTF-8 or UTF-16 text: byte{'s' if end - start > 1 else ''} {seen} "
+                         f"at offset {start}; save it as UTF-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_json(path: str | Path, what: str = "file"):
-    """The JSON value of ``path``; ``FileNotFoundError`` or ``ValueError`` naming the path (and ``what`` it is)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    """The JSON value of ``path`` (read by ``read_text``); ``FileNotFoundError`` or ``ValueError`` naming the path
+    (and ``what`` it is)."""
+    text = read_text(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
         raise ValueError(f"{what} {path} is not valid JSON ({err})") from None
 
 
@@ -61,18 +428,6 @@ def writable_dir(path: str | Path, what: str = "--out") -> Path:
     return path
 
 
-def owned_dir(path: str | Path, what: str, made_by: str) -> Path:
-    """``writable_dir`` for a tool that overwrites files by name in it: accepted when empty, new, marked as made by
-    a tool (``OWNED_MARK``) or holding ``made_by`` (the file that tool writes there, e.g. an earlier run's
-    ``metrics.json``), and then marked; a folder of other files is refused, so that none of them is overwritten."""
-    path = writable_dir(path, what)
-    if not (path / OWNED_MARK).is_file() and not (path / made_by).exists() and any(path.iterdir()):
-        raise ValueError(f"{what} {path} holds files this tool did not write (no {made_by} nor {OWNED_MARK}); "
-                         "it writes files by name there and never overwrites yours: choose a new or empty folder")
-    (path / OWNED_MARK).touch()
-    return path
-
-
 def writable_file(path: str | Path, what: str) -> Path:
     """``path`` resolved, checked before any work: ``ValueError`` when it is a folder or its folder cannot be
     written to."""
@@ -80,18 +435,4 @@ def writable_file(path: str | Path, what: str) -> Path:
     if path.is_dir():
         raise ValueError(f"{what} {path} is a folder; give a file name")
     writable_dir(path.parent, f"the folder of {what}")
-    return path
-
-
-def fresh_folder(path: Path) -> Path:
-    """An empty folder at ``path`` that a tool owns: a folder already there is deleted only when it holds
-    ``OWNED_MARK`` (a tool made it); any other existing path is refused, so nothing the user made is lost."""
-    path = Path(path)
-    if path.is_dir() and (path / OWNED_MARK).is_file():
-        shutil.rmtree(path)
-    elif path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ValueError(f"{path} exists and was not made by this tool; it is never deleted: choose another output "
-                         "folder, or move it away yourself")
-    path.mkdir(parents=True, exist_ok=True)
-    (path / OWNED_MARK).touch()
     return path

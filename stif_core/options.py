@@ -1,10 +1,57 @@
 """Option sections (model, sampling, training) as dataclasses whose every field is checked by name: its type
-from the annotation, its range and its valid choices; a wrong one is a ``ValueError`` naming the option."""
+from the annotation, its range and its valid choices; a wrong one is a ``ValueError`` naming the option. And the
+command line's number types, each with its bound (``bounded_int``, ``bounded_float``, ``positive_int``)."""
 from __future__ import annotations
 
+import argparse
 import math
+import os
 from dataclasses import fields
 from numbers import Integral, Real
+
+# Bounds shared by the command line and the option sections.
+MAX_STEPS = 10**7  # training steps, frames: beyond any run (10^7 frames: a day of tracking at 100 frames/s)
+MAX_SEED = 2**31 - 1
+MAX_JOBS = 4 * (os.cpu_count() or 1)  # processes or threads at a time: beyond 4 per CPU core they only queue
+JOBS_BOUND = "4 per CPU core"
+MAX_STARTS = 100  # starts per sequence of OTB's temporal robustness evaluation (OTB's own: 20)
+MAX_FPS = 1000  # frames per second of a video or a folder of frames
+
+
+def bounded_int(low: int, high: int, why: str = ""):
+    """An argparse type: an integer in [low, high]; ``argparse.ArgumentTypeError`` giving the bound (and ``why``,
+    what it stands for) otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not an integer in [{low}, {high}]"
+                                             + (f" ({why})" if why else ""))
+        return value
+
+    return parse
+
+
+def positive_int(high: int, why: str = ""):
+    """An argparse type: an integer in [1, high]."""
+    return bounded_int(1, high, why)
+
+
+def bounded_float(low: float, high: float, above: bool = False):
+    """An argparse type: a number in [low, high] (``above``: in (low, high]), bounds finite, so that nan and the
+    infinities are refused too; ``argparse.ArgumentTypeError`` giving the bound otherwise."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not ((low < value if above else low <= value) and value <= high):
+            raise argparse.ArgumentTypeError(f"{text} is not a number in {'(' if above else '['}{low}, {high}]")
+        return value
+
+    return parse
 
 
 def is_int(v) -> bool:
@@ -26,18 +73,18 @@ TYPES = {  # annotation -> check
 }
 
 
-def check_options(options, label: str, ranges: dict[str, tuple] | None = None,
-                  choices: dict[str, tuple] | None = None) -> None:
-    """Every field of the dataclass instance ``options`` of its annotated type, within ``ranges[name]`` (low, high;
-    None: open) and among ``choices[name]``; ``ValueError`` "<label> <name>=<value> is not valid: ..." otherwise."""
+def check_options(options, label: str, ranges: dict[str, tuple], choices: dict[str, tuple] | None = None) -> None:
+    """Every field of the dataclass instance ``options`` of its annotated type, every number within
+    ``ranges[name]`` (low, high: each number has its finite range) and among ``choices[name]``; ``ValueError``
+    "<label> <name>=<value> is not valid: ..." otherwise."""
     for f in fields(options):
         value = getattr(options, f.name)
         if not TYPES[f.type](value):
             raise ValueError(f"{label} {f.name}={value!r} is not valid: expected {f.type}")
-        low, high = (ranges or {}).get(f.name, (None, None))
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise ValueError(f"{label} {f.name}={value!r} is not valid: must be {bounds}")
+        if f.type in ("int", "float"):
+            low, high = ranges[f.name]
+            if not low <= value <= high:
+                raise ValueError(f"{label} {f.name}={value!r} is not valid: must be in [{low}, {high}]")
         valid = (choices or {}).get(f.name)
         if valid is not None and value not in valid:
             raise ValueError(f"{label} {f.name}={value!r} is not valid: one of {list(valid)}")

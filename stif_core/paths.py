@@ -93,7 +93,7 @@ def checkpoint_path(checkpoint: str | Path) -> Path:
     stands for the seed the notebooks use; ``stif_lite_full_s1`` names a seed). ``FileNotFoundError`` names both
     places looked at."""
     path = Path(checkpoint)
-    if path.is_file():
+    if path.exists():  # anything but a regular file is refused, named, where it is read
         return path
     name = path.name.removesuffix(SHIPPED_SUFFIX)
     shipped = package_path("weights", notebook_seeds().get(name, name) + SHIPPED_SUFFIX)

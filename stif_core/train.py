@@ -12,7 +12,9 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
@@ -30,9 +32,9 @@ from .data.sequences import Sequence, load_sequences, load_split
 from .data.synthetic import synthetic_clip
 from .device import DEVICES
 from .feature_cache import CachedSamples, trunk_digest, write_cache
-from .files import owned_dir, read_json, write_text
+from .files import open_append, output_folder, owned_dir, read_json, read_text, regular_file, write_text
 from .losses import batch_loss
-from .options import check_options, from_options
+from .options import MAX_JOBS, MAX_SEED, MAX_STEPS, check_options, from_options
 
 
 @dataclass
@@ -115,6 +117,8 @@ def read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     base = raw.pop("extends", None)
     if base is None:
         return raw
+    if not isinstance(base, str):
+        raise ValueError(f"training config {path}: 'extends' must name a config file, not {base!r}")
     parent = (path.parent / base).resolve()
     if parent in seen:
         raise ValueError(f"training config {path}: 'extends' loops back to {parent}")
@@ -125,11 +129,37 @@ def read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return merged | raw
 
 
-OPTION_RANGES = {"steps": (1, None), "batch_size": (1, None), "lr": (0, None), "min_lr": (0, None),
-                 "warmup_steps": (0, None), "momentum": (0, 1), "weight_decay": (0, None),
-                 "backbone_lr_mult": (0, None), "freeze_backbone_steps": (0, None), "lambda_reg": (0, None),
-                 "lambda_ctr": (0, None), "grad_clip": (0, None), "num_workers": (0, None), "threads": (0, None),
-                 "seed": (0, None), "checkpoint_every": (1, None), "val_samples": (0, None)}
+def foreign_checkpoint(path: Path, why: str | Exception) -> ValueError:
+    """The one-line error of a training checkpoint that cannot be resumed from; ``why``: the problem, or the error
+    that loading it raised (its first line)."""
+    if isinstance(why, Exception):
+        text = str(why).strip()
+        why = f"{type(why).__name__}: {text.splitlines()[0][:160]}" if text else type(why).__name__
+    return ValueError(f"training checkpoint {path} is truncated or not one this tool wrote ({why}); delete it to "
+                      "train from step 0, or choose another --out")
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict:
+    """A training checkpoint (``Trainer.save_checkpoint``), loaded without unpickling code: a dict of ``model``,
+    ``optimizer``, ``step`` (an int) and ``config`` (a dict); ``ValueError`` naming the file otherwise."""
+    regular_file(path, "training checkpoint")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, AttributeError) as err:
+        raise foreign_checkpoint(path, err) from None
+    entries = {"model": dict, "optimizer": dict, "step": int, "config": dict}
+    wrong = [k for k, kind in entries.items() if not isinstance(state, dict) or not isinstance(state.get(k), kind)]
+    if wrong:
+        raise foreign_checkpoint(path, f"no {', '.join(wrong)} entry of the expected type")
+    return state
+
+
+OPTION_RANGES = {"steps": (1, MAX_STEPS), "batch_size": (1, 256), "lr": (0, 10), "min_lr": (0, 10),
+                 "warmup_steps": (0, MAX_STEPS), "momentum": (0, 1), "weight_decay": (0, 1),
+                 "backbone_lr_mult": (0, 10), "freeze_backbone_steps": (0, MAX_STEPS), "lambda_reg": (0, 1000),
+                 "lambda_ctr": (0, 1000), "grad_clip": (0, 10**6), "num_workers": (0, MAX_JOBS),
+                 "threads": (0, MAX_JOBS), "seed": (0, MAX_SEED), "checkpoint_every": (1, MAX_STEPS),
+                 "val_samples": (0, 1000)}  # val_samples: held in memory, twice (val and train)
 
 
 RUN_ONLY = ("variant", "seed", "out", "device", "num_workers", "threads", "trunk_engine", "data_root", "feature_cache")
@@ -232,7 +262,7 @@ class Trainer:
                              "with a GPU or torchrun")
         self.frozen_trunk = None  # built when training starts, from the weights it starts with
         # rank 0 claims the folder and the others wait: two ranks checking at once would each see the other's mark
-        self.out = owned_dir(cfg.out, "training output folder", "checkpoint.pt") if self.rank == 0 else \
+        self.out = owned_dir(cfg.out, "training output folder") if self.rank == 0 else \
             Path(cfg.out).resolve()
         if self.distributed:
             dist.barrier()
@@ -245,19 +275,23 @@ class Trainer:
         return self.out / "checkpoint.pt"
 
     def resume(self) -> None:
-        """Continue from ``out/checkpoint.pt`` when it exists (weights, optimizer, step)."""
+        """Continue from ``out/checkpoint.pt`` when it exists (weights, optimizer, step); one that is truncated or
+        not this tool's is refused, naming it."""
         if not self.checkpoint_path.exists():
             return
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
-        asked = asdict(self.cfg) | {"out": state["config"]["out"]}
+        state = read_checkpoint(self.checkpoint_path, self.device)
+        asked = asdict(self.cfg) | {"out": state["config"].get("out")}
         if state["config"] != asked:
             changed = sorted(k for k in state["config"].keys() | asked.keys()
                              if state["config"].get(k) != asked.get(k))
             was = ", ".join(f"{k}={state['config'].get(k)!r} (now {asked.get(k)!r})" for k in changed)
             raise ValueError(f"{self.checkpoint_path} was written by another training config ({was}); resume with "
                              "the same options, or use another --out")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as err:
+            raise foreign_checkpoint(self.checkpoint_path, err) from None
         self.step = state["step"]
 
     def save_checkpoint(self) -> None:
@@ -296,12 +330,19 @@ class Trainer:
             stop_at: int | None = None) -> Path:
         """Train to ``cfg.steps``, or stop early at step ``stop_at`` (a time budget: the schedule stays that of
         ``cfg.steps``, and a later run without ``stop_at`` resumes from there). ``on_step(row)`` sees every log
-        row (live plots). Returns the path of the safetensors weights written at the end."""
+        row (live plots). Returns the path of the safetensors weights written at the end. Rank 0 holds the output
+        folder for the run (``files.output_folder``: one run at a time)."""
+        held = output_folder(self.out, "train", "training output folder") if self.rank == 0 else nullcontext()
+        with held:
+            return self.run_steps(progress, on_step, stop_at)
+
+    def run_steps(self, progress: bool, on_step: Callable[[dict], None] | None, stop_at: int | None) -> Path:
+        """``fit``'s loop."""
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
-            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+            write_text(self.out / "config.json", json.dumps(asdict(cfg), indent=2))
         sampling = sampling_config(cfg, self.model)
         dataset = TrackingSamples(training_sequences(cfg), sampling, length=cfg.steps * cfg.batch_size * self.world,
                                   seed=cfg.seed)
@@ -395,7 +436,7 @@ class Trainer:
         checkpoint holds (a resumed run redoes the rest). A torn last line, left by a kill during a write, is
         dropped; a bad line elsewhere is an error. The best val loss among the kept rows is remembered."""
         path = self.out / name
-        lines = path.read_text().splitlines() if path.exists() else []
+        lines = read_text(path, "training log").splitlines() if path.exists() else []
         kept = []
         for n, line in enumerate(lines, 1):
             try:
@@ -404,11 +445,13 @@ class Trainer:
                 if n == len(lines):
                     break
                 raise ValueError(f"{path}, line {n}: not a JSON log row") from None
+            if not isinstance(row, dict) or type(row.get("step")) is not int:
+                raise ValueError(f"{path}, line {n}: not a log row of this tool (an object with an integer 'step')")
             if row["step"] <= last_step:
                 kept.append(line)
                 self.best_val = min(self.best_val, row.get("val_loss", math.inf))
         write_text(path, "".join(r + "\n" for r in kept))
-        return path.open("a")
+        return open_append(path)
 
 
 def sampling_config(cfg: TrainConfig, model: torch.nn.Module) -> SamplingConfig:

@@ -6,7 +6,16 @@ import os
 import pytest
 from helpers import cli
 
-from stif_core.files import OWNED_MARK, check_name, fresh_folder, read_json, writable_dir, writable_file
+from stif_core.files import (
+    MANIFEST,
+    check_name,
+    fresh_folder,
+    output_folder,
+    read_json,
+    writable_dir,
+    writable_file,
+    write_text,
+)
 
 
 def tree(root):
@@ -25,23 +34,24 @@ def test_plain_names_pass():
         ["zen5", "stif-full-ko-no_m2q", "a.b", "x y"]
 
 
-def test_only_a_folder_a_tool_made_is_replaced(tmp_path):
+def test_only_a_folder_the_tools_made_is_replaced(tmp_path):
     made = fresh_folder(tmp_path / "run")
-    (made / "values.jsonl").write_text("{}\n")
-    fresh_folder(made)  # made by a tool: emptied
-    assert sorted(p.name for p in made.iterdir()) == [OWNED_MARK]
+    with output_folder(made, "eval"):
+        write_text(made / "values.jsonl", "{}\n")
+    fresh_folder(made)  # every file a tool's: emptied
+    assert sorted(p.name for p in made.iterdir()) == [MANIFEST]
     user = tmp_path / "mine"
     user.mkdir()
     (user / "thesis.tex").write_text("keep me")
-    with pytest.raises(ValueError, match="was not made by this tool; it is never deleted"):
+    with pytest.raises(ValueError, match="it is never emptied"):
         fresh_folder(user)
     (tmp_path / "file").write_text("keep me too")
-    with pytest.raises(ValueError, match="was not made by this tool"):
+    with pytest.raises(ValueError, match="is not a folder this tool made"):
         fresh_folder(tmp_path / "file")
     assert (user / "thesis.tex").read_text() == "keep me" and (tmp_path / "file").read_text() == "keep me too"
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert (fresh_folder(empty) / OWNED_MARK).is_file()  # an empty folder holds nothing to lose
+    assert (fresh_folder(empty) / MANIFEST).is_file()  # an empty folder holds nothing to lose
 
 
 def test_output_locations_are_checked_before_any_work(tmp_path):
@@ -84,7 +94,7 @@ def test_references_never_deletes_a_configuration_folder_it_did_not_make(tmp_pat
     (out / "plain" / "notes.md").write_text("a user's file")
     before = tree(tmp_path)
     run = cli("references", "--out", str(out), "--configs", "plain", cwd=tmp_path)
-    assert run.returncode == 2 and "was not made by this tool" in run.stderr, run.stderr
+    assert run.returncode == 2 and "no tool of this package wrote, e.g. notes.md" in run.stderr, run.stderr
     assert tree(tmp_path) == before
 
 
@@ -119,12 +129,12 @@ def test_a_folder_of_someone_elses_files_is_never_written_into(tmp_path):
     mine.mkdir()
     (mine / "summary.md").write_text("my notes")
     (mine / "thesis.tex").write_text("keep me")
-    with pytest.raises(ValueError, match="holds files this tool did not write"):
+    with pytest.raises(ValueError, match="holds files this package did not write"):
         evaluate({"kcf": None}, [synthetic_clip(5, size=(96, 128), seed=1)], mine, progress=False)
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"synthetic": True, "steps": 1, "out": str(mine)}))
     run = cli("train", "--config", str(config), cwd=tmp_path)
-    assert run.returncode == 2 and "holds files this tool did not write" in run.stderr, run.stderr
+    assert run.returncode == 2 and "holds files this package did not write" in run.stderr, run.stderr
+    with pytest.raises(ValueError, match="holds files this package did not write"):
+        owned_dir(mine, "--out")  # a summary.md does not make it a report folder
     assert sorted(p.name for p in mine.iterdir()) == ["summary.md", "thesis.tex"]
-    assert owned_dir(mine, "--out", "summary.md") == mine.resolve()  # a report folder of an earlier run
-    assert (mine / OWNED_MARK).is_file() and owned_dir(mine, "--out", "metrics.json") == mine.resolve()

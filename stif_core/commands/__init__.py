@@ -3,15 +3,6 @@ as the default), ``run(args)`` does the work with its heavy imports inside, and 
 interrupted run keeps and how to go on. ``python -m stif_core`` (``stif_core/__main__.py``) dispatches."""
 from __future__ import annotations
 
-import argparse
-
 from . import bench, book, cache, clip, compare, demo, evaluate, health, references, report, track, train
 
 COMMANDS = (demo, train, cache, evaluate, compare, bench, report, health, references, track, clip, book)
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value

@@ -5,16 +5,19 @@ RESUME = "nothing was written"
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..config import MAX_CROP_SIZE
+    from ..options import MAX_STEPS, bounded_int, positive_int
 
     p = sub.add_parser("bench", help="print speed and memory figures")
     p.add_argument("--data-root")
     p.add_argument("--checkpoint", help="weights to time (default: the untrained networks)")
-    p.add_argument("--frames", type=positive_int, default=100, help="frames tracked per speed figure")
-    p.add_argument("--rounds", type=positive_int, default=3,
-                   help="interleaved rounds per speed figure (the median is printed; default 3)")
-    p.add_argument("--search-size", type=positive_int,
-                   help="the fast lite row's search crop in pixels (default 129; see eval --search-size)")
+    p.add_argument("--frames", type=positive_int(MAX_STEPS), default=100,
+                   help=f"frames tracked per speed figure (at most {MAX_STEPS})")
+    p.add_argument("--rounds", type=positive_int(100), default=3,
+                   help="interleaved rounds per speed figure (the median is printed; default 3, at most 100)")
+    p.add_argument("--search-size", type=bounded_int(1, MAX_CROP_SIZE),
+                   help=f"the fast lite row's search crop in pixels (default 129; see eval --search-size; at most "
+                        f"{MAX_CROP_SIZE})")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--profile", action="store_true", help="also print where a lite frame's time goes")
     p.add_argument("--training", metavar="CONFIG",

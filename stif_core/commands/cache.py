@@ -6,14 +6,16 @@ RESUME = "the samples encoded so far are kept in the cache folder: the same comm
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..options import MAX_SEED, MAX_STEPS, bounded_int, positive_int
 
     p = sub.add_parser("cache", help="encode one seed's training samples once with the frozen trunk, for every "
                                      "Table 1 row (train --feature-cache)")
     p.add_argument("--config", required=True, help="a JSON file of TrainConfig fields (configs/lite.json)")
-    p.add_argument("--seed", type=int, help="training seed (overrides the config's)")
+    p.add_argument("--seed", type=bounded_int(0, MAX_SEED),
+                   help=f"training seed (overrides the config's; 0 to {MAX_SEED})")
     p.add_argument("--out", help="cache folder (default: runs/cache/seed<N>)")
-    p.add_argument("--steps", type=positive_int, help="number of steps (overrides the config's)")
+    p.add_argument("--steps", type=positive_int(MAX_STEPS),
+                   help=f"number of steps (overrides the config's; at most {MAX_STEPS})")
     p.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
     p.set_defaults(run=run)
 

@@ -6,13 +6,15 @@ RESUME = "the video file may be incomplete: run the command again"
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..options import MAX_FPS, MAX_STEPS, bounded_float, positive_int
 
     p = sub.add_parser("clip", help="write a sequence of the data root as an MP4 video (and print its first box)")
     p.add_argument("sequence", help="a sequence name, e.g. crossing")
     p.add_argument("out", help="the video file to write (.mp4)")
-    p.add_argument("--frames", type=positive_int, help="only the first frames (default: all)")
-    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--frames", type=positive_int(MAX_STEPS),
+                   help=f"only the first frames (default: all; at most {MAX_STEPS})")
+    p.add_argument("--fps", type=bounded_float(0, MAX_FPS, above=True), default=30.0,
+                   help=f"the video's frame rate (default 30; above 0, at most {MAX_FPS})")
     p.add_argument("--data-root", help="sequences folder")
     p.set_defaults(run=run)
 

@@ -7,7 +7,8 @@ SCORES = ("auc", "ao", "sr50", "sr75", "prec20")
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="an eval run's trackers with bootstrap intervals over sequences, and paired "
-                                       "differences against a reference row")
+                                       "differences against a reference row; rows scored differently (one pass, "
+                                       "eval --starts K) are compared apart")
     p.add_argument("--metrics", required=True, help="metrics.json of an eval run")
     p.add_argument("--reference", help="the row every other row is compared with, e.g. stif-baseline")
     p.add_argument("--keys", default="auc,ao", help=f"comma-separated scores ({', '.join(SCORES)})")
@@ -16,14 +17,15 @@ def register(sub) -> None:
                         "recipe) become one row: mean and bootstrap over seeds and sequences, the seeds' spread")
     p.add_argument("--shape", action="store_true", help="also the boxes' shape on the frames each tracker holds: "
                                                         "aspect and centre errors (reads the run's result files and "
-                                                        "the sequences)")
+                                                        "the sequences; a TRE row: the frames of a sequence's "
+                                                        "starts pooled)")
     p.add_argument("--data-root", help="sequences folder, for --shape (default: $STIF_DATA_ROOT or "
                                        "../shared/data/sequences)")
     p.set_defaults(run=run)
 
 
 def run(args) -> None:
-    from ..evaluation.compare import comparison, format_comparison
+    from ..evaluation.compare import comparisons, format_comparison
     from ..evaluation.results import read_metrics
 
     keys = tuple(k for k in args.keys.split(",") if k)
@@ -31,8 +33,14 @@ def run(args) -> None:
     if unknown:
         raise ValueError(f"unknown score(s) {unknown}; valid: {', '.join(SCORES)}")
     rows = read_metrics(args.metrics)
-    table = comparison(rows, args.reference, keys, seeds=args.seeds)
-    print(format_comparison(table, table.attrs.get("reference", args.reference), keys))
+    tables = comparisons(rows, args.reference, keys, seeds=args.seeds)
+    for i, (kind, table) in enumerate(tables.items()):
+        reference = table.attrs["reference"]
+        if len(tables) > 1:  # rows scored differently are compared apart
+            print("\n" * (i > 0) + f"rows scored {kind}" + (f", not compared with {args.reference} (scored otherwise)"
+                                                            if args.reference is not None and reference is None
+                                                            else "") + ":")
+        print(format_comparison(table, reference, keys))
     if args.shape:
         from pathlib import Path
 

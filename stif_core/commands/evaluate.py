@@ -8,7 +8,8 @@ RESUME = "the sequences tracked so far are kept in --out: the same command resum
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..config import MAX_CROP_SIZE
+    from ..options import MAX_STARTS, bounded_int, positive_int
 
     p = sub.add_parser("eval", help="track a dataset's sequences and write metrics.json")
     p.add_argument("--data-root", help="dataset folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
@@ -26,17 +27,18 @@ def register(sub) -> None:
                                            "(stif_core.tracking.memory.DEFAULT_MEMORY_POLICY)")
     p.add_argument("--engine", default="torch", choices=["torch", "onnx"],
                    help="where STIF's network runs: PyTorch, or ONNX Runtime (faster on a CPU; lite models)")
-    p.add_argument("--search-size", type=positive_int,
+    p.add_argument("--search-size", type=bounded_int(1, MAX_CROP_SIZE),
                    help="STIF's crop side in pixels at the training scale (default: the model's, 161 for lite); "
-                        "smaller searches a smaller region for less work, e.g. 129 (the model's crop +- 16k)")
+                        "smaller searches a smaller region for less work, e.g. 129 (the model's crop +- 16k; at "
+                        f"most {MAX_CROP_SIZE}, and a size whose attention does not fit the memory is refused)")
     p.add_argument("--knockouts", default="",
                    help="also track each checkpoint with one part switched off, a row per knock-out: comma-separated "
                         "names (temporal_uniform, spatial_one, spatial_mean, no_q2m, no_m2q, gate_half, mask_empty) "
                         "or all")
-    p.add_argument("--starts", type=positive_int, default=1,
+    p.add_argument("--starts", type=positive_int(MAX_STARTS), default=1,
                    help="OTB's temporal robustness evaluation: track each sequence from up to this many starts "
                         "spread over it (ground-truth box at each), scored pooled per sequence; rows are named "
-                        "<tracker>-tre<starts> (default 1: one pass from the first frame)")
+                        f"<tracker>-tre<starts> (default 1: one pass from the first frame; at most {MAX_STARTS})")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", required=True, help="output folder (never inside the data root)")
     p.add_argument("--results-only", action="store_true",

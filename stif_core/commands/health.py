@@ -5,14 +5,14 @@ RESUME = "nothing was written"
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..options import positive_int
 
     p = sub.add_parser("health", help="measure a model's internals on real frames: saturated maps, one-hot "
                                       "attention, pinned temporal weights, peaks off the target")
     p.add_argument("--checkpoint", default="stif_lite_full", help="weights: a file or a shipped model's name")
     p.add_argument("--split", default="val", help="a split of splits.json (default: val)")
     p.add_argument("--data-root", help="sequences folder")
-    p.add_argument("--samples", type=positive_int, default=8, help="samples per sequence")
+    p.add_argument("--samples", type=positive_int(1000), default=8, help="samples per sequence (at most 1000)")
     p.set_defaults(run=run)
 
 

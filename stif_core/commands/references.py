@@ -5,13 +5,14 @@ RESUME = "the configurations run so far are kept in --out: add --reuse to run on
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..options import JOBS_BOUND, MAX_JOBS, positive_int
 
     p = sub.add_parser("references", help="measure the spread of the notebooks' key numbers across CPU "
                                           "configurations and write nbval's tolerances")
     p.add_argument("--out", default="runs/spread", help="folder of the runs (default: runs/spread)")
     p.add_argument("--configs", nargs="+", help="configurations (default: all; 'plain' is required)")
-    p.add_argument("--jobs", type=positive_int, default=2, help="configurations run side by side")
+    p.add_argument("--jobs", type=positive_int(MAX_JOBS, JOBS_BOUND), default=2,
+                   help=f"configurations run side by side (at most {MAX_JOBS}: {JOBS_BOUND})")
     p.add_argument("--store", action="store_true", help="also store the plain run's outputs in the notebooks")
     p.add_argument("--reuse", action="store_true", help="keep the complete runs in --out; run the others")
     p.add_argument("--notebooks", nargs="+", help="re-run only these notebooks (e.g. 02 08) inside complete runs")

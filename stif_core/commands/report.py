@@ -7,7 +7,7 @@ RESUME = "the notebooks executed so far are kept in --out; the same command runs
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..options import JOBS_BOUND, MAX_JOBS, MAX_STARTS, MAX_STEPS, positive_int
 
     p = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
     p.add_argument("--out", default="reports", help="output folder (default: reports/)")
@@ -18,14 +18,16 @@ def register(sub) -> None:
     p.add_argument("--data-root", default="", help="sequences folder")
     p.add_argument("--variants", nargs="+",
                    help="ablation variants (default: the Table 1 rows with a shipped model; all six with --train)")
-    p.add_argument("--jobs", type=positive_int, default=2, help="notebooks run at a time (one CPU thread each)")
+    p.add_argument("--jobs", type=positive_int(MAX_JOBS, JOBS_BOUND), default=2,
+                   help=f"notebooks run at a time (one CPU thread each; at most {MAX_JOBS}: {JOBS_BOUND})")
     p.add_argument("--train", action="store_true",
                    help="retrain every variant with its recipe before evaluating it (hours on a CPU)")
-    p.add_argument("--train-steps", type=positive_int, help="with --train: steps instead of the recipe's")
+    p.add_argument("--train-steps", type=positive_int(MAX_STEPS),
+                   help=f"with --train: steps instead of the recipe's (at most {MAX_STEPS})")
     p.add_argument("--no-knockouts", action="store_true", help="skip the knock-outs of the full model")
-    p.add_argument("--starts", type=positive_int, default=1,
+    p.add_argument("--starts", type=positive_int(MAX_STARTS), default=1,
                    help="starts per val sequence in the ablation (OTB's temporal robustness evaluation; "
-                        "default 1, the stored Table 1 used 3)")
+                        f"default 1, the stored Table 1 used 3; at most {MAX_STARTS})")
     p.set_defaults(run=run)
 
 

@@ -6,7 +6,8 @@ RESUME = "the frames tracked so far are in --out (track.json says complete: fals
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..config import MAX_CROP_SIZE
+    from ..options import MAX_FPS, bounded_float, bounded_int
 
     p = sub.add_parser("track", help="track a video file or a folder of frames from a first box; writes boxes, "
                                      "per-frame internals and a video with the box")
@@ -18,11 +19,13 @@ def register(sub) -> None:
                    help="where the network runs; the box is this engine's, as in eval (the internals come from a "
                         "second pass of the step in PyTorch)")
     p.add_argument("--memory-policy", help="recent or stmtrack (default: the tracker's)")
-    p.add_argument("--search-size", type=positive_int, help="the search crop's side in pixels (see eval)")
+    p.add_argument("--search-size", type=bounded_int(1, MAX_CROP_SIZE),
+                   help=f"the search crop's side in pixels (see eval; at most {MAX_CROP_SIZE})")
     p.add_argument("--no-overlays", dest="overlays", action="store_false",
                    help="draw only the box into track.mp4, not the q2m read map, SDE's query map and the temporal "
                         "weights (they cost less than the run-to-run noise on this project's 2-core machine)")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of a folder of frames (default 30)")
+    p.add_argument("--fps", type=bounded_float(0, MAX_FPS, above=True), default=30.0,
+                   help=f"frame rate of a folder of frames (default 30; above 0, at most {MAX_FPS})")
     p.add_argument("--out", help="output folder (default: runs/track/<video name>)")
     p.set_defaults(run=run)
 
@@ -30,7 +33,7 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..checkpoint import load_model
     from ..data.video import FrameSource
-    from ..files import owned_dir
+    from ..files import check_name
     from ..lab.track import draw_box, parse_box, track_video
     from ..paths import checkpoint_path, output_dir
     from ..tracking.memory import DEFAULT_MEMORY_POLICY
@@ -43,7 +46,7 @@ def run(args) -> None:
     policy = args.memory_policy or DEFAULT_MEMORY_POLICY
     model = load_model(args.checkpoint)
     tracker = STIFTracker(model, memory_policy=policy, engine=args.engine, search_size=args.search_size)
-    out = owned_dir(args.out or output_dir("runs") / "track" / source.path.stem, "--out", made_by="track.json")
+    out = args.out or output_dir("runs") / "track" / check_name(source.path.stem, "the video's name")
     summary = track_video(source, box, tracker, out, overlays=args.overlays,
                           describe={"checkpoint": str(checkpoint_path(args.checkpoint)), "engine": args.engine,
                                     "memory_policy": policy, "overlays": args.overlays})

@@ -8,19 +8,22 @@ RESUME = ("the last checkpoint (every checkpoint_every steps) is kept in the out
 
 
 def register(sub) -> None:
-    from . import positive_int
+    from ..options import MAX_SEED, MAX_STEPS, bounded_int, positive_int
 
     p = sub.add_parser("train", help="train a model from a JSON config (configs/*.json)")
     p.add_argument("--config", required=True, help="a JSON file of TrainConfig fields")
     p.add_argument("--variant", help="the Table 1 row to train (overrides the config's): baseline, ste, sde_q, stif, "
                                      "ste+sde_q, full")
-    p.add_argument("--seed", type=int, help="training seed (overrides the config's)")
+    p.add_argument("--seed", type=bounded_int(0, MAX_SEED),
+                   help=f"training seed (overrides the config's; 0 to {MAX_SEED})")
     p.add_argument("--out", help="output folder (overrides the config's)")
-    p.add_argument("--steps", type=positive_int, help="number of steps (overrides the config's)")
+    p.add_argument("--steps", type=positive_int(MAX_STEPS),
+                   help=f"number of steps (overrides the config's; at most {MAX_STEPS})")
     p.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
     p.add_argument("--feature-cache", help="a folder of this seed's trunk features (python -m stif_core cache): the "
                                            "same training for the cost of the layers that learn")
-    p.add_argument("--stop-at", type=positive_int, help="stop at this step (a time budget; the schedule is unchanged)")
+    p.add_argument("--stop-at", type=positive_int(MAX_STEPS),
+                   help=f"stop at this step (a time budget; the schedule is unchanged; at most {MAX_STEPS})")
     p.add_argument("--device", choices=DEVICES)
     p.set_defaults(run=run)
 

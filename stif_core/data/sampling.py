@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..config import MAX_CROP_SIZE
 from ..options import check_options
 from .crops import CONTEXT, CropWindow, box_mask, crop, square_stretch, to_chw, xywh_to_xyxy
 from .sequences import AnnotationError, FrameError, Sequence
@@ -51,8 +52,8 @@ class SamplingConfig:
         check_options(self, "sampling option", SAMPLING_RANGES, {"weighting": tuple(WEIGHTINGS)})
 
 
-SAMPLING_RANGES = {"crop_size": (1, None), "references": (1, None), "max_gap": (1, None), "scale_jitter": (1, None),
-                   "shift": (0, None), "mask_jitter": (0, None), "aspect_stretch": (0, None),
+SAMPLING_RANGES = {"crop_size": (1, MAX_CROP_SIZE), "references": (1, 32), "max_gap": (1, 10**5),
+                   "scale_jitter": (1, 10), "shift": (0, 10), "mask_jitter": (0, 10), "aspect_stretch": (0, 5),
                    **{k: (0, 1) for k in ("negative_ratio", "same_frame_negatives", "brightness", "color", "grayscale",
                                           "blur", "motion_blur", "flip", "corrupt_reference")}}
 

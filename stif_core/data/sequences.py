@@ -12,8 +12,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..files import read_json
+from ..files import read_json, read_text, regular_file
 from ..paths import ENV_DATA_ROOT, default_data_root
+from .digests import FrameDigests
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LAYOUTS = ("auto", "otb", "got10k", "lasot", "trackingnet")
@@ -30,11 +31,22 @@ class AnnotationError(ValueError):
     """Ground truth that does not fit its frames or holds an invalid box."""
 
 
+def frame_file(path: Path) -> Path:
+    """``path`` when it is a regular file; ``FrameError`` when it is missing or anything else (a FIFO would block
+    the decoder)."""
+    try:
+        return regular_file(path, "frame")
+    except FileNotFoundError:
+        raise FrameError(f"frame {path} is missing") from None
+    except ValueError as err:
+        raise FrameError(str(err)) from None
+
+
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB; grayscale and palette images become three channels, 16-bit grayscale is scaled to
     8 bits (PIL's own conversion would clip it to white); float images are refused."""
     try:
-        with Image.open(path) as im:
+        with Image.open(frame_file(path)) as im:
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 gray = np.asarray(im, dtype=np.float64)  # (H, W) 0 .. 65535
                 if gray.min() < 0 or gray.max() > 65535:
@@ -114,17 +126,18 @@ class Sequence:
                                 else image_size(self.frames[0])[::-1])
         return self._first_size
 
-    def fingerprint(self) -> str:
-        """A digest of what the sequence is: its frames (file names and sizes in bytes, or the pixels of an
-        in-memory clip) and its annotation (boxes, absent flags, cover labels). Results stored for a sequence
-        are reused only when this matches: the same name over other data is another sequence."""
+    def fingerprint(self, digests: Callable[[Path], str] | None = None) -> str:
+        """A digest of what the sequence is: its frames (each file's name and content digest, ``digests``: a
+        ``data.digests.FrameDigests``, which caches them; or the pixels of an in-memory clip) and its annotation
+        (boxes, absent flags, cover labels). Results stored for a sequence are reused only when this matches: the
+        same name over other data is another sequence."""
         digest = hashlib.sha256(f"{len(self)}:".encode())
         if isinstance(self.frames, np.ndarray):
             digest.update(np.ascontiguousarray(self.frames).tobytes())
         else:
+            digests = digests or FrameDigests()
             for path in self.frames:
-                path = Path(path)
-                digest.update(f"{path.name}:{path.stat().st_size if path.is_file() else -1};".encode())
+                digest.update(f"{Path(path).name}:{digests(path)};".encode())
         for part in (self.boxes, self.absent, self.attributes.get("cover")):
             digest.update(b"|" + (b"-" if part is None else np.ascontiguousarray(part).tobytes()))
         return digest.hexdigest()[:16]
@@ -134,8 +147,9 @@ class Sequence:
 
 
 def token_lines(path: Path) -> list[tuple[int, list[str]]]:
-    """(1-based line number, tokens) per line; blank lines are allowed only at the end."""
-    lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    """(1-based line number, tokens) per line (the text as ``read_text`` reads it); blank lines are allowed only at
+    the end."""
+    lines = read_text(path, "annotation file").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     rows = []
@@ -210,7 +224,7 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
 def image_size(path: Path) -> tuple[int, int]:
     """(W, H) of an image file, from its header."""
     try:
-        with Image.open(path) as im:
+        with Image.open(frame_file(path)) as im:
             return im.size
     except FileNotFoundError:
         raise FrameError(f"frame {path} is missing") from None
@@ -251,10 +265,11 @@ def frame_paths(folder: Path) -> list[Path]:
 
 
 def otb_files(seq_dir: Path) -> tuple[Path, Path] | None:
-    """(ground-truth file, frame folder) of our layout or OTB's own, None when neither."""
-    if (seq_dir / "groundtruth.txt").is_file():
+    """(ground-truth file, frame folder) of our layout or OTB's own, None when neither. A ground truth that is not a
+    regular file (a folder, a FIFO) counts, so that reading it names it."""
+    if (seq_dir / "groundtruth.txt").exists():
         return seq_dir / "groundtruth.txt", seq_dir
-    if (seq_dir / "groundtruth_rect.txt").is_file():
+    if (seq_dir / "groundtruth_rect.txt").exists():
         return seq_dir / "groundtruth_rect.txt", seq_dir / "img"
     return None
 
@@ -285,10 +300,10 @@ def read_got10k_sequence(seq_dir: Path, first_only: bool = False) -> Sequence:
     seq_dir = Path(seq_dir)
     frames = frame_paths(seq_dir)
     absent = None
-    if (seq_dir / "absence.label").is_file():
+    if (seq_dir / "absence.label").exists():
         absent = read_labels(seq_dir / "absence.label", len(frames)) > 0
     attributes = {"dataset": "got10k"}
-    if (seq_dir / "cover.label").is_file():
+    if (seq_dir / "cover.label").exists():
         attributes["cover"] = read_labels(seq_dir / "cover.label", len(frames))
     gt_path = seq_dir / "groundtruth.txt"
     boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent, first_only)
@@ -302,11 +317,11 @@ def read_lasot_sequence(seq_dir: Path) -> Sequence:
     frames = frame_paths(seq_dir / "img")
     absent = np.zeros(len(frames), bool)
     for flags in ("full_occlusion.txt", "out_of_view.txt"):
-        if (seq_dir / flags).is_file():
+        if (seq_dir / flags).exists():
             absent |= read_labels(seq_dir / flags, len(frames)) > 0
     attributes = {"dataset": "lasot", "class": seq_dir.parent.name}
-    if (seq_dir / "nlp.txt").is_file():
-        attributes["nlp"] = (seq_dir / "nlp.txt").read_text().strip()
+    if (seq_dir / "nlp.txt").exists():
+        attributes["nlp"] = read_text(seq_dir / "nlp.txt", "LaSOT description").strip()
     gt_path = seq_dir / "groundtruth.txt"
     boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
@@ -335,7 +350,7 @@ def got10k_sequences(root: Path, split: str | None) -> list[Sequence]:
     for name in [split] if split else [s for s in GOT10K_SPLITS if (root / s).is_dir()]:
         folder = root / name
         listed = folder / "list.txt"
-        seqs = ([folder / s for s in listed.read_text().split()] if listed.is_file()
+        seqs = ([folder / s for s in read_text(listed, "GOT-10k sequence list").split()] if listed.exists()
                 else [p for p in subfolders(folder) if (p / "groundtruth.txt").is_file()])
         out += [read_got10k_sequence(p, first_only=name == "test") for p in seqs]
     return out

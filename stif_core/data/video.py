@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+from ..files import atomic, regular_file
 from .sequences import FrameError, Sequence, frame_paths, read_image
 
 FOLDER_FPS = 30.0  # the frame rate given to a folder of images, which has none
@@ -48,6 +49,7 @@ class FrameSource:
             self.fps, self.announced = fps, len(self.paths)
             first = read_image(self.paths[0])
         else:
+            regular_file(self.path, "video")  # a FIFO would block the decoder
             if self.path.suffix.lower() not in VIDEO_SUFFIXES:
                 raise FrameError(f"{self.path} is not a video file by its name (one of {', '.join(VIDEO_SUFFIXES)}) "
                                  "nor a folder of frames")
@@ -130,5 +132,6 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.
 def sequence_video(seq: Sequence, path: str | Path, fps: float = 30.0, frames: int | None = None) -> Path:
     """A sequence (its first ``frames`` frames, all by default) written as an MP4, to try ``track`` on."""
     count = len(seq) if frames is None else min(frames, len(seq))
-    write_video((seq.frame(i) for i in range(count)), path, fps)
+    with atomic(path) as tmp:  # a failed run leaves an earlier video at ``path`` as it was
+        write_video((seq.frame(i) for i in range(count)), tmp, fps)
     return Path(path)

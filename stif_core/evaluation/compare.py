@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from .stats import interval, paired, per_sequence, seed_spread
+from .tre import records_segments
 
 COMPARED = ("auc", "ao", "sr50", "sr75", "prec20")
 SEED_KEYS = ("checkpoint_sha256", "seed")  # what differs between seeds of one row
@@ -37,16 +38,34 @@ def scores_of(rows: dict, names: list[str], key: str, sequences: list[str]) -> n
     return np.stack([per_sequence(rows[n], key, sequences) for n in names])
 
 
+def scoring(row: dict) -> str:
+    """How a row was scored: in one pass from frame 0, or from several starts a sequence (``eval --starts``)."""
+    starts = row.get("starts", 1)
+    return "in one pass from frame 0" if starts == 1 else f"from up to {starts} starts a sequence (OTB's TRE)"
+
+
+def by_scoring(rows: dict) -> dict[str, dict]:
+    """The rows by how they were scored (``scoring``), in their order: only rows scored alike are compared."""
+    kinds: dict[str, dict] = {}
+    for name, row in rows.items():
+        kinds.setdefault(scoring(row), {})[name] = row
+    return kinds
+
+
 def common_sequences(rows: dict) -> tuple[list[str], dict[str, str]]:
     """The sequences that every row scored on the same data, in the first row's order, and the others with why
-    they are left out. A row written before data fingerprints (no ``data`` per sequence) is paired by name."""
+    they are left out. A row written before data fingerprints (no ``data`` per sequence) is paired by name, and so
+    is a TRE row of an earlier eval (``tre.records_segments``) beside rows that record the sequence's own."""
     first = next(iter(rows.values()))["per_sequence"]
     named = {s for r in rows.values() for s in r["per_sequence"]}
     kept, dropped = [], {}
     for s in [*first, *sorted(named - set(first))]:
         if not all(s in r["per_sequence"] for r in rows.values()):
             dropped[s] = "not scored by every row"
-        elif len({r["per_sequence"][s].get("data") for r in rows.values()} - {None}) > 1:
+            continue
+        records = {(records_segments(r, s), r["per_sequence"][s].get("data")) for r in rows.values()}
+        kinds = [kind for kind, data in records if data is not None]
+        if len(kinds) > len(set(kinds)):  # two records of one kind differ
             dropped[s] = "rows computed on different data (frames or ground truth differ)"
         else:
             kept.append(s)
@@ -76,6 +95,10 @@ def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] =
 
     if not rows:
         raise ValueError("no rows to compare")
+    kinds = by_scoring(rows)
+    if len(kinds) > 1:
+        raise ValueError("the rows were scored differently, so their scores are not compared: " + "; ".join(
+            f"{', '.join(part)}: scored {kind}" for kind, part in kinds.items()))
     groups = groups or (seed_groups(rows) if seeds else {name: [name] for name in rows})
     if reference is not None and reference not in groups:
         reference = next((g for g, names in groups.items() if reference in names), reference)
@@ -103,7 +126,21 @@ def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] =
     frame.attrs["dropped"], frame.attrs["reference"] = dropped, reference
     frame.attrs["unfingerprinted"] = [n for n, r in rows.items()
                                       if any("data" not in r["per_sequence"][s] for s in sequences)]
+    mixed = [s for s in sequences if len({records_segments(r, s) for r in rows.values()}) > 1]
+    frame.attrs["earlier_tre"] = [n for n, r in rows.items() if any(records_segments(r, s) for s in mixed)]
     return frame
+
+
+def comparisons(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED, seeds: bool = False
+                ) -> dict[str, object]:
+    """``comparison`` of each set of rows scored alike (``by_scoring``: one-pass rows apart from TRE rows), the
+    reference only in the set it belongs to."""
+    kinds = by_scoring(rows)
+    held = [k for k, part in kinds.items() if reference in part or (seeds and reference in seed_groups(part))]
+    if reference is not None and len(kinds) > 1 and not held:
+        raise ValueError(f"reference {reference!r} is not a row of these metrics; rows: {list(rows)}")
+    return {kind: comparison(part, reference if len(kinds) == 1 or kind in held else None, keys, seeds)
+            for kind, part in kinds.items()}
 
 
 def span(mean: float, low: float, high: float, signed: bool = False) -> str:
@@ -144,4 +181,8 @@ def format_comparison(table, reference: str | None = None, keys: tuple[str, ...]
     if table.attrs.get("unfingerprinted"):
         notes.append(f"rows without a record of their data, paired by sequence name only: "
                      f"{', '.join(table.attrs['unfingerprinted'])}")
+    if table.attrs.get("earlier_tre"):
+        notes.append("TRE rows of an earlier eval, whose record of the data cannot be checked against the other "
+                     "rows' (eval run again records it; its results are read back), paired by sequence name only: "
+                     + ", ".join(table.attrs["earlier_tre"]))
     return "\n".join(lines + notes)

@@ -9,7 +9,6 @@ ground truth after their first frame (a test split) are refused for scoring: the
 evaluation server instead (``score=False``)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -18,12 +17,13 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..data.digests import FrameDigests
 from ..data.sequences import Sequence
-from ..files import check_name, owned_dir, read_json, write_text
+from ..files import check_name, discard, output_folder, read_json, write_text
 from ..tracking.protocol import TrackerFailure
 from .metrics import KEYS, evaluate_sequence, summarize, visible_frames
 from .results import otb_paths, read_metrics, read_otb, write_got10k, write_otb
-from .tre import base_name, pool_segments, segments
+from .tre import base_name, pool_segments, segments, shortfall, starts_record, starts_used
 
 
 def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Callable | None = None
@@ -118,7 +118,7 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
                "its frames or ground truth differ from this run's" if stored != data else
                f"it has {len(boxes)} frames, this run {len(seq)}")
         print(f"{folder.name}/{seq.name}: the stored result was computed on other data ({why}); tracking again")
-        otb_paths(folder / "otb", seq.name)[0].unlink()  # incomplete until this run's result replaces it
+        discard(otb_paths(folder / "otb", seq.name)[0])  # incomplete until this run's result replaces it
     write_text(record, data + "\n")
     boxes, times = track_sequence(factory(), seq, progress)
     write_got10k(folder / "got10k", seq.name, boxes, times)
@@ -130,7 +130,9 @@ def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], f
                      progress: bool, prints: dict[str, str], score: bool = True, segmented: bool = False) -> dict:
     """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint (``data``, from ``prints``)
     per sequence and ``fps`` overall; ``score=False``: the result files only, and an empty report.
-    ``segmented``: the sequences are TRE segments (``tre.segments``), scored pooled per sequence."""
+    ``segmented``: the sequences are TRE segments (``tre.segments``), scored pooled per sequence, each sequence's
+    ``data`` its first segment's fingerprint (the sequence's own where that starts at frame 0) and ``starts_used``
+    its number of segments."""
     per_seq, seq_times = {}, {}
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
         boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name])
@@ -140,17 +142,17 @@ def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], f
         seq_times[seq.name] = times
     if not score:
         return {}
+    names: dict[str, list[str]] = {}  # segmented: sequence -> its segments
     if segmented:
         per_seq = pool_segments(per_seq)
-        names: dict[str, list[str]] = {}
         for name in seq_times:
             names.setdefault(base_name(name), []).append(name)
         seq_times = {base: np.concatenate([seq_times[n] for n in parts]) for base, parts in names.items()}
-        prints = {base: hashlib.sha256(";".join(f"{n}:{prints[n]}" for n in parts).encode()).hexdigest()[:16]
-                  for base, parts in names.items()}
+        prints = {base: prints[parts[0]] for base, parts in names.items()}
     report = summarize(per_seq)
     for name, times in seq_times.items():
         report["per_sequence"][name] |= {"fps": fps(times), "data": prints[name]}
+        report["per_sequence"][name] |= {"starts_used": len(names[name])} if segmented else {}
     report["overall"]["fps"] = fps(np.concatenate([[0.0]] + [t[1:] for t in seq_times.values()]))
     return report
 
@@ -165,7 +167,8 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
     ``claim_folder``. ``score=False``: result files only (sequences without ground truth, for a server); with
     scoring, such sequences are refused before anything runs. ``starts`` > 1: OTB's temporal robustness
     evaluation (``tre``), each sequence tracked from up to that many starts and scored pooled; each row is then
-    ``<tracker>-tre<starts>`` (with ``starts`` in its record and its report), beside the one-pass rows. Returns
+    ``<tracker>-tre<starts>`` (its record: ``tre.starts_record``; a line names the sequences too short for that
+    many), beside the one-pass rows. Returns
     this run's rows."""
     if not sequences:
         raise ValueError("no sequences to evaluate")
@@ -184,19 +187,33 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
                       for n in trackers}
         trackers = {f"{n}-tre{starts}": f for n, f in trackers.items()}
         sequences = segments(sequences, starts, hidden_frames)
+        fewer = shortfall(starts, starts_used([s.name for s in sequences]))
+        if fewer:
+            print(fewer)
     check_out_dir(Path(out_dir).resolve(), sequences)
-    out = owned_dir(out_dir, "--out", "metrics.json")
+    with output_folder(out_dir, "eval") as out:
+        return track_and_score(trackers, sequences, out, progress, signatures, score, starts)
+
+
+def track_and_score(trackers: dict[str, Callable[[], object]], sequences: list[Sequence], out: Path, progress: bool,
+                    signatures: dict[str, dict] | None, score: bool, starts: int) -> dict:
+    """``evaluate``'s work in the output folder ``out``, which this process holds: every tracker's folder claimed
+    before any tracking, then each tracker's sequences tracked or read back, ``metrics.json`` updated after each."""
     metrics = out / "metrics.json"
     stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
     for name in trackers:  # every folder checked before any tracking starts
         claim_folder(out / name, (signatures or {}).get(name, {"tracker": name}))
-    prints = {seq.name: seq.fingerprint() for seq in sequences}  # once, for every tracker
+    digests = FrameDigests(out / "frame-digests.json")  # frames read once, then only when they change
+    prints = {seq.name: seq.fingerprint(digests) for seq in sequences}  # once, for every tracker
+    digests.save()
     report = {}
     for name, factory in trackers.items():
         report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score, starts > 1)
         if score:
             report[name]["setup"] = (signatures or {}).get(name, {"tracker": name})
-            report[name] |= {"starts": starts} if starts > 1 else {}
+            if starts > 1:
+                used = {s: e["starts_used"] for s, e in report[name]["per_sequence"].items()}
+                report[name] |= starts_record(starts, used)
         if score:
             write_text(metrics, json.dumps(stored | report, indent=2))
     return report if score else {}

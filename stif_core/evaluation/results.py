@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import read_json, write_text
+from ..files import read_json, read_text, write_text
 
 
 def format_rows(rows: np.ndarray) -> str:
@@ -23,7 +23,11 @@ def format_rows(rows: np.ndarray) -> str:
 
 def read_rows(path: Path, columns: int) -> np.ndarray:
     """(L, columns) float64 from comma-separated lines ((L,) when one column)."""
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)  # (L, columns)
+    lines = read_text(path, "result file").splitlines()
+    try:
+        rows = np.loadtxt(lines, delimiter=",", ndmin=2)  # (L, columns)
+    except ValueError as err:
+        raise ValueError(f"result file {path}: {err}") from None
     if rows.shape[1] != columns:
         raise ValueError(f"{path}: {rows.shape[1]} numbers per line, expected {columns}")
     return rows[:, 0] if columns == 1 else rows
@@ -72,15 +76,45 @@ def read_got10k(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return read_result(got10k_paths(folder, name))
 
 
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def row_problem(row) -> str | None:
+    """What makes ``row`` not a row of ``metrics.json`` (None: nothing): an object with ``per_sequence`` (sequence
+    -> scores: numbers, and ``data``, a string), and where present ``overall`` (scores) and ``setup`` (an object)."""
+    if not isinstance(row, dict):
+        return f"is {type(row).__name__}, not an object of overall, per_sequence"
+    if not isinstance(row.get("per_sequence"), dict):
+        return "'per_sequence' is missing or not an object of sequence -> scores"
+    for sequence, scores in row["per_sequence"].items():
+        if not isinstance(scores, dict):
+            return f"per_sequence {sequence!r} is {type(scores).__name__}, not an object of scores"
+        wrong = [k for k, v in scores.items() if not (isinstance(v, str) if k == "data" else is_number(v))]
+        if wrong:
+            return f"per_sequence {sequence!r}: {wrong[0]} is {scores[wrong[0]]!r}, not a " + (
+                "string" if wrong[0] == "data" else "number")
+    overall = row.get("overall", {})
+    if not isinstance(overall, dict) or not all(is_number(v) for v in overall.values()):
+        return "'overall' is not an object of scores (numbers)"
+    if not isinstance(row.get("setup", {}), dict):
+        return "'setup' is not an object"
+    return None
+
+
 def read_metrics(path: str | Path, allow_empty: bool = False) -> dict:
     """The rows of an ``eval`` run's ``metrics.json`` (tracker -> overall, per_sequence); ``FileNotFoundError`` or
-    ``ValueError`` naming the file when it is missing, not JSON, not such rows, or (unless ``allow_empty``)
-    empty."""
+    ``ValueError`` naming the file (and the row) when it is missing, not JSON, not such rows (``row_problem``), or
+    (unless ``allow_empty``) empty."""
     rows = read_json(path, "metrics file")
-    if not isinstance(rows, dict) or not all(isinstance(r, dict) and isinstance(r.get("per_sequence"), dict)
-                                             for r in rows.values()):
+    if not isinstance(rows, dict):
         raise ValueError(f"metrics file {path} is not an eval metrics file (an object of tracker -> overall, "
                          "per_sequence); `python -m stif_core eval` writes one")
+    for name, row in rows.items():
+        problem = row_problem(row)
+        if problem:
+            raise ValueError(f"metrics file {path}, row {name!r}: {problem}; `python -m stif_core eval` writes "
+                             "these rows")
     if not rows and not allow_empty:
         raise ValueError(f"metrics file {path} holds no tracker's row")
     return rows

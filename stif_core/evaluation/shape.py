@@ -14,6 +14,7 @@ from ..data.sequences import Sequence
 from .harness import hidden_frames
 from .metrics import normalized_center_error, rect_iou
 from .results import read_otb
+from .tre import records_segments, segments, segments_digest
 
 HELD_IOU = 0.3  # a frame whose box overlaps the target more than this: the tracker holds it
 
@@ -35,15 +36,20 @@ def visible(seq: Sequence, n: int) -> np.ndarray:
     return ok
 
 
-def shape_errors(pred: np.ndarray, seq: Sequence) -> dict:
-    """A tracker's boxes (N, 4) x, y, w, h on ``seq``: the share of visible frames held, and on the held frames the
-    signed log aspect error log((w / h) / (true w / h)) (H,), the centre error over the target's size (H,), and
-    the median true and predicted w / h."""
-    pred = np.asarray(pred, dtype=np.float64)
-    ok = visible(seq, len(pred))
-    p, g = pred[ok], seq.boxes[:len(pred)][ok]
-    held = rect_iou(p, g) > HELD_IOU
-    p, g = p[held], g[held]
+def shape_errors(parts: list[tuple[np.ndarray, Sequence]]) -> dict:
+    """A tracker's boxes (N, 4) x, y, w, h on each sequence of ``parts`` (one sequence, or a TRE row's segments of
+    one), their frames taken together: the share of visible frames held, and on the held frames the signed log
+    aspect error log((w / h) / (true w / h)) (H,), the centre error over the target's size (H,), and the median
+    true and predicted w / h."""
+    held, p, g = [], [], []
+    for pred, seq in parts:
+        pred = np.asarray(pred, dtype=np.float64)
+        ok = visible(seq, len(pred))
+        hit = rect_iou(pred[ok], seq.boxes[:len(pred)][ok]) > HELD_IOU
+        held.append(hit)
+        p.append(pred[ok][hit])
+        g.append(seq.boxes[:len(pred)][ok][hit])
+    held, p, g = np.concatenate(held), np.concatenate(p), np.concatenate(g)
     return {"held": float(held.mean()) if len(held) else float("nan"),
             "aspect": log_aspect_error(p[:, 2:], g[:, 2:]),
             "centre": normalized_center_error(p, g),
@@ -51,19 +57,35 @@ def shape_errors(pred: np.ndarray, seq: Sequence) -> dict:
             "aspect_median": float(np.median(p[:, 2] / p[:, 3])) if len(p) else float("nan")}
 
 
+def tracked(row: dict, seq: Sequence, data: str) -> tuple[list[Sequence], str]:
+    """What a row tracked of ``seq`` (``data``: its fingerprint), the sequence or a TRE row's segments of it
+    (``tre.segments``), and the ``data`` the row records when it was computed on them."""
+    if row.get("starts", 1) == 1:
+        return [seq], data
+    parts = segments([seq], row["starts"], hidden_frames)
+    if records_segments(row, seq.name):
+        return parts, segments_digest({part.name: part.fingerprint() for part in parts})
+    return parts, data if len(parts[0]) == len(seq) else parts[0].fingerprint()  # its first segment's
+
+
 def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> dict[str, dict]:
     """Per row of an eval run (its result files in ``out_dir``): the held share (mean over sequences), the median
     |log aspect error| and centre error over every held frame, and per sequence true -> predicted median w / h.
-    Sequences whose stored data differ from ``sequences``' are left out of that row, named in ``skipped``."""
+    A TRE row's figures pool the frames of each sequence's segments. Sequences whose stored data differ from
+    ``sequences``' are left out of that row, named in ``skipped``."""
     table, prints = {}, {seq.name: seq.fingerprint() for seq in sequences}  # once, for every row
     for name, row in rows.items():
         held, aspect, centre, per, skipped = [], [], [], {}, []
         for seq in sequences:
-            stored = row["per_sequence"].get(seq.name, {}).get("data")
-            if seq.name not in row["per_sequence"] or (stored is not None and stored != prints[seq.name]):
+            if seq.name not in row["per_sequence"]:
                 skipped.append(seq.name)
                 continue
-            e = shape_errors(read_otb(Path(out_dir) / name / "otb", seq.name)[0], seq)
+            parts, data = tracked(row, seq, prints[seq.name])
+            stored = row["per_sequence"][seq.name].get("data")
+            if stored is not None and stored != data:
+                skipped.append(seq.name)
+                continue
+            e = shape_errors([(read_otb(Path(out_dir) / name / "otb", part.name)[0], part) for part in parts])
             held.append(e["held"])
             aspect.append(np.abs(e["aspect"]))
             centre.append(e["centre"])
@@ -72,7 +94,7 @@ def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> d
         table[name] = {"held": float(np.nanmean(held)) if held else float("nan"),
                        "aspect_error": float(np.median(frames)) if len(frames) else float("nan"),
                        "centre_error": float(np.median(np.concatenate(centre))) if len(frames) else float("nan"),
-                       "per_sequence": per, "skipped": skipped}
+                       "per_sequence": per, "skipped": skipped, "starts": row.get("starts", 1)}
     return table
 
 
@@ -83,4 +105,6 @@ def format_shape(table: dict[str, dict]) -> str:
         per = "; ".join(f"{s} {t:.2f}->{p:.2f}" for s, (t, p) in r["per_sequence"].items())
         lines.append(f"{name:<28} {r['held']:>6.2f} {r['aspect_error']:>17.3f} {r['centre_error']:>11.3f}   {per}"
                      + (f" (left out, other data: {', '.join(r['skipped'])})" if r["skipped"] else ""))
+    if any(r["starts"] > 1 for r in table.values()):
+        lines.append("a TRE row (<tracker>-tre<K>): the frames of every start of a sequence taken together")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..config import VARIANTS
 from .compare import SEED_KEYS, common_sequences, comparison, scores_of, span
+from .tre import starts_text
 
 # The paper's Table 1 (GOT-10k test): AO, SR0.5, SR0.75 per row.
 PAPER_TABLE1 = {"baseline": (0.642, 0.737, 0.545), "ste": (0.644, 0.739, 0.550), "sde_q": (0.643, 0.740, 0.550),
@@ -187,7 +188,7 @@ def knockout_effects(names: list[str], rows: dict | None = None) -> tuple[list[s
     lines = [f"{n}: {KNOCKOUTS[n]}" for n in names] + row_sentences(table, "full")
     first = rows[row_groups(rows)["full"][0]]
     lines.append(f"(the full model over {int(table['seeds'].iloc[0])} seeds, {int(table['sequences'].iloc[0])} val "
-                 f"sequences, {first.get('starts', 1)} start(s) each, paired by sequence)")
+                 f"sequences, {starts_text(first)} start(s) each, paired by sequence)")
     return lines, {n: float(table.loc[f"full-ko-{n}", "d_auc"]) for n in names}
 
 

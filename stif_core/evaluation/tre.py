@@ -5,9 +5,13 @@ overall curves average the sequences, as OTB's toolkit does. More starts give ea
 evidence, and paired differences between trackers, which pair by sequence, narrower intervals.
 
 Segment ``k`` of sequence ``name`` is the sequence ``name@<start>``: the harness tracks, stores and resumes it as
-any other sequence."""
+any other sequence. A TRE row records the starts asked (``starts``, the ``K`` of its name ``<tracker>-tre<K>``) and
+those used (``starts_used``: per sequence in its entry, the fewest and most over sequences in the row), fewer where
+a sequence is too short; each sequence's ``data`` is its first segment's fingerprint, which is the sequence's own
+(as in a one-pass row) wherever frame 0 has a visible box, as one pass needs."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -25,7 +29,8 @@ def segment_starts(visible: np.ndarray, count: int) -> list[int]:
     Fewer when the sequence has fewer candidates; frame 0 only when ``count`` is 1 (one-pass evaluation)."""
     n = len(visible)
     candidates = [i for i in np.flatnonzero(visible) if n - i >= MIN_FRAMES] or [0]
-    if count == 1 or len(candidates) == 1:
+    count = min(count, len(candidates))  # as many starts as candidates picks every candidate
+    if count == 1:
         return [int(candidates[0])]
     end = len(candidates)  # OTB's 1-based index of the last candidate
     picks = np.floor(np.arange(1, end, end / (count - 1))).astype(int).tolist() + [end]
@@ -51,6 +56,53 @@ def segments(sequences: list[Sequence], count: int, hidden) -> list[Sequence]:
 def base_name(name: str) -> str:
     """``name@start`` -> ``name``."""
     return name.rsplit(SEPARATOR, 1)[0]
+
+
+def starts_used(names: list[str]) -> dict[str, int]:
+    """Segment names -> how many starts each sequence is tracked from."""
+    used: dict[str, int] = {}
+    for name in names:
+        used[base_name(name)] = used.get(base_name(name), 0) + 1
+    return used
+
+
+def starts_record(asked: int, used: dict[str, int]) -> dict:
+    """A TRE row's record of its starts: ``starts``, those asked, and ``starts_used``, the fewest and most any
+    sequence is tracked from."""
+    return {"starts": asked, "starts_used": {"fewest": min(used.values()), "most": max(used.values())}}
+
+
+def shortfall(asked: int, used: dict[str, int]) -> str:
+    """A line naming the sequences tracked from fewer starts than asked; empty when there are none."""
+    short = [f"{name} {k}" for name, k in used.items() if k < asked]
+    if not short:
+        return ""
+    return (f"{len(short)} of {len(used)} sequence(s) tracked from fewer than the {asked} starts asked (a start "
+            f"needs a visible box and {MIN_FRAMES} frames to the end), their rows record the starts used: "
+            + ", ".join(short[:10]) + (" ..." if len(short) > 10 else ""))
+
+
+def starts_text(row: dict) -> str:
+    """How many starts a row's sequences were tracked from: ``3``, or ``2 to 5 of the 5 asked`` where some were
+    too short (a row recorded before ``starts_used``: those asked)."""
+    asked = row.get("starts", 1)
+    used = row.get("starts_used", {"fewest": asked, "most": asked})
+    if used["fewest"] == asked:
+        return str(asked)
+    span = used["fewest"] if used["fewest"] == used["most"] else f"{used['fewest']} to {used['most']}"
+    return f"{span} of the {asked} asked"
+
+
+def records_segments(row: dict, sequence: str) -> bool:
+    """Whether a row's ``data`` of ``sequence`` is ``segments_digest`` (a TRE row recorded before its entries
+    counted their starts) rather than the sequence's own fingerprint."""
+    return row.get("starts", 1) > 1 and "starts_used" not in row["per_sequence"][sequence]
+
+
+def segments_digest(prints: dict[str, str]) -> str:
+    """A digest of a sequence's segments' fingerprints (segment name -> fingerprint, in start order): the ``data``
+    of TRE rows recorded before they recorded the sequence's own."""
+    return hashlib.sha256(";".join(f"{n}:{p}" for n, p in prints.items()).encode()).hexdigest()[:16]
 
 
 def pool_segments(per_segment: dict[str, dict]) -> dict[str, dict]:

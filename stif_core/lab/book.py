@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..files import fresh_folder
+from ..files import checked_target, read_json, replace_folder
 from ..paths import project_dir
 from .report import suite
 
@@ -99,14 +99,41 @@ def book_config(widget_scripts: dict[str, Path] | None) -> dict:
     return config
 
 
+def check_notebooks(notebooks: list[Path]) -> None:
+    """Each notebook read and validated by ``nbformat`` (format 4) before anything is built: ``ValueError`` naming
+    the first one that is not a valid notebook, where in it and why (Sphinx would stop on it with a traceback that
+    never names it)."""
+    import nbformat
+
+    for nb in notebooks:
+        raw = read_json(nb, "notebook")  # a JSON error with its line and column
+        if not isinstance(raw, dict):
+            raise ValueError(f"notebook {nb} holds a JSON {type(raw).__name__}, not a notebook (an object)")
+        try:
+            nbformat.validate(nbformat.reads(json.dumps(raw), as_version=4))
+        except nbformat.ValidationError as err:
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
+            why = err.message if len(err.message) <= 200 else "not valid under the notebook format's schema"
+            raise ValueError(f"notebook {nb} is not a valid notebook: {where or 'top level'}: {why}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"notebook {nb} is not a valid notebook: {str(err).strip().splitlines()[0]}") from None
+
+
 def build(out: str | Path = "reports/book", progress: bool = True) -> Path:
-    """Build the book into ``out`` (replaced when a tool of this package made it); returns its ``index.html``."""
+    """Build the book into ``out``, which it replaces only when the build succeeded and only when ``book`` made
+    it (``files.replace_folder``); returns its ``index.html``."""
     notebooks = suite(ablation=True)
+    check_notebooks(notebooks)
     scripts = fetch_widget_scripts(project_dir() / "build" / "npm")
     if scripts is None:
         print("npm could not fetch the ipywidgets HTML manager: the pages load it from a CDN (widgets draw when "
               "the reader is online)", flush=True)
-    out = fresh_folder(Path(out).resolve())
+    site = replace_folder(out, "book", lambda new: build_site(new, notebooks, scripts, progress))
+    return site / "index.html"
+
+
+def build_site(out: Path, notebooks: list[Path], scripts: dict[str, Path] | None, progress: bool) -> None:
+    """The site of ``notebooks`` built into the empty folder ``out`` (``build``)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source"
         source.mkdir()
@@ -138,7 +165,6 @@ def build(out: str | Path = "reports/book", progress: bool = True) -> Path:
             text = page.read_text(encoding="utf-8")
             if WIDGET_VIEW in text:
                 page.write_text(text.replace("</head>", WIDGET_SCRIPTS + "</head>", 1), encoding="utf-8")
-    return out / "index.html"
 
 
 class _Links(HTMLParser):
@@ -223,12 +249,12 @@ def browser_check(index: Path, screenshots: Path | None = None, chromium: str | 
             row = {"page": path.name, **page.evaluate(PAGE_PROBE), "errors": errors, "failed": failed}
             if screenshots is not None:
                 screenshots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshots / f"{path.stem}.jpg"), quality=80)
+                page.screenshot(path=str(checked_target(screenshots / f"{path.stem}.jpg")), quality=80)
                 view = page.query_selector(f'script[type="{WIDGET_VIEW}"]')
                 if view is not None:  # the first widget as drawn
                     cell = view.evaluate_handle("e => e.parentElement").as_element()
                     cell.scroll_into_view_if_needed()
-                    cell.screenshot(path=str(screenshots / f"{path.stem}__widget.png"))
+                    cell.screenshot(path=str(checked_target(screenshots / f"{path.stem}__widget.png")))
             rows.append(row)
             page.close()
         browser.close()

@@ -24,6 +24,7 @@ from ..checkpoint import load_model
 from ..data.sequences import Sequence, list_otb_sequences, load_sequences
 from ..data.synthetic import synthetic_clip
 from ..device import DEVICES
+from ..files import atomic, open_append
 from ..model import STIF
 from ..paths import default_data_root, output_dir
 
@@ -119,7 +120,8 @@ def show_source(obj) -> None:
 def save_figure(fig, name: str) -> None:
     """Save as ``<project>/figures/<name>.png`` (``stif_core.paths``; stable names; returns nothing, so no machine
     path lands in outputs)."""
-    fig.savefig(output_dir("figures") / f"{name}.png", dpi=90, bbox_inches="tight")
+    with atomic(output_dir("figures") / f"{name}.png") as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
 
 
 class CheckError(AssertionError):
@@ -139,7 +141,7 @@ def check(key: str, value: float) -> None:
     takes anything); with ``$STIF_NB_RECORD`` set it is appended to that file."""
     value = float(value)
     if os.environ.get(ENV_RECORD):
-        with open(os.environ[ENV_RECORD], "a") as f:
+        with open_append(os.environ[ENV_RECORD]) as f:
             f.write(json.dumps({"key": key, "value": value}) + "\n")
     if os.environ.get(ENV_CHECK):
         ref = references(os.environ[ENV_CHECK]).get(key)

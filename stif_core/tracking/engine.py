@@ -143,7 +143,12 @@ class OnnxEngine(TorchEngine):
         return STIFOutput(cls, ctr, reg, temporal_weights=weights if weights.numel() else None)
 
 
-def make_engine(name: str, model: STIF) -> TorchEngine:
+def check_engine(name: str) -> str:
+    """``name`` when it names an engine, else ``ValueError`` naming the valid ones."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; valid: {list(ENGINES)}")
-    return OnnxEngine(model) if name == "onnx" else TorchEngine(model)
+    return name
+
+
+def make_engine(name: str, model: STIF) -> TorchEngine:
+    return OnnxEngine(model) if check_engine(name) == "onnx" else TorchEngine(model)

@@ -18,10 +18,10 @@ from torch.profiler import record_function
 from ..data.crops import CropWindow, box_mask, crop, square_stretch, xywh_to_xyxy
 from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
-from .engine import make_engine
+from .engine import check_engine, make_engine
 from .memory import DEFAULT_MEMORY_POLICY, MemoryEntry, make_memory
 from .protocol import FrameResult, check_frame, check_init_box, check_next_frame
-from .search import SearchRegion, network_for
+from .search import SearchRegion, available_bytes, check_fits, network_for
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,15 @@ class STIFTracker:
             if params not in PARAM_SETS:
                 raise ValueError(f"unknown tracker parameter set {params!r}; valid: {list(PARAM_SETS)}")
             params = PARAM_SETS[params]
-        make_memory(memory_policy, model.cfg.memory_size)  # an unknown policy fails here
+        frames = make_memory(memory_policy, model.cfg.memory_size).most  # an unknown policy fails here
+        check_engine(engine)  # an unknown engine too
         # search_size: the crops' side in pixels at the training scale (None: the model's crop_size); a smaller one
         # searches a smaller region around the last position, for less work. The tracker then runs a copy built
         # for that crop (``search.network_for``): hooks added to ``model`` later do not reach it; add them to
-        # ``tracker.model``.
+        # ``tracker.model``. A search size whose step would not fit the memory of the device it runs on fails here.
         self.search = SearchRegion.of(model.cfg, search_size)
+        device = torch.device("cpu") if engine == "onnx" else next(model.parameters()).device
+        check_fits(model.cfg, self.search, frames, engine, available_bytes(device))
         model = network_for(model, self.search)
         self.model = model.eval()
         self.engine = make_engine(engine, self.model)  # "onnx": ONNX Runtime for update; inspect stays in PyTorch

@@ -128,7 +128,7 @@ def test_the_model_records_its_training_data(tmp_path):
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize("raw, message", [
-    ({"steps": -5}, r"steps=-5 is not valid: must be >= 1"),
+    ({"steps": -5}, r"steps=-5 is not valid: must be in \[1, 10000000\]"),
     ({"steps": "ten"}, r"steps='ten' is not valid: expected int"),
     ({"batch_sise": 4}, r"unknown training option\(s\) \['batch_sise'\]"),
     ({"momentum": 2}, r"momentum=2 is not valid: must be in \[0, 1\]"),
@@ -222,7 +222,7 @@ def test_command_line_errors_are_one_line(tmp_path, args, message):
 @pytest.mark.subprocess
 def test_negative_bench_frames_are_refused():
     run = cli("bench", "--frames", "-5")
-    assert run.returncode == 2 and "-5 is not a positive integer" in run.stderr
+    assert run.returncode == 2 and "argument --frames: -5 is not an integer in [1, 10000000]" in run.stderr
 
 
 # ------------------------------------------------------------------ 5. no result for data it was not computed on
@@ -276,12 +276,15 @@ def test_compare_on_a_metrics_file_without_scores_is_one_line(tmp_path, rows, me
 
 
 def test_a_metrics_file_in_out_that_is_not_one_stops_eval_before_tracking(tmp_path):
-    (tmp_path / "metrics.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match=f"metrics file {tmp_path / 'metrics.json'} is not an eval metrics file"):
-        evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], tmp_path, progress=False)
-    (tmp_path / "metrics.json").write_text("{")
+    from stif_core.files import fresh_folder
+
+    out = fresh_folder(tmp_path / "out")  # a tools' folder whose metrics.json was damaged
+    (out / "metrics.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"metrics file {out / 'metrics.json'} is not an eval metrics file"):
+        evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], out, progress=False)
+    (out / "metrics.json").write_text("{")
     with pytest.raises(ValueError, match="metrics.json is not valid JSON"):
-        evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], tmp_path, progress=False)
+        evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], out, progress=False)
 
 
 @pytest.mark.subprocess
@@ -342,7 +345,7 @@ def test_a_frame_of_another_size_is_named_by_the_reader_and_refused_by_the_track
     ({"sampling": {"mask_jiter": 0.3}}, r"unknown sampling option\(s\) \['mask_jiter'\]"),
     ({"sampling": {"weighting": "sqrtt"}}, r"weighting='sqrtt' is not valid: one of \['uniform', 'sqrt', 'frames'\]"),
     ({"model": {"channels": "128"}}, r"model option channels='128' is not valid: expected int"),
-    ({"model": {"memory_size": 0}}, r"model option memory_size=0 is not valid: must be >= 1"),
+    ({"model": {"memory_size": 0}}, r"model option memory_size=0 is not valid: must be in \[1, 32\]"),
     ({"sequences": []}, r"sequences=\[\] names no sequence"),
 ])
 def test_every_section_of_a_training_config_is_checked_by_name(tmp_path, raw, message):

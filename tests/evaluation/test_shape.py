@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.evaluation.results import write_otb
-from stif_core.evaluation.shape import format_shape, shape_errors, shape_table
+from stif_core.evaluation.harness import evaluate, hidden_frames
+from stif_core.evaluation.metrics import rect_iou
+from stif_core.evaluation.results import read_metrics, read_otb, write_otb
+from stif_core.evaluation.shape import HELD_IOU, format_shape, log_aspect_error, shape_errors, shape_table
+from stif_core.evaluation.tre import segments
+from stif_core.tracking.baselines import make_baseline
 
 
 def test_a_box_twice_as_wide_errs_by_log_2_and_a_lost_one_is_not_held():
@@ -15,7 +19,7 @@ def test_a_box_twice_as_wide_errs_by_log_2_and_a_lost_one_is_not_held():
     pred[:, 0] -= pred[:, 2] / 2
     pred[:, 2] *= 2  # same centre, twice as wide: IoU 0.5, held
     pred[15:] = [0, 0, 2, 2]  # lost: not held
-    e = shape_errors(pred, clip)
+    e = shape_errors([(pred, clip)])
     shown = ~clip.absent[1:]
     assert e["held"] == pytest.approx((shown[:14].sum()) / shown.sum())
     np.testing.assert_allclose(e["aspect"], np.log(2))
@@ -37,3 +41,28 @@ def test_the_table_reads_each_rows_results_and_leaves_out_other_data(tmp_path):
     table = shape_table(tmp_path, rows, [clip])
     assert table["tall"]["aspect_error"] == pytest.approx(np.log(1.5))
     assert "exact" in format_shape(table) and json.dumps(table)
+
+
+def test_a_tre_rows_shape_pools_the_frames_of_its_segments(tmp_path):
+    clips = [synthetic_clip(40, size=(96, 128), seed=s, name=f"c{s}") for s in (1, 2)]
+    evaluate({"kcf": lambda: make_baseline("kcf")}, clips, tmp_path, progress=False, starts=3)
+    table = shape_table(tmp_path, read_metrics(tmp_path / "metrics.json"), clips)["kcf-tre3"]
+    assert table["skipped"] == [] and set(table["per_sequence"]) == {"c1", "c2"}
+    held, aspects = [], []
+    for clip in clips:  # by hand: every segment's visible frames after its first, taken together
+        parts = segments([clip], 3, hidden_frames)
+        assert len(parts) == 3
+        ious, true_wh, pred_wh = [], [], []
+        for part in parts:
+            pred = read_otb(tmp_path / "kcf-tre3" / "otb", part.name)[0]
+            shown = ~part.absent
+            shown[0] = False
+            iou = rect_iou(pred[shown], part.boxes[shown])
+            ious.append(iou)
+            true_wh.append(part.boxes[shown][iou > HELD_IOU, 2:])
+            pred_wh.append(pred[shown][iou > HELD_IOU, 2:])
+        held.append(np.mean(np.concatenate(ious) > HELD_IOU))
+        aspects.append(np.abs(log_aspect_error(np.concatenate(pred_wh), np.concatenate(true_wh))))
+    assert table["held"] == pytest.approx(np.mean(held))
+    assert table["aspect_error"] == pytest.approx(np.median(np.concatenate(aspects)))
+    assert "a TRE row (<tracker>-tre<K>): the frames of every start" in format_shape({"kcf-tre3": table})

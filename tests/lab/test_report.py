@@ -54,7 +54,8 @@ def test_summary_resolves_a_consistent_gain_and_not_noise(tmp_path):
 def test_summary_names_the_rows_it_lacks(tmp_path):
     rows = seeds_of("baseline", np.linspace(0.2, 0.7, 9)) | seeds_of("full", np.linspace(0.25, 0.75, 9))
     text = write_summary(tmp_path, rows, {"x": 1.0}, frames=100).read_text()
-    assert "Rows without a shipped model, not in this table: ste, sde_q, stif, ste+sde_q" in text
+    assert "Rows not asked for in this run (`--variants`): ste, sde_q, stif, ste+sde_q" in text
+    assert "without a shipped model" not in text  # every row ships
     assert "the first 100 frames of each" in text
 
 
@@ -99,3 +100,28 @@ def test_notebooks_run_in_parallel_and_a_failure_is_raised(tmp_path):
     assert printed == "3\n"  # x = 2 injected, x + 1 printed
     with pytest.raises(PapermillExecutionError, match="broken cell"):
         run_all([("bad", bad, tmp_path / "out" / "bad.ipynb", {})], jobs=2)
+
+
+@pytest.mark.slow
+def test_notebooks_run_on_this_interpreter_and_write_into_the_runs_folder(tmp_path, monkeypatch):
+    """A kernel named "stif" registered elsewhere (another checkout's, here a broken one) is never used."""
+    import json
+    import sys
+
+    import nbformat
+
+    from stif_core.lab.report import execute
+
+    decoy = tmp_path / "jupyter" / "kernels" / "stif"
+    decoy.mkdir(parents=True)
+    (decoy / "kernel.json").write_text(json.dumps({"argv": ["/nonexistent/python", "-f", "{connection_file}"],
+                                                   "display_name": "another checkout", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, sys; print(sys.executable); print(os.environ['STIF_OUTPUT'])")])
+    nb.metadata["kernelspec"] = {"name": "stif", "display_name": "STIF", "language": "python"}
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    execute(tmp_path / "probe.ipynb", tmp_path / "out" / "probe.ipynb", {}, tmp_path / "reports")
+    printed = nbformat.read(tmp_path / "out" / "probe.ipynb", as_version=4).cells[0].outputs[0]["text"].split()
+    assert printed == [sys.executable, str(tmp_path / "reports")]

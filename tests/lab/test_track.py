@@ -31,7 +31,8 @@ def clip():
 def tracked(tmp_path_factory, model, clip):
     folder = tmp_path_factory.mktemp("track")
     path = sequence_video(clip, folder / "clip.mp4")
-    summary = track_video(FrameSource(path), clip.boxes[0], STIFTracker(model, engine="onnx"), folder, progress=False)
+    summary = track_video(FrameSource(path), clip.boxes[0], STIFTracker(model, engine="onnx"), folder / "run",
+                          progress=False)
     return folder, summary
 
 
@@ -39,14 +40,14 @@ def test_track_gives_the_harness_boxes_on_the_same_frames(tracked, model, clip):
     folder, summary = tracked
     decoded = np.stack([f.image for f in FrameSource(folder / "clip.mp4")])  # (L, H, W, 3) as track read them
     boxes, _ = track_sequence(STIFTracker(model, engine="onnx"), Sequence("clip", decoded, clip.boxes), progress=False)
-    written = np.loadtxt(folder / "boxes.txt", delimiter=",")
+    written = np.loadtxt(folder / "run" / "boxes.txt", delimiter=",")
     np.testing.assert_allclose(written, boxes, atol=0.01)  # boxes.txt holds 2 decimals
     assert summary["complete"] and summary["frames_tracked"] == 30 and summary["stopped"] is None
 
 
 def test_the_per_frame_internals_obey_their_definitions(tracked):
     folder, _ = tracked
-    table = pd.read_csv(folder / "frames.csv")
+    table = pd.read_csv(folder / "run" / "frames.csv")
     assert table["frame"].tolist() == list(range(30))
     later = table.iloc[1:]
     weights = later.filter(like="weight_").to_numpy()  # (L - 1, most entries), NaN where memory held fewer
@@ -57,7 +58,7 @@ def test_the_per_frame_internals_obey_their_definitions(tracked):
     for name in ("attention_entropy", "attention_mass", "gate_memory", "gate_query", "peak_score"):
         assert later[name].between(0, 1).all(), name
     assert (later["attention_mass"] > later["attention_uniform"]).mean() > 0.5  # it reads the target more often
-    video = cv2.VideoCapture(str(folder / "track.mp4"))
+    video = cv2.VideoCapture(str(folder / "run" / "track.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
 
 
@@ -129,9 +130,9 @@ def test_the_command_tracks_a_clip_and_refuses_what_it_cannot_use(tmp_path, trac
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     cases = [(["track", str(folder / "clip.mp4")], "no --box given and no display to draw it on"),
              (["track", str(folder / "clip.mp4"), "--box", "900,9,9,9"], "lies outside the 320x240 frame"),
-             (["track", str(folder / "boxes.txt"), "--box", "1,1,9,9"], "is not a video file by its name"),
+             (["track", str(folder / "run" / "boxes.txt"), "--box", "1,1,9,9"], "is not a video file by its name"),
              (["track", str(folder / "clip.mp4"), "--box", "1,1,9,9", "--out", str(tmp_path / "mine")],
-              "holds files this tool did not write")]
+              "holds files this package did not write")]
     for args, message in cases:
         done = cli(*args)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)

@@ -1,0 +1,159 @@
+"""Every number a user gives is bounded before any work: the command line's options at parse time (one usage
+error naming the option, the value and the bound), the option sections' numbers by their finite ranges, and the
+search size by an absolute bound and by the memory its step needs."""
+from dataclasses import fields
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import stif_core
+from stif_core.__main__ import main
+from stif_core.commands import COMMANDS
+from stif_core.config import MODEL_RANGES, ModelConfig, make_config
+from stif_core.data.sampling import SAMPLING_RANGES, SamplingConfig
+from stif_core.options import MAX_JOBS
+from stif_core.tracking import search
+from stif_core.tracking.search import SearchRegion, check_fits
+from stif_core.tracking.tracker import STIFTracker
+from stif_core.train import OPTION_RANGES, TrainConfig
+
+GIB = 2**30
+
+
+@pytest.fixture
+def parsed(monkeypatch):
+    """Every command's ``run`` replaced by one that records its arguments: an option that passes parsing does no
+    work here, and the test sees what it parsed to."""
+    seen = []
+    for command in COMMANDS:
+        monkeypatch.setattr(command, "run", seen.append)
+    return seen
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--baselines", "kcf", "--starts", "1000000000", "--out", "x"],
+     "argument --starts: 1000000000 is not an integer in [1, 100]"),
+    (["report", "--starts", "101"], "argument --starts: 101 is not an integer in [1, 100]"),
+    (["eval", "--checkpoint", "stif_lite_full", "--search-size", "16161", "--out", "x"],
+     "argument --search-size: 16161 is not an integer in [1, 4096]"),
+    (["bench", "--search-size", "0"], "argument --search-size: 0 is not an integer in [1, 4096]"),
+    (["track", "v.mp4", "--search-size", "4097"], "argument --search-size: 4097 is not an integer in [1, 4096]"),
+    (["track", "v.mp4", "--fps", "nan"], "argument --fps: nan is not a number in (0, 1000]"),
+    (["clip", "s", "o.mp4", "--fps", "inf"], "argument --fps: inf is not a number in (0, 1000]"),
+    (["clip", "s", "o.mp4", "--fps", "0"], "argument --fps: 0 is not a number in (0, 1000]"),
+    (["clip", "s", "o.mp4", "--fps", "-1"], "argument --fps: -1 is not a number in (0, 1000]"),
+    (["clip", "s", "o.mp4", "--fps", "1e300"], "argument --fps: 1e300 is not a number in (0, 1000]"),
+    (["clip", "s", "o.mp4", "--frames", "10000001"], "argument --frames: 10000001 is not an integer in [1, 10000000]"),
+    (["bench", "--frames", "0"], "argument --frames: 0 is not an integer in [1, 10000000]"),
+    (["bench", "--rounds", "101"], "argument --rounds: 101 is not an integer in [1, 100]"),
+    (["bench", "--rounds", "three"], "argument --rounds: three is not an integer in [1, 100]"),
+    (["report", "--jobs", "100000"], f"argument --jobs: 100000 is not an integer in [1, {MAX_JOBS}] (4 per CPU core)"),
+    (["references", "--jobs", "0"], f"argument --jobs: 0 is not an integer in [1, {MAX_JOBS}] (4 per CPU core)"),
+    (["report", "--train-steps", "1e9"], "argument --train-steps: 1e9 is not an integer in [1, 10000000]"),
+    (["train", "--config", "c.json", "--steps", "10000001"],
+     "argument --steps: 10000001 is not an integer in [1, 10000000]"),
+    (["train", "--config", "c.json", "--stop-at", "0"], "argument --stop-at: 0 is not an integer in [1, 10000000]"),
+    (["train", "--config", "c.json", "--seed", "-1"], "argument --seed: -1 is not an integer in [0, 2147483647]"),
+    (["cache", "--config", "c.json", "--seed", "2147483648"],
+     "argument --seed: 2147483648 is not an integer in [0, 2147483647]"),
+    (["cache", "--config", "c.json", "--steps", "0"], "argument --steps: 0 is not an integer in [1, 10000000]"),
+    (["health", "--samples", "1001"], "argument --samples: 1001 is not an integer in [1, 1000]"),
+])
+def test_an_option_out_of_its_bound_is_one_usage_error(parsed, capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.endswith(f"error: {message}\n") and not parsed, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, name, value", [
+    (["eval", "--baselines", "kcf", "--starts", "100", "--out", "x"], "starts", 100),
+    (["clip", "s", "o.mp4", "--fps", "1000"], "fps", 1000.0),
+    (["track", "v.mp4", "--fps", "0.5", "--search-size", "4096"], "search_size", 4096),
+    (["report", "--jobs", str(MAX_JOBS)], "jobs", MAX_JOBS),
+    (["train", "--config", "c.json", "--seed", "0", "--steps", "10000000"], "steps", 10_000_000),
+])
+def test_the_bounds_themselves_are_accepted(parsed, args, name, value):
+    assert main(args) == 0 and getattr(parsed[0], name) == value
+
+
+SECTIONS = [(ModelConfig, MODEL_RANGES, "model option"), (SamplingConfig, SAMPLING_RANGES, "sampling option"),
+            (TrainConfig, OPTION_RANGES, "training option")]
+
+
+@pytest.mark.parametrize("cls, ranges, label", SECTIONS)
+def test_every_number_of_an_option_section_has_a_finite_range(cls, ranges, label):
+    numbers = {f.name for f in fields(cls) if f.type in ("int", "float")}
+    assert set(ranges) == numbers
+    for name, (low, high) in ranges.items():
+        assert all(isinstance(v, (int, float)) and abs(v) < float("inf") for v in (low, high)), name
+        for value in (low - 1, high + 1):
+            with pytest.raises(ValueError, match=rf"{label} {name}={value!r} is not valid: must be in "
+                                                 rf"\[{low}, {high}\]"):
+                cls(**{name: value})
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"steps": 10**12}, r"training option steps=1000000000000 is not valid: must be in \[1, 10000000\]"),
+    ({"batch_size": 100_000}, r"training option batch_size=100000 is not valid: must be in \[1, 256\]"),
+    ({"num_workers": 100_000}, rf"num_workers=100000 is not valid: must be in \[0, {MAX_JOBS}\]"),
+    ({"lr": float("inf")}, r"training option lr=inf is not valid: expected float"),
+    ({"sampling": {"crop_size": 100_000}}, r"sampling option crop_size=100000 is not valid: must be in \[1, 4096\]"),
+    ({"model": {"head_dilation": 8, "head_depth": 16}}, r"dilate the towers' last conv by 35184372088832 cells"),
+])
+def test_a_config_beyond_what_the_machine_holds_is_refused(raw, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**raw)
+
+
+@pytest.fixture(scope="module")
+def lite():
+    torch.manual_seed(0)
+    return stif_core.build_model("lite", "full", pretrained=False).eval()
+
+
+def available(monkeypatch, gib: float):
+    monkeypatch.setattr(search.psutil, "virtual_memory", lambda: SimpleNamespace(available=int(gib * GIB)))
+
+
+def test_a_search_size_whose_step_does_not_fit_the_memory_is_refused(lite, monkeypatch):
+    """1 GiB available, 80% of it usable: the lite model's 3 float32 maps of HW x HW cells fit up to a 91 x 91
+    grid, a 753-pixel crop."""
+    available(monkeypatch, 1)
+    assert STIFTracker(lite, search_size=753).search.score_size == 91
+    with pytest.raises(ValueError, match=r"search size 769 needs about 0\.84 GiB for a step's attention \(8649 "
+                                         r"query cells x 8649 memory cells, torch\) and 0\.80 GiB can be used \(80% "
+                                         r"of the 1\.00 GiB available\): the largest search size that fits is 753"):
+        STIFTracker(lite, search_size=769)
+    available(monkeypatch, 10**6)
+    STIFTracker(lite, search_size=769)
+
+
+def test_the_estimate_counts_the_engine_and_the_memory_frames(monkeypatch):
+    full, baseline = make_config("lite", "full"), make_config("lite", "baseline")
+    with pytest.raises(ValueError, match=r"x 8649 memory cells, onnx\).*the largest search size that fits is 609"):
+        check_fits(full, SearchRegion.of(full, 769), 5, "onnx", GIB)
+    with pytest.raises(ValueError, match=r"x 43245 memory cells, torch\).*the largest search size that fits is 513"):
+        check_fits(baseline, SearchRegion.of(baseline, 769), 5, "torch", GIB)  # no TDE: every frame's cells
+    with pytest.raises(ValueError, match="no search size fits"):
+        check_fits(full, SearchRegion.of(full, 161), 5, "torch", 1000)
+
+
+def test_a_search_size_beyond_the_absolute_bound_is_refused_whatever_the_memory(lite, monkeypatch):
+    available(monkeypatch, 10**9)
+    with pytest.raises(ValueError, match=r"search size 4097 is not valid: must be in \[1, 4096\] pixels"):
+        STIFTracker(lite, search_size=4097)  # 161 + 246 * 16: on the grid
+    with pytest.raises(ValueError, match=r"crop size 130 does not fit this model"):  # the grid's own message
+        STIFTracker(lite, search_size=130)
+
+
+@pytest.mark.data
+def test_eval_refuses_a_search_size_the_memory_cannot_hold_in_one_line(monkeypatch, capsys, tmp_path):
+    available(monkeypatch, 8)
+    code = main(["eval", "--checkpoint", "stif_lite_full", "--sequences", "biker", "--search-size", "1761",
+                 "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: search size 1761 needs about 24.78 GiB"), err
+    assert "the largest search size that fits is" in err and not (tmp_path / "x").exists()

@@ -1,0 +1,264 @@
+"""Nothing of the user's deleted or overwritten: one ownership rule for every folder a command writes (a manifest of
+what the tools wrote), no write through a link, one run per output folder, results keyed by the frames' content,
+and a whole output replaced only by a build that succeeded."""
+import errno
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stif_core import files
+from stif_core.data.sequences import Sequence
+from stif_core.data.synthetic import synthetic_clip
+from stif_core.data.video import sequence_video
+from stif_core.evaluation.harness import evaluate
+from stif_core.files import (
+    MANIFEST,
+    atomic,
+    fresh_folder,
+    output_folder,
+    read_manifest,
+    replace_folder,
+    unaccounted,
+    write_text,
+)
+from stif_core.tracking.baselines import make_baseline
+
+
+def kcf():
+    return make_baseline("kcf")
+
+
+def snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_folder_another_command_made_is_not_replaced(tmp_path):
+    clip = synthetic_clip(8, size=(96, 128), seed=1)
+    evaluate({"kcf": kcf}, [clip], tmp_path / "R", progress=False)
+    before = snapshot(tmp_path / "R")
+    assert "metrics.json" in before and read_manifest(tmp_path / "R")["metrics.json"] == "eval"
+    with pytest.raises(ValueError, match="never emptied"):
+        replace_folder(tmp_path / "R", "book", lambda new: (new / "index.html").write_text("site"))
+    assert snapshot(tmp_path / "R") == before
+
+
+def test_a_user_file_beside_the_tools_files_keeps_the_folder_from_being_emptied(tmp_path):
+    site = replace_folder(tmp_path / "site", "book", lambda new: (new / "index.html").write_text("one"))
+    replace_folder(site, "book", lambda new: (new / "index.html").write_text("two"))  # its own: replaced
+    assert (site / "index.html").read_text() == "two"
+    (site / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match=r"1 path\(s\) no tool of this package wrote, e.g. thesis.tex"):
+        replace_folder(site, "book", lambda new: None)
+    with pytest.raises(ValueError, match="thesis.tex"):
+        fresh_folder(site)
+    assert (site / "thesis.tex").read_text() == "mine"
+
+
+def test_a_failed_build_keeps_the_previous_output(tmp_path):
+    site = replace_folder(tmp_path / "site", "book", lambda new: (new / "index.html").write_text("good"))
+
+    def broken(new):
+        (new / "index.html").write_text("half")
+        raise ValueError("a corrupt notebook")
+
+    with pytest.raises(ValueError, match="a corrupt notebook"):
+        replace_folder(site, "book", broken)
+    assert (site / "index.html").read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["site"]  # no leftovers
+
+
+def test_a_user_folder_is_never_taken_because_of_a_file_name(tmp_path):
+    user = tmp_path / "U"
+    user.mkdir()
+    (user / "summary.md").write_text("my summary")
+    (user / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match="holds files this package did not write"):
+        with output_folder(user, "report"):
+            pass
+    assert not (user / MANIFEST).exists()  # not marked by a command that failed
+    with pytest.raises(ValueError, match="never emptied"):
+        replace_folder(user, "book", lambda new: None)
+    assert sorted(p.name for p in user.iterdir()) == ["summary.md", "thesis.tex"]
+
+
+def test_a_file_the_tools_did_not_write_is_never_overwritten(tmp_path):
+    with output_folder(tmp_path / "T", "track") as out:
+        write_text(out / "track.json", "{}")
+    (out / "boxes.txt").write_text("the user's boxes")  # put there by the user afterwards
+    with output_folder(out, "track"):
+        write_text(out / "track.json", '{"again": 1}')  # its own file: replaced
+        with pytest.raises(ValueError, match="was not written by this tool"):
+            write_text(out / "boxes.txt", "1,2,3,4\n")
+    assert (out / "boxes.txt").read_text() == "the user's boxes"
+
+
+def test_no_write_follows_a_link(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "victim.txt").write_text("keep")
+    with output_folder(tmp_path / "out", "eval") as out:
+        write_text(out / "boxes.txt", "1,2,3,4\n")
+    (out / "boxes.txt").unlink()
+    (out / "boxes.txt").symlink_to(elsewhere / "victim.txt")  # planted over a file of the tools
+    (out / "kcf").symlink_to(elsewhere, target_is_directory=True)
+    with output_folder(out, "eval"):
+        with pytest.raises(ValueError, match="is a symbolic link"):
+            write_text(out / "boxes.txt", "overwritten")
+        with pytest.raises(ValueError, match="is a symbolic link"):
+            write_text(out / "kcf" / "run.json", "{}")
+    with pytest.raises(ValueError, match="is a symbolic link"):  # outside any held folder too
+        write_text(out / "boxes.txt", "overwritten")
+    assert (elsewhere / "victim.txt").read_text() == "keep" and sorted(os.listdir(elsewhere)) == ["victim.txt"]
+
+
+def test_eval_does_not_write_through_a_planted_tracker_folder(tmp_path):
+    clip = synthetic_clip(8, size=(96, 128), seed=1)
+    evaluate({"kcf": kcf}, [clip], tmp_path / "out", progress=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out" / "csrt").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ValueError, match="is a symbolic link"):
+        evaluate({"csrt": lambda: make_baseline("csrt")}, [clip], tmp_path / "out", progress=False)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_failed_write_leaves_the_earlier_file(tmp_path):
+    clip = synthetic_clip(6, size=(96, 128), seed=2)
+    video = sequence_video(clip, tmp_path / "clip.mp4")
+    before = video.read_bytes()
+
+    class Broken(Sequence):
+        def frame(self, i):
+            if i == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().frame(i)
+
+    with pytest.raises(OSError, match="No space left"):
+        sequence_video(Broken(clip.name, clip.frames, clip.boxes), video)
+    assert video.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no temporary file left
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from stif_core.files import output_folder
+    with output_folder(sys.argv[1], "eval"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_one_run_per_output_folder_and_a_dead_runs_lock_is_taken_over(tmp_path, capsys):
+    out = tmp_path / "out"
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match=rf"is in use by another run \(pid {other.pid}, eval, started "):
+            with output_folder(out, "eval"):
+                pass
+    finally:
+        other.kill()
+        other.wait()
+    with output_folder(out, "eval"):  # the dead run's lock: taken over, and said
+        assert json.loads((out / (files.LOCK + ".json")).read_text())["pid"] == os.getpid()
+    assert f"taking over the lock of a run that is no longer running (pid {other.pid}, eval" in capsys.readouterr().err
+    assert not (out / (files.LOCK + ".json")).exists()  # released at the end of a run
+
+
+def test_two_evals_on_one_folder_cannot_drop_each_others_rows(tmp_path):
+    clip = synthetic_clip(8, size=(96, 128), seed=3)
+    with output_folder(tmp_path / "out", "eval"):  # held by this process: re-entered, rows merged in order
+        evaluate({"kcf": kcf}, [clip], tmp_path / "out", progress=False)
+        evaluate({"csrt": lambda: make_baseline("csrt")}, [clip], tmp_path / "out", progress=False)
+    assert set(json.loads((tmp_path / "out" / "metrics.json").read_text())) == {"kcf", "csrt"}
+
+
+def frames_folder(root, clip):
+    root.mkdir(parents=True)
+    paths = []
+    for i in range(len(clip)):
+        paths.append(root / f"{i:04d}.png")
+        Image.fromarray(clip.frame(i)).save(paths[-1])
+    return Sequence("seq", paths, clip.boxes)
+
+
+def test_results_of_other_frames_of_the_same_names_and_sizes_are_not_reused(tmp_path):
+    clip = synthetic_clip(8, size=(96, 128), seed=4)
+    seq = frames_folder(tmp_path / "data" / "seq", clip)
+    evaluate({"kcf": kcf}, [seq], tmp_path / "out", progress=False)
+    for path in seq.frames[1:]:  # black frames, padded to the same byte size (PNG readers ignore the tail)
+        size = path.stat().st_size
+        Image.fromarray(np.zeros((96, 128, 3), np.uint8)).save(path)
+        path.write_bytes(path.read_bytes() + bytes(size - path.stat().st_size))
+        assert path.stat().st_size == size
+    tracked = []
+
+    def counting():
+        tracked.append(1)
+        return kcf()
+
+    evaluate({"kcf": counting}, [seq], tmp_path / "out", progress=False)
+    assert tracked  # tracked again on the black frames, not read back
+
+
+def test_unchanged_frames_are_not_read_again(tmp_path, monkeypatch):
+    from stif_core.data import digests
+
+    clip = synthetic_clip(5, size=(96, 128), seed=5)
+    seq = frames_folder(tmp_path / "data" / "seq", clip)
+    store = tmp_path / "digests.json"
+    first = digests.FrameDigests(store)
+    print_one = seq.fingerprint(first)
+    first.save()
+    monkeypatch.setattr(digests, "file_digest", lambda path: pytest.fail(f"{path} read again"))
+    assert seq.fingerprint(digests.FrameDigests(store)) == print_one
+    os.utime(seq.frames[2], ns=(1, 1))  # touched: read again
+    monkeypatch.undo()
+    again = digests.FrameDigests(store)
+    assert seq.fingerprint(again) == print_one and again.changed
+
+
+def test_the_final_state_is_written_when_the_disk_is_full(tmp_path, monkeypatch):
+    from stif_core.lab import track
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(track, "write_frames", full)
+    real = files.write_text
+    monkeypatch.setattr(track, "write_text",
+                        lambda path, text: full() if path.name == "track.json" else real(path, text))
+
+    class Source:
+        path, size, fps, announced = tmp_path / "v.mp4", (128, 96), 30.0, 5
+
+    with pytest.raises(OSError, match="No space left"):
+        track.track_video(Source(), np.array([10, 10, 20, 20.0]), object(), tmp_path / "run", progress=False)
+    status = json.loads((tmp_path / "run" / "track.json").read_text())
+    assert status["complete"] is False and status["stopped"].startswith("OSError")
+
+
+def test_a_broken_atomic_write_is_cleaned_up(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic(tmp_path / "x.json") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unaccounted_lists_links_and_files_of_nested_folders(tmp_path):
+    with output_folder(tmp_path / "run", "report") as out:
+        write_text(out / "summary.md", "x")
+    fresh_folder(out / "row")
+    with output_folder(out / "row" / "eval", "eval") as inner:
+        write_text(inner / "metrics.json", "{}")
+    assert unaccounted(out) == []
+    (out / "row" / "eval" / "notes.txt").write_text("mine")
+    (out / "link").symlink_to(tmp_path)
+    assert unaccounted(out) == ["link", "row/eval/notes.txt"]
