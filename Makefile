@@ -7,7 +7,7 @@ LOCK   := requirements.lock
 # picks the usual build for the platform. Override with `make TORCH_SPEC=... setup`.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))
 TORCH_SPEC ?= $(or $(TORCH_WHEEL),torch)
-# nbval: printed floats masked, key numbers held to their measured tolerances (stif_core/references.py)
+# nbval: printed floats masked, key numbers held to their measured tolerances (stif_core/lab/references.py)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 .PHONY: setup demo report book test lint lock references clean
