@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 
 from .commands import COMMANDS
+from .tracking.protocol import TrackerFailure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in COMMANDS:
         command.register(sub)
     args = parser.parse_args(argv)
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"  # a line, not a source excerpt
     try:
         args.run(args)
     except KeyboardInterrupt:
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = next(c.RESUME for c in COMMANDS if c.run is args.run)
         print(f"interrupted: {args.command} stopped; {kept}", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as err:  # bad input, a file or folder that cannot be used: one clear line
+    except (ValueError, OSError, TrackerFailure) as err:  # bad input, a file or folder that cannot be used: one line
         if args.verbose:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)

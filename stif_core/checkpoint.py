@@ -10,7 +10,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import build_model
-from .config import DESIGN_REVISION, LEGACY_OPTIONS, LEGACY_PRESET_OPTIONS, ModelConfig
+from .config import RETIRED_OPTIONS, ModelConfig
 from .files import atomic, regular_file
 from .model import STIF
 from .paths import checkpoint_path
@@ -31,9 +31,9 @@ def model_options(cfg: ModelConfig) -> dict:
 
 def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> None:
     """The model's state dict as safetensors (atomically), with string metadata (preset, variant, steps, ...);
-    the model's whole config and the design revision are always recorded ("model", "design")."""
+    the model's whole config is always recorded ("model")."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = metadata | {"model": json.dumps(model_options(model.cfg)), "design": str(DESIGN_REVISION)}
+    metadata = metadata | {"model": json.dumps(model_options(model.cfg))}
     with atomic(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
 
@@ -66,6 +66,16 @@ def model_metadata(path: Path, meta: dict[str, str]) -> dict:
     return options
 
 
+def without_retired(path: Path, options: dict) -> dict:
+    """A checkpoint's model options without the retired switches (``config.RETIRED_OPTIONS``), each of which it
+    may record only at the value every shipped model has; ``ValueError`` naming the option otherwise."""
+    for name, value in RETIRED_OPTIONS.items():
+        if name in options and options[name] != value:
+            raise ValueError(f"checkpoint {path}: model option {name}={options[name]!r} is a retired switch (an "
+                             f"experiment that lost, docs/history.md); only {name}={value!r} loads")
+    return {k: v for k, v in options.items() if k not in RETIRED_OPTIONS}
+
+
 def load_weights(model: STIF, path: str | Path) -> None:
     """Load safetensors weights, naming every missing, unexpected or mis-shaped tensor when they don't fit."""
     path = regular_file(path, "checkpoint")
@@ -73,6 +83,10 @@ def load_weights(model: STIF, path: str | Path) -> None:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise not_safetensors(path, err) from None
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ValueError(f"checkpoint {path} holds non-finite weights (NaN or infinity) in {len(broken)} tensor(s), "
+                         f"e.g. {', '.join(broken[:3])}: a diverged or damaged training; it is never tracked with")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -96,17 +110,18 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     must fit) and load it, in eval mode. ``path``: a file, or the name of a shipped model (``stif_lite_full``)."""
     path = checkpoint_path(path)
     meta = read_metadata(path)
-    options = model_metadata(path, meta)
+    if "model" not in meta:
+        raise ValueError(f"checkpoint {path} records no model options (metadata \"model\", written by save_weights): "
+                         "it was saved before design revision 2, whose loader was retired (no shipped model needs "
+                         "it)")
+    options = without_retired(path, model_metadata(path, meta))
     stored = meta.get("preset", "lite")
     if preset is not None and preset != stored:
         raise ValueError(f"checkpoint {path} holds a {stored}-preset model; it cannot be loaded as preset {preset!r} "
                          "(leave preset out to build the model it was trained as)")
     preset = stored
-    if "design" not in meta:  # saved before configs were recorded whole: built with the options of its time
-        options = LEGACY_OPTIONS | LEGACY_PRESET_OPTIONS.get(preset, {}) | options
-    else:  # an option added since the save takes ModelConfig's default (the behaviour before it existed)
-        options = model_options(ModelConfig()) | options
-    options = options | {"pretrained": False} | overrides
+    # an option added since the save takes ModelConfig's default (the behaviour before it existed)
+    options = model_options(ModelConfig()) | options | {"pretrained": False} | overrides
     model = build_model(preset, variant or meta.get("variant", "full"), device=device, **options)
     load_weights(model, path)
     return model.eval()

@@ -26,7 +26,6 @@ class ModelConfig:
         ("scaled_cosine"): raw dot products saturate the softmax at the initial frame.
     gate: our reading of the paper's gating unit in the fusion (on) or a plain branch (off).
     tde_includes_initial: eq. 2 also weights the initial frame (an earlier reading; off = the paper's bounds).
-    initial_token: the initial frame also reaches the fusion as a memory frame of its own, beside TDE's map.
     sde_norm: BatchNorm after SDE's 7x7 conv (CBAM's code); off = the formula as written, which saturates.
     attention: logits of eqs. 8-10 and of the baseline read, "dot" (as written) or "cosine" (bounded:
         normalised Q and K, learned temperature).
@@ -46,14 +45,12 @@ class ModelConfig:
     head_channels: int = 256
     head_depth: int = 7
     head_init: str = "stmtrack"
-    head_dilation: int = 1  # the towers' conv i is dilated by head_dilation ** i
     square_crops: bool = False
     memory_size: int = 3  # T reference frames; memory holds N = T + 1 frames with the initial one
     temporal: str = "frame"
     similarity: str = "dot"
     gate: bool = True
     tde_includes_initial: bool = False
-    initial_token: bool = False
     sde_norm: bool = True
     attention: str = "dot"
     mask_injection: str = "first_conv"
@@ -75,11 +72,6 @@ class ModelConfig:
 
     def __post_init__(self):
         check_options(self, "model option", MODEL_RANGES, MODEL_CHOICES)
-        widest = self.head_dilation ** (self.head_depth - 1)
-        if widest > MAX_SCORE_SIZE:
-            raise ValueError(f"model options head_dilation={self.head_dilation} and head_depth={self.head_depth} "
-                             f"dilate the towers' last conv by {widest} cells (head_dilation ** (head_depth - 1)), "
-                             f"beyond any score grid: at most {MAX_SCORE_SIZE}")
         if self.shared_trunk and self.mask_injection != "neck":
             raise ValueError("shared_trunk=True needs mask_injection='neck': a mask added inside the trunk makes "
                              "memory and query features differ from the first conv on")
@@ -90,7 +82,7 @@ class ModelConfig:
 MAX_CROP_SIZE = 4096  # pixels: a crop side beyond a 4K frame's width
 MAX_SCORE_SIZE = MAX_CROP_SIZE // 8  # the grid of the largest crop at stride 8
 MODEL_RANGES = {"crop_size": (1, MAX_CROP_SIZE), "score_size": (1, MAX_SCORE_SIZE), "channels": (1, 2048),
-                "head_channels": (1, 2048), "head_depth": (1, 16), "head_dilation": (1, 8), "memory_size": (1, 32)}
+                "head_channels": (1, 2048), "head_depth": (1, 16), "memory_size": (1, 32)}
 MODEL_CHOICES = {"temporal": GRANULARITIES, "similarity": SIMILARITIES, "head_init": HEAD_INITS,
                  "attention": ATTENTION_SIMILARITIES, "mask_injection": MASK_INJECTIONS,
                  "backbone": BACKBONES}
@@ -108,13 +100,9 @@ PRESETS = {
                         attention="cosine", mask_injection="neck", shared_trunk=True, shared_neck=True),
 }
 
-# Checkpoints whose metadata has no "design" key were saved before the readings of docs/design.md sections 2-5
-# (eq. 2's bounds, SDE's BatchNorm, bounded attention, the mask at the neck, one trunk) and were built with these
-# values; later checkpoints store their whole config.
-DESIGN_REVISION = 2
-LEGACY_OPTIONS = {"tde_includes_initial": True, "sde_norm": False, "attention": "dot",
-                  "mask_injection": "first_conv", "shared_trunk": False, "shared_neck": False}
-LEGACY_PRESET_OPTIONS = {"lite": {"head_channels": 128}}  # preset values that have moved since those were saved
+# Switches of experiments that lost, retired (docs/history.md, "Retired switches"), with the value every shipped
+# model records for each: a checkpoint's record may hold them at that value only.
+RETIRED_OPTIONS = {"head_dilation": 1, "initial_token": False}
 
 SWITCHES = ("ste", "sde_q", "stif")
 VARIANTS = {  # the six rows of the paper's Table 1
@@ -155,6 +143,10 @@ def make_config(preset: str = "lite", variant: str = "full", **overrides) -> Mod
         raise ValueError(f"unknown preset {preset!r}; valid: {list(PRESETS)}")
     valid = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(overrides) - valid)
+    retired = [name for name in unknown if name in RETIRED_OPTIONS]
+    if retired:
+        raise ValueError(f"model option {retired[0]} was retired (an experiment that lost: docs/history.md); "
+                         f"leave it out")
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; valid: {sorted(valid)}")
     return replace(PRESETS[preset], **parse_variant(variant), **overrides)

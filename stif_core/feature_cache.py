@@ -74,7 +74,7 @@ def fill_cache(samples: TrackingSamples, trunk, key: dict, out: Path, batch_size
             raise ValueError(f"feature cache {out} holds other samples ({differences(meta['key'], key)}); choose "
                              "another folder")
         done, mode = meta["done"], "r+"
-    n, length = samples.cfg.references + 1, len(samples)  # memory frames: the initial one and T references
+    n, length = samples.references + 1, len(samples)  # memory frames: the initial one and T references
     arrays = None if mode == "w+" else open_arrays(out, "r+", length)
     loader = DataLoader(samples, batch_size=batch_size, sampler=range(done, length), num_workers=workers)
     bar = tqdm(total=length, initial=done, disable=not progress, desc="feature cache", unit="sample")

@@ -151,19 +151,19 @@ def checked_target(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic(path: str | Path, keep_on_error: bool = False):
+def atomic(path: str | Path, on_error: Path | None = None):
     """A temporary file beside ``path`` (checked by ``checked_target``) for a writer to fill; renamed over
-    ``path`` when the block ends, else deleted (or, with ``keep_on_error``, renamed all the same: a run that keeps
-    what it did)."""
+    ``path`` when the block ends, else deleted, or renamed to ``on_error`` (checked too: a run that keeps what it
+    did, away from an earlier complete output)."""
     path = checked_target(path)
     tmp = exclusive(path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"))  # the suffix kept for writers
     try:
         yield tmp
     except BaseException:
-        if keep_on_error:
-            os.replace(tmp, path)
-        else:
+        if on_error is None:
             tmp.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, checked_target(on_error))
         raise
     os.replace(tmp, path)
 
@@ -215,8 +215,9 @@ def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[s
     return found
 
 
-def describe_unaccounted(folder: Path, items: list[str]) -> str:
-    return f"{len(items)} path(s) no tool of this package wrote, e.g. {', '.join(items[:3])}"
+def describe_unaccounted(items: list[str], commands: tuple[str, ...] | None = None) -> str:
+    who = f"that {'/'.join(commands)} did not write" if commands else "no tool of this package wrote"
+    return f"{len(items)} path(s) {who}, e.g. {', '.join(items[:3])}"
 
 
 @contextmanager
@@ -305,8 +306,7 @@ def check_replaceable(target: Path, commands: tuple[str, ...] | None, what: str)
     if target.is_dir():
         items = unaccounted(target, commands)
         if items:
-            by = f" by {'/'.join(commands)}" if commands else ""
-            raise ValueError(f"{what} {target} holds {describe_unaccounted(target, items)}{by}; it is never "
+            raise ValueError(f"{what} {target} holds {describe_unaccounted(items, commands)}; it is never "
                              "emptied: choose another output folder, or move it away yourself")
 
 
@@ -399,9 +399,26 @@ def read_json(path: str | Path, what: str = "file"):
     (and ``what`` it is)."""
     text = read_text(path, what)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=lambda pairs: unique_keys(pairs, path, what))
     except json.JSONDecodeError as err:
         raise ValueError(f"{what} {path} is not valid JSON ({err})") from None
+
+
+def unique_keys(pairs: list[tuple], path, what: str) -> dict:
+    """A JSON object's pairs as a dict; ``ValueError`` for a key given twice (JSON readers keep the last silently)."""
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"{what} {path} gives the key(s) {twice} more than once; give each once")
+    return dict(pairs)
+
+
+def outside_data(path: str | Path, root: str | Path, what: str) -> Path:
+    """``path`` (resolved) when it lies outside the data root ``root``: results are never written into the data."""
+    path, root = Path(path).resolve(), Path(root).resolve()
+    if path == root or root in path.parents:
+        raise ValueError(f"{what} {path} lies inside the data root {root}; results are never written there")
+    return path
 
 
 def check_name(value: str, what: str) -> str:
@@ -429,10 +446,12 @@ def writable_dir(path: str | Path, what: str = "--out") -> Path:
 
 
 def writable_file(path: str | Path, what: str) -> Path:
-    """``path`` resolved, checked before any work: ``ValueError`` when it is a folder or its folder cannot be
-    written to."""
-    path = Path(path).resolve()
+    """``path`` made absolute (its folder resolved, the file itself not: a link there is refused), checked before
+    any work: ``ValueError`` when it is a folder or a link, or its folder cannot be written to."""
+    path = Path(path)
+    path = writable_dir(path.parent, f"the folder of {what}") / path.name
+    if path.is_symlink():
+        raise ValueError(f"{what} {path} is a symbolic link; outputs are never written through a link")
     if path.is_dir():
         raise ValueError(f"{what} {path} is a folder; give a file name")
-    writable_dir(path.parent, f"the folder of {what}")
     return path

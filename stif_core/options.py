@@ -16,6 +16,7 @@ MAX_JOBS = 4 * (os.cpu_count() or 1)  # processes or threads at a time: beyond 4
 JOBS_BOUND = "4 per CPU core"
 MAX_STARTS = 100  # starts per sequence of OTB's temporal robustness evaluation (OTB's own: 20)
 MAX_FPS = 1000  # frames per second of a video or a folder of frames
+MIN_FPS = 0.01  # OpenCV's MP4 writer opens no video below it (0.001: no encoder time base)
 
 
 def bounded_int(low: int, high: int, why: str = ""):

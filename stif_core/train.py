@@ -1,9 +1,10 @@
-"""Training: SGD with momentum, warm-up then cosine, backbone LR multiplier and freezing, AMP on a GPU,
+"""Training: SGD with momentum, warm-up then cosine, the trunk frozen (the shipped recipe: throughout), AMP on a GPU,
 DDP through torchrun, a JSONL log of every loss term, atomic checkpoints and exact resumption. At every
 checkpoint the model scores fixed samples of the val split and of the training split (``validation.jsonl``:
 both losses and their gap); the lowest val loss so far is kept as ``best.safetensors`` (checkpoint selection).
 
-Run: ``python -m stif_core train --config configs/lite.json --variant full`` (the recipe of every Table 1 row)
+``TrainConfig``'s defaults are the shipped recipe. Run: ``python -m stif_core train --config configs/lite.json
+--variant full`` (every Table 1 row; the file sets only how the shipped runs were executed on a 2-core CPU)
 (several processes: ``torchrun --nproc_per_node 2 -m stif_core train --config ...``).
 """
 from __future__ import annotations
@@ -26,43 +27,48 @@ from tqdm.auto import tqdm
 
 from . import build_model, resolve_device
 from .checkpoint import atomic_save, save_weights
-from .config import make_config
+from .config import ModelConfig, make_config
 from .data.sampling import SamplingConfig, TrackingSamples
-from .data.sequences import Sequence, load_sequences, load_split
+from .data.sequences import Sequence, load_sequences, load_split, resolve_root
 from .data.synthetic import synthetic_clip
 from .device import DEVICES
 from .feature_cache import CachedSamples, trunk_digest, write_cache
-from .files import open_append, output_folder, owned_dir, read_json, read_text, regular_file, write_text
+from .files import open_append, output_folder, outside_data, owned_dir, read_json, read_text, regular_file, write_text
 from .losses import batch_loss
-from .options import MAX_JOBS, MAX_SEED, MAX_STEPS, check_options, from_options
+from .options import MAX_JOBS, MAX_SEED, MAX_STEPS, check_options
+from .tracking.search import USABLE, available_bytes
+
+# The optimiser's constants, which no run has varied: the paper's momentum and weight decay (section 4.1.2.2),
+# STMTrack's trunk rate once it trains (a tenth of the head's; the shipped recipe keeps the trunk frozen), and a
+# clip of the gradient's norm. Eq. 12's lambda_1 = lambda_2 = 1 are ``losses.stif_loss``'s.
+MOMENTUM, WEIGHT_DECAY, TRUNK_LR_MULT, GRAD_CLIP = 0.9, 1e-4, 0.1, 10.0
+# The shipped recipe's model and sampling sections; a config file's sections add to these
+SECTIONS = {"model": {"square_crops": True}, "sampling": {"mask_jitter": 0.3}}
 
 
 @dataclass
 class TrainConfig:
-    """A training run; configs are JSON files of these fields (``configs/*.json``)."""
+    """A training run; configs are JSON files of these fields (``configs/*.json``). The defaults are the shipped
+    recipe (``recipe``: every Table 1 row, every seed)."""
 
     preset: str = "lite"
     variant: str = "full"
-    model: dict = field(default_factory=dict)  # ModelConfig overrides
-    sampling: dict = field(default_factory=dict)  # SamplingConfig overrides
+    # ModelConfig overrides of the preset: square crops (``square_crops``)
+    model: dict = field(default_factory=lambda: dict(SECTIONS["model"]))
+    # SamplingConfig options: sloppy reference masks (``mask_jitter``)
+    sampling: dict = field(default_factory=lambda: dict(SECTIONS["sampling"]))
     split: str = "train"
     val_split: str | None = "val"  # the sequences that select the checkpoint; None: no validation
-    val_samples: int = 0  # fixed samples scored at every checkpoint, from val and (for the gap) from train; 0: none
+    val_samples: int = 64  # fixed samples scored at every checkpoint, from val and (for the gap) from train; 0: none
     sequences: list[str] | None = None  # explicit names instead of the split
     data_root: str | None = None
     synthetic: bool = False  # train on synthetic clips instead of real sequences (only when asked for)
-    steps: int = 1000
+    steps: int = 1200
     batch_size: int = 16
     lr: float = 0.02
     min_lr: float = 1e-5
     warmup_steps: int = 50
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    backbone_lr_mult: float = 0.1
-    freeze_backbone_steps: int = 200  # backbone trunks frozen for the first steps
-    lambda_reg: float = 1.0
-    lambda_ctr: float = 1.0
-    grad_clip: float = 10.0
+    freeze_backbone_steps: int = 1200  # trunks frozen for the first steps (= steps: the whole run)
     num_workers: int = 2
     threads: int = 0  # torch threads per process, 0 = leave the default
     seed: int = 0
@@ -79,21 +85,19 @@ class TrainConfig:
         check_options(self, "training option", OPTION_RANGES,
                       {"device": DEVICES, "trunk_engine": ("torch", "onnx")})
         make_config(self.preset, self.variant, **self.model)
-        if "square_crops" in self.sampling:
-            raise ValueError("sampling option square_crops is the model's (model.square_crops): the tracker crops "
-                             "as the model was trained")
-        from_options(SamplingConfig, self.sampling, "sampling option")
+        SamplingConfig.from_config(self.sampling)
         if self.feature_cache and self.freeze_backbone_steps < self.steps:
             raise ValueError(f"a feature cache holds a frozen trunk's features, and this run trains the trunk from "
                              f"step {self.freeze_backbone_steps} (freeze_backbone_steps < steps = {self.steps})")
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
-        """A config file (``configs/*.json``), then ``overrides`` (None: not given). A file may name a base config
-        (``"extends"``, relative to its folder) that it changes: its ``model`` and ``sampling`` sections merge
-        into the base's, other options replace. ``out`` may hold ``{variant}`` and ``{seed}``, filled last
-        (``runs/lite_{variant}``: one recipe for every Table 1 row)."""
-        raw = read_config(Path(path))
+        """A config file (``configs/*.json``), then ``overrides`` (None: not given). A file changes the defaults
+        (the shipped recipe), or a base config that it names (``"extends"``, relative to its folder): its ``model``
+        and ``sampling`` sections merge into the base's (the defaults' ``SECTIONS``), other options replace. ``out``
+        may hold ``{variant}`` and ``{seed}``, filled last (``runs/lite_{variant}``: one recipe for every Table 1
+        row)."""
+        raw = merge(SECTIONS, read_config(Path(path)))
         raw.update({k: v for k, v in overrides.items() if v is not None})
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - valid)
@@ -122,11 +126,16 @@ def read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     parent = (path.parent / base).resolve()
     if parent in seen:
         raise ValueError(f"training config {path}: 'extends' loops back to {parent}")
-    merged = read_config(parent, (*seen, path.resolve()))
-    for section in ("model", "sampling"):
-        if isinstance(merged.get(section), dict) and isinstance(raw.get(section), dict):
-            raw[section] = merged[section] | raw[section]
-    return merged | raw
+    return merge(read_config(parent, (*seen, path.resolve())), raw)
+
+
+def merge(base: dict, raw: dict) -> dict:
+    """``raw``'s options over ``base``'s, the ``model`` and ``sampling`` sections merged."""
+    raw = dict(raw)
+    for section in SECTIONS:
+        if isinstance(base.get(section), dict) and isinstance(raw.get(section), dict):
+            raw[section] = base[section] | raw[section]
+    return base | raw
 
 
 def foreign_checkpoint(path: Path, why: str | Exception) -> ValueError:
@@ -155,10 +164,9 @@ def read_checkpoint(path: Path, device: torch.device) -> dict:
 
 
 OPTION_RANGES = {"steps": (1, MAX_STEPS), "batch_size": (1, 256), "lr": (0, 10), "min_lr": (0, 10),
-                 "warmup_steps": (0, MAX_STEPS), "momentum": (0, 1), "weight_decay": (0, 1),
-                 "backbone_lr_mult": (0, 10), "freeze_backbone_steps": (0, MAX_STEPS), "lambda_reg": (0, 1000),
-                 "lambda_ctr": (0, 1000), "grad_clip": (0, 10**6), "num_workers": (0, MAX_JOBS),
-                 "threads": (0, MAX_JOBS), "seed": (0, MAX_SEED), "checkpoint_every": (1, MAX_STEPS),
+                 "warmup_steps": (0, MAX_STEPS), "freeze_backbone_steps": (0, MAX_STEPS),
+                 "num_workers": (0, MAX_JOBS), "threads": (0, MAX_JOBS), "seed": (0, MAX_SEED),
+                 "checkpoint_every": (1, MAX_STEPS),
                  "val_samples": (0, 1000)}  # val_samples: held in memory, twice (val and train)
 
 
@@ -197,12 +205,13 @@ def validation_sequences(cfg: TrainConfig) -> list[Sequence]:
     return load_sequences(load_split(cfg.val_split, cfg.data_root), cfg.data_root)
 
 
-def fixed_samples(sequences: list[Sequence], sampling: SamplingConfig, n: int, seed: int) -> list[dict]:
-    """``n`` samples without photometric augmentation, flips, stretches, sloppy masks or drifted references,
-    the same at every call: a validation probe."""
+def fixed_samples(sequences: list[Sequence], sampling: SamplingConfig, n: int, seed: int,
+                  model: ModelConfig) -> list[dict]:
+    """``n`` samples for ``model`` without photometric augmentation, flips or sloppy masks, the same at every
+    call: a validation probe."""
     plain = replace(sampling, brightness=0.0, color=0.0, grayscale=0.0, blur=0.0, motion_blur=0.0, flip=0.0,
-                    mask_jitter=0.0, aspect_stretch=0.0, corrupt_reference=0.0)
-    data = TrackingSamples(sequences, plain, length=n, seed=seed)
+                    mask_jitter=0.0)
+    data = TrackingSamples(sequences, plain, length=n, seed=seed, model=model)
     return [data[k] for k in range(n)]
 
 
@@ -250,8 +259,8 @@ class Trainer:
         self.model.to(self.device)
         trunk = {id(p) for p in trunk_parameters(self.model)}
         groups = [{"params": [p for p in self.model.parameters() if id(p) not in trunk], "mult": 1.0},
-                  {"params": [p for p in self.model.parameters() if id(p) in trunk], "mult": cfg.backbone_lr_mult}]
-        self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+                  {"params": [p for p in self.model.parameters() if id(p) in trunk], "mult": TRUNK_LR_MULT}]
+        self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         self.net = self.model
         if self.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -261,7 +270,9 @@ class Trainer:
             raise ValueError("training option trunk_engine='onnx' runs on the CPU in one process; use 'torch' "
                              "with a GPU or torchrun")
         self.frozen_trunk = None  # built when training starts, from the weights it starts with
+        check_training_fits(self.model.cfg, cfg.batch_size, available_bytes(self.device))
         # rank 0 claims the folder and the others wait: two ranks checking at once would each see the other's mark
+        outside_the_data(cfg, cfg.out, "training output folder")
         self.out = owned_dir(cfg.out, "training output folder") if self.rank == 0 else \
             Path(cfg.out).resolve()
         if self.distributed:
@@ -314,13 +325,13 @@ class Trainer:
         if self.step == cfg.freeze_backbone_steps:
             set_trunks_trainable(self.model, True)
             self.frozen_trunk = None  # the trunk trains from here: PyTorch's
-        terms = batch_loss(self.net, batch, self.model.centers, cfg.lambda_reg, cfg.lambda_ctr,
-                           autocast=cfg.amp and dev.type == "cuda", trunk=self.frozen_trunk)
+        terms = batch_loss(self.net, batch, self.model.centers, autocast=cfg.amp and dev.type == "cuda",
+                           trunk=self.frozen_trunk)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"step {self.step}: loss is {terms['loss'].item()}")
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
         self.optimizer.step()
         row = {k: round(float(v.detach()), 6) for k, v in terms.items()}
         row.update(step=self.step, lr=lr, skipped=int(batch["skipped"].sum()))
@@ -343,9 +354,9 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             write_text(self.out / "config.json", json.dumps(asdict(cfg), indent=2))
-        sampling = sampling_config(cfg, self.model)
+        sampling = sampling_config(cfg)
         dataset = TrackingSamples(training_sequences(cfg), sampling, length=cfg.steps * cfg.batch_size * self.world,
-                                  seed=cfg.seed)
+                                  seed=cfg.seed, model=self.model.cfg)
         self.data = data_record(cfg, dataset.sequences)
         sequences = dataset.sequences
         if cfg.feature_cache:
@@ -358,8 +369,9 @@ class Trainer:
             self.frozen_trunk = FrozenTrunk(self.model)
         validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
         if validating:
-            self.probes = {"val": fixed_samples(validation_sequences(cfg), sampling, cfg.val_samples, cfg.seed + 1),
-                           "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2)}
+            m = self.model.cfg
+            self.probes = {"val": fixed_samples(validation_sequences(cfg), sampling, cfg.val_samples, cfg.seed + 1, m),
+                           "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2, m)}
         log = self.open_log("log.jsonl", self.step - 1) if self.rank == 0 else None
         vlog = self.open_log("validation.jsonl", self.step) if validating else None
         if vlog and self.step == 0:
@@ -409,8 +421,7 @@ class Trainer:
         b, sums = self.cfg.batch_size, {}
         for i in range(0, len(samples), b):
             chunk = samples[i:i + b]
-            terms = batch_loss(self.model, default_collate(chunk), self.model.centers, self.cfg.lambda_reg,
-                               self.cfg.lambda_ctr, trunk=self.frozen_trunk)
+            terms = batch_loss(self.model, default_collate(chunk), self.model.centers, trunk=self.frozen_trunk)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
         self.model.train()
@@ -454,16 +465,16 @@ class Trainer:
         return open_append(path)
 
 
-def sampling_config(cfg: TrainConfig, model: torch.nn.Module) -> SamplingConfig:
-    """The run's sampling options, the model's crop, memory size and crop geometry (``square_crops``) included."""
-    m = model.cfg
-    return SamplingConfig(crop_size=m.crop_size, references=m.memory_size, square_crops=m.square_crops, **cfg.sampling)
+def sampling_config(cfg: TrainConfig) -> SamplingConfig:
+    """The run's sampling options (the crop size, memory size and crop geometry are the model's:
+    ``TrackingSamples(..., model=...)``)."""
+    return SamplingConfig.from_config(cfg.sampling)
 
 
 def cache_key(cfg: TrainConfig, model: torch.nn.Module, samples: TrackingSamples) -> dict:
     """What a feature cache of ``samples`` holds: the seed, the count, every sampling option, the data and the
     trunk's weights. Every Table 1 row of one seed and recipe has the same key."""
-    return {"seed": cfg.seed, "length": len(samples), "sampling": asdict(samples.cfg),
+    return {"seed": cfg.seed, "length": len(samples), "sampling": samples.options,
             "data": data_record(cfg, samples.sequences)["sha256"], "trunk": trunk_digest(model)}
 
 
@@ -473,13 +484,14 @@ def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True
     if cfg.freeze_backbone_steps < cfg.steps:
         raise ValueError("this recipe trains the trunk (freeze_backbone_steps < steps): its features change as it "
                          "learns, so no cache can hold them")
+    outside_the_data(cfg, out, "feature cache folder")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg.preset, cfg.variant, device="cpu", **cfg.model).eval()
     if model.trunk is None:
         raise ValueError("a feature cache needs a shared trunk (shared_trunk=True, the lite preset)")
-    samples = TrackingSamples(training_sequences(cfg), sampling_config(cfg, model),
-                              length=cfg.steps * cfg.batch_size, seed=cfg.seed)
+    samples = TrackingSamples(training_sequences(cfg), sampling_config(cfg), length=cfg.steps * cfg.batch_size,
+                              seed=cfg.seed, model=model.cfg)
     if cfg.trunk_engine == "onnx":
         from .model.ort import FrozenTrunk
 
@@ -487,3 +499,27 @@ def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True
     else:
         trunk = model.trunk_features
     return write_cache(samples, trunk, cache_key(cfg, model, samples), out, cfg.batch_size, cfg.num_workers, progress)
+
+
+# Bytes a training step holds per crop pixel (forward and backward, each memory crop and the query's), measured
+# on the lite model with 4 memory frames: 2.7 KB at 161 pixels (664 MiB for 2 samples), 2.5 KB at 321.
+STEP_BYTES_PER_PIXEL = 2700
+
+
+def check_training_fits(model: ModelConfig, batch_size: int, available: int) -> None:
+    """``ValueError`` naming the crop size, the batch size and the estimate when a training step would not fit the
+    memory ``available`` (bytes): a crop of 4001 pixels would need hundreds of GB and grow until the machine
+    stops."""
+    crops = batch_size * (model.memory_size + 2)  # the initial frame, the references and the query
+    need = STEP_BYTES_PER_PIXEL * model.crop_size ** 2 * crops
+    if need > USABLE * available:
+        gib = 2**30
+        raise ValueError(f"training crops of {model.crop_size} pixels, {batch_size} samples a step, need about "
+                         f"{need / gib:.1f} GiB and {USABLE * available / gib:.1f} GiB can be used: give a smaller "
+                         "crop_size or batch_size")
+
+
+def outside_the_data(cfg: TrainConfig, out: str | Path, what: str) -> None:
+    """``ValueError`` when ``out`` lies inside the run's data root (real sequences only)."""
+    if not cfg.synthetic:
+        outside_data(out, resolve_root(cfg.data_root), what)

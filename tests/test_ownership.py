@@ -53,7 +53,7 @@ def test_a_user_file_beside_the_tools_files_keeps_the_folder_from_being_emptied(
     replace_folder(site, "book", lambda new: (new / "index.html").write_text("two"))  # its own: replaced
     assert (site / "index.html").read_text() == "two"
     (site / "thesis.tex").write_text("mine")
-    with pytest.raises(ValueError, match=r"1 path\(s\) no tool of this package wrote, e.g. thesis.tex"):
+    with pytest.raises(ValueError, match=r"1 path\(s\) that book did not write, e.g. thesis.tex"):
         replace_folder(site, "book", lambda new: None)
     with pytest.raises(ValueError, match="thesis.tex"):
         fresh_folder(site)
@@ -262,3 +262,138 @@ def test_unaccounted_lists_links_and_files_of_nested_folders(tmp_path):
     (out / "row" / "eval" / "notes.txt").write_text("mine")
     (out / "link").symlink_to(tmp_path)
     assert unaccounted(out) == ["link", "row/eval/notes.txt"]
+
+
+# ------------------------------------------------------------------ cases of a fresh adversarial probe
+
+
+def run_cli(capsys, *args):
+    from stif_core.__main__ import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_clip_never_replaces_a_file_unless_asked_nor_writes_through_a_link_or_into_the_data(tmp_path, capsys):
+    from stif_core.paths import default_data_root
+
+    mine = tmp_path / "mine.mp4"
+    mine.write_text("precious")
+    code, err = run_cli(capsys, "clip", "crossing", str(mine), "--frames", "3")
+    assert code == 2 and "exists; clip never replaces a file unless asked" in err and mine.read_text() == "precious"
+    assert run_cli(capsys, "clip", "crossing", str(mine), "--frames", "3", "--replace")[0] == 0
+    assert mine.read_bytes() != b"precious"
+    victim = tmp_path / "victim.mp4"
+    victim.write_text("keep")
+    (tmp_path / "link.mp4").symlink_to(victim)
+    code, err = run_cli(capsys, "clip", "crossing", str(tmp_path / "link.mp4"), "--frames", "3", "--replace")
+    assert code == 2 and "is a symbolic link" in err and victim.read_text() == "keep"
+    code, err = run_cli(capsys, "clip", "crossing", str(tmp_path / "x.txt"), "--frames", "3")
+    assert code == 2 and "must end in .mp4" in err
+    frame = default_data_root() / "crossing" / "img" / "0001.jpg"
+    code, err = run_cli(capsys, "clip", "crossing", str(frame.with_suffix(".mp4")), "--frames", "3")
+    assert code == 2 and "lies inside the data root" in err
+
+
+def test_a_stopped_track_keeps_the_earlier_complete_run(tmp_path, monkeypatch):
+    from stif_core.lab import track
+
+    def frames(lines, complete):
+        def write(source, box, tracker, boxes, table, video, overlays, progress, summary, name):
+            boxes.write_text(lines)
+            table.write_text("frame\n")
+            video.write_bytes(b"mp4")
+            if not complete:
+                raise KeyboardInterrupt
+            summary["complete"] = True
+        return write
+
+    class Source:
+        path, size, fps, announced = tmp_path / "v.mp4", (128, 96), 30.0, 5
+
+    box = np.array([10, 10, 20, 20.0])
+    monkeypatch.setattr(track, "write_frames", frames("1,1,2,2\n" * 5, True))
+    track.track_video(Source(), box, object(), tmp_path / "run", progress=False)
+    monkeypatch.setattr(track, "write_frames", frames("9,9,9,9\n", False))
+    with pytest.raises(KeyboardInterrupt):
+        track.track_video(Source(), box, object(), tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert (run / "boxes.txt").read_text() == "1,1,2,2\n" * 5
+    assert json.loads((run / "track.json").read_text())["complete"]
+    assert (run / "partial" / "boxes.txt").read_text() == "9,9,9,9\n"
+    assert json.loads((run / "partial" / "track.json").read_text())["stopped"] == "KeyboardInterrupt"
+    with pytest.raises(KeyboardInterrupt):  # a folder without a complete run keeps the stopped one in place
+        track.track_video(Source(), box, object(), tmp_path / "fresh", progress=False)
+    assert (tmp_path / "fresh" / "boxes.txt").read_text() == "9,9,9,9\n"
+
+
+def test_weights_that_are_not_finite_are_refused(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from stif_core.checkpoint import load_model
+    from stif_core.paths import checkpoint_path
+
+    shipped = checkpoint_path("stif_lite_full")
+    state = load_file(str(shipped))
+    with safe_open(str(shipped), framework="pt") as f:
+        metadata = f.metadata()
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name][...] = float("nan")
+    save_file(state, str(tmp_path / "nan.safetensors"), metadata=metadata)
+    with pytest.raises(ValueError, match=rf"non-finite weights \(NaN or infinity\) in 1 tensor\(s\), e.g. {name}"):
+        load_model(tmp_path / "nan.safetensors")
+
+
+def test_a_score_that_is_not_finite_is_named_with_its_file_and_row(tmp_path):
+    from stif_core.evaluation.results import read_metrics
+
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"stif": {"overall": {"auc": 0.5}, "per_sequence": {"biker": {"auc": 0.5}}}})
+                    .replace("0.5}}", "NaN}}"))
+    with pytest.raises(ValueError, match=r"metrics file .*metrics.json, row 'stif': per_sequence 'biker': auc is nan"):
+        read_metrics(path)
+
+
+def test_a_json_key_given_twice_and_a_sequence_in_two_splits_are_refused(tmp_path):
+    from stif_core.data.sequences import load_split
+
+    (tmp_path / "sequences").mkdir()
+    (tmp_path / "splits.json").write_text('{"train": ["a"], "val": ["b"], "val": ["c"]}')
+    with pytest.raises(ValueError, match=r"gives the key\(s\) \['val'\] more than once"):
+        load_split("val", tmp_path / "sequences")
+    (tmp_path / "splits.json").write_text('{"train": ["a", "b"], "val": ["b"]}')
+    with pytest.raises(ValueError, match=r"splits 'val' and 'train' share 1 sequence\(s\), e.g. \['b'\]"):
+        load_split("val", tmp_path / "sequences")
+
+
+def test_a_training_step_that_cannot_fit_is_refused_before_any_work():
+    from stif_core.config import make_config
+    from stif_core.train import check_training_fits
+
+    lite = make_config("lite", "full")
+    check_training_fits(lite, 8, 16 * 2**30)  # the shipped recipe's crops
+    with pytest.raises(ValueError, match=r"training crops of 4001 pixels, 2 samples a step, need about"):
+        check_training_fits(make_config("lite", "full", crop_size=4001), 2, 16 * 2**30)
+
+
+def test_report_and_references_refuse_before_any_work(tmp_path, capsys):
+    from stif_core.lab.report import run
+
+    with pytest.raises(FileNotFoundError, match="no sequences folder at"):
+        run(tmp_path / "out", data_root=str(tmp_path / "nowhere"))
+    assert not (tmp_path / "out").exists()
+    user = tmp_path / "refs"
+    user.mkdir()
+    (user / "spread.md").write_text("mine")
+    code, err = run_cli(capsys, "references", "--out", str(user))
+    assert code == 2 and "holds files this package did not write" in err
+    assert sorted(p.name for p in user.iterdir()) == ["spread.md"]
+
+
+def test_book_names_the_command_whose_files_it_will_not_replace(tmp_path):
+    clip = synthetic_clip(8, size=(96, 128), seed=1)
+    evaluate({"kcf": kcf}, [clip], tmp_path / "R", progress=False)
+    with pytest.raises(ValueError, match=r"path\(s\) that book did not write, e.g."):
+        replace_folder(tmp_path / "R", "book", lambda new: None)

@@ -6,25 +6,34 @@ RESUME = "the video file may be incomplete: run the command again"
 
 
 def register(sub) -> None:
-    from ..options import MAX_FPS, MAX_STEPS, bounded_float, positive_int
+    from ..options import MAX_FPS, MAX_STEPS, MIN_FPS, bounded_float, positive_int
 
     p = sub.add_parser("clip", help="write a sequence of the data root as an MP4 video (and print its first box)")
     p.add_argument("sequence", help="a sequence name, e.g. crossing")
     p.add_argument("out", help="the video file to write (.mp4)")
     p.add_argument("--frames", type=positive_int(MAX_STEPS),
                    help=f"only the first frames (default: all; at most {MAX_STEPS})")
-    p.add_argument("--fps", type=bounded_float(0, MAX_FPS, above=True), default=30.0,
-                   help=f"the video's frame rate (default 30; above 0, at most {MAX_FPS})")
+    p.add_argument("--fps", type=bounded_float(MIN_FPS, MAX_FPS), default=30.0,
+                   help=f"the video's frame rate (default 30; {MIN_FPS} to {MAX_FPS})")
     p.add_argument("--data-root", help="sequences folder")
+    p.add_argument("--replace", action="store_true", help="replace OUT when it exists (without it, an existing file "
+                                                          "is never touched)")
     p.set_defaults(run=run)
 
 
 def run(args) -> None:
-    from ..data.sequences import load_sequences
+    from ..data.sequences import load_sequences, resolve_root
     from ..data.video import sequence_video
-    from ..files import writable_file
+    from ..files import outside_data, writable_file
 
+    out = writable_file(args.out, "the video file")
+    if out.suffix.lower() != ".mp4":
+        raise ValueError(f"the video file {out} must end in .mp4 (the one format clip writes)")
+    if out.exists() and not args.replace:
+        raise ValueError(f"the video file {out} exists; clip never replaces a file unless asked: give another name, "
+                         "or --replace")
+    outside_data(out, resolve_root(args.data_root), "the video file")
     seq = load_sequences([args.sequence], args.data_root)[0]
-    path = sequence_video(seq, writable_file(args.out, "the video file"), args.fps, args.frames)
+    path = sequence_video(seq, out, args.fps, args.frames)
     x, y, w, h = seq.boxes[0]
     print(f"wrote {path}; its first box: --box {x:g},{y:g},{w:g},{h:g}")

@@ -1,4 +1,4 @@
-"""``python -m stif_core eval``: STIF checkpoints and OpenCV peers tracked in one harness (``evaluation.cli``)."""
+"""``python -m stif_core eval``: STIF checkpoints and OpenCV peers tracked in one harness and one run."""
 from __future__ import annotations
 
 from ..data.sequences import LAYOUTS
@@ -48,6 +48,42 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
-    from ..evaluation.cli import run_eval
+    from ..data.sequences import resolve_root
+    from ..device import resolve_device
+    from ..evaluation.harness import evaluate, format_table
+    from ..evaluation.trackers import baseline_trackers, dataset_sequences, stif_trackers
+    from ..files import outside_data
+    from ..machine import conditions, describe
+    from ..tracking.memory import DEFAULT_MEMORY_POLICY, MEMORY_POLICIES
+    from ..tracking.tracker import PARAM_SETS
 
-    run_eval(args)
+    if args.split and args.sequences and args.layout == "otb":
+        raise ValueError("give --split or --sequences, not both")
+    baselines = [b for b in args.baselines.split(",") if b]
+    if not args.checkpoint and not baselines:
+        raise ValueError("nothing to evaluate: give --checkpoint and/or --baselines")
+    if not args.checkpoint and (args.params != "otb" or args.memory_policy or args.knockouts
+                                or args.search_size):
+        raise ValueError("--params, --memory-policy, --search-size and --knockouts set STIF's tracker; they need a "
+                         "--checkpoint")
+    policy = args.memory_policy or DEFAULT_MEMORY_POLICY
+    if args.params not in PARAM_SETS or policy not in MEMORY_POLICIES:
+        raise ValueError(f"--params {args.params!r} / --memory-policy {args.memory_policy!r}: valid parameter sets "
+                         f"{list(PARAM_SETS)}, memory policies {list(MEMORY_POLICIES)}")
+    root = resolve_root(args.data_root)
+    out = outside_data(args.out, root, "--out")
+    sequences = dataset_sequences(root, args.layout, args.split, args.sequences)
+    device = resolve_device(args.device).type
+    factories, signatures = stif_trackers(args.checkpoint, args.params, policy, device, args.engine,
+                                          args.knockouts, args.search_size)
+    peers, peer_signatures = baseline_trackers(baselines)
+    machine = conditions()  # the load before this run's own work
+    report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures,
+                      score=not args.results_only, starts=args.starts)
+    if args.results_only:
+        print(f"result files written to {out}/<tracker>/got10k (the evaluation servers' layout) and otb/; "
+              "nothing was scored")
+        return
+    print(format_table(report))
+    print(f"fps measured on: {describe(machine)}")
+    print(f"metrics written to {out / 'metrics.json'}")

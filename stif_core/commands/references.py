@@ -25,11 +25,15 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
+    from ..files import check_name, output_folder
     from ..lab import references
 
-    if args.restore:
-        references.restore(args.restore, args.out)
-    elif args.widen is not None:
-        references.widen(args.widen, args.notebooks, args.out)
-    else:
-        references.run(args.out, args.configs, args.jobs, args.store, args.reuse, args.notebooks)
+    if args.widen is not None:
+        check_name(args.widen, "--widen label")  # before the folder is touched
+    with output_folder(args.out, "references"):  # one study at a time, never among your files
+        if args.restore:
+            references.restore(args.restore, args.out)
+        elif args.widen is not None:
+            references.widen(args.widen, args.notebooks, args.out)
+        else:
+            references.run(args.out, args.configs, args.jobs, args.store, args.reuse, args.notebooks)

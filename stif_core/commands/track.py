@@ -2,12 +2,13 @@
 (``lab.track``)."""
 from __future__ import annotations
 
-RESUME = "the frames tracked so far are in --out (track.json says complete: false); run again to track it all"
+RESUME = ("the frames tracked so far are in --out, or in --out/partial when --out holds an earlier complete run "
+          "(track.json says complete: false); run again to track it all")
 
 
 def register(sub) -> None:
     from ..config import MAX_CROP_SIZE
-    from ..options import MAX_FPS, bounded_float, bounded_int
+    from ..options import MAX_FPS, MIN_FPS, bounded_float, bounded_int
 
     p = sub.add_parser("track", help="track a video file or a folder of frames from a first box; writes boxes, "
                                      "per-frame internals and a video with the box")
@@ -24,8 +25,8 @@ def register(sub) -> None:
     p.add_argument("--no-overlays", dest="overlays", action="store_false",
                    help="draw only the box into track.mp4, not the q2m read map, SDE's query map and the temporal "
                         "weights (they cost less than the run-to-run noise on this project's 2-core machine)")
-    p.add_argument("--fps", type=bounded_float(0, MAX_FPS, above=True), default=30.0,
-                   help=f"frame rate of a folder of frames (default 30; above 0, at most {MAX_FPS})")
+    p.add_argument("--fps", type=bounded_float(MIN_FPS, MAX_FPS), default=30.0,
+                   help=f"frame rate of a folder of frames (default 30; {MIN_FPS} to {MAX_FPS})")
     p.add_argument("--out", help="output folder (default: runs/track/<video name>)")
     p.set_defaults(run=run)
 
@@ -46,7 +47,7 @@ def run(args) -> None:
     policy = args.memory_policy or DEFAULT_MEMORY_POLICY
     model = load_model(args.checkpoint)
     tracker = STIFTracker(model, memory_policy=policy, engine=args.engine, search_size=args.search_size)
-    out = args.out or output_dir("runs") / "track" / check_name(source.path.stem, "the video's name")
+    out = args.out or output_dir("runs") / "track" / check_name(source.path.stem, "the video's name (or give --out)")
     summary = track_video(source, box, tracker, out, overlays=args.overlays,
                           describe={"checkpoint": str(checkpoint_path(args.checkpoint)), "engine": args.engine,
                                     "memory_policy": policy, "overlays": args.overlays})

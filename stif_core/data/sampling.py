@@ -1,35 +1,33 @@
 """Training samples (STMTrack style): an initial frame, T reference frames before the query and the query, in
 time order, cropped with scale jitter and centre shift, mean-colour padding, foreground masks on memory
 frames, and a share of negative pairs (a crop of another sequence, or a crop of the query frame that misses
-the target: the scene's own background and distractors). Sequences are drawn uniformly by default (diversity
-over frame count). Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample
-(grayscale, a horizontal flip of every crop together, boxes and masks included, and an aspect stretch of
-every crop together: ``aspect_stretch``); optionally sloppy reference masks (``mask_jitter``: a tracker's own
-boxes are estimates) and a reference frame stored by a tracker that had drifted (``corrupt_reference``: a
-crop off the target, or another sequence's target, with a mask where the target was expected). Sample k
-depends only on
-(seed, k), so runs repeat exactly whatever the number of workers, and a resumed run draws the same samples as
+the target: the scene's own background and distractors). Sequences are drawn uniformly (diversity over frame
+count). Photometric augmentation per crop (brightness, colour, blur, motion blur) and per sample (grayscale, a
+horizontal flip of every crop together, boxes and masks included); optionally sloppy reference masks
+(``mask_jitter``: a tracker's own boxes are estimates). The crop size, the number of references and the crop
+geometry are the model's (``TrackingSamples(..., model=...)``), never a sampling option. Sample k depends only
+on (seed, k), so runs repeat exactly whatever the number of workers, and a resumed run draws the same samples as
 an uninterrupted one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..config import MAX_CROP_SIZE
-from ..options import check_options
+from ..config import PRESETS, ModelConfig
+from ..options import check_options, from_options
 from .crops import CONTEXT, CropWindow, box_mask, crop, square_stretch, to_chw, xywh_to_xyxy
 from .sequences import AnnotationError, FrameError, Sequence
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    crop_size: int = 161
-    references: int = 3  # T
+    """The sampling options of a training run (its config's ``sampling`` section)."""
+
     max_gap: int = 30  # references and query lie within this many frames
     scale_jitter: float = 1.3  # side *= U(1/j, j)
     shift: float = 0.4  # centre shift up to shift * side / 2 (query); a quarter of it for memory frames
@@ -42,23 +40,25 @@ class SamplingConfig:
     motion_blur: float = 0.1  # probability of a linear motion blur (3-9 px, any angle) per crop
     flip: float = 0.5  # probability of mirroring a sample's crops left-right
     mask_jitter: float = 0.0  # reference masks: centre moved up to j/2 of the size, each side *= U(1/(1+j), 1+j)
-    aspect_stretch: float = 0.0  # every crop of a sample stretched: aspect ratio *= exp(U(-a, a)), area kept
-    square_crops: bool = False  # every crop of a sample stretched so that its initial frame's target is square
-    # (set from the model's option of the same name by the trainer)
-    corrupt_reference: float = 0.0  # probability that one reference frame shows a drifted tracker's memory
-    weighting: str = "uniform"  # sequences drawn "uniform"ly, by "sqrt" of, or in proportion to their "frames"
 
     def __post_init__(self) -> None:
-        check_options(self, "sampling option", SAMPLING_RANGES, {"weighting": tuple(WEIGHTINGS)})
+        check_options(self, "sampling option", SAMPLING_RANGES)
+
+    @classmethod
+    def from_config(cls, raw: dict) -> SamplingConfig:
+        """A config's ``sampling`` section; the options the model owns are refused by name (``MODEL_OWNED``)."""
+        owned = [name for name in MODEL_OWNED if isinstance(raw, dict) and name in raw]
+        if owned:
+            raise ValueError(f"sampling option {owned[0]} is derived from the model (model option "
+                             f"{MODEL_OWNED[owned[0]]}): set that in the model section, not in sampling")
+        return from_options(cls, raw, "sampling option")
 
 
-SAMPLING_RANGES = {"crop_size": (1, MAX_CROP_SIZE), "references": (1, 32), "max_gap": (1, 10**5),
-                   "scale_jitter": (1, 10), "shift": (0, 10), "mask_jitter": (0, 10), "aspect_stretch": (0, 5),
+SAMPLING_RANGES = {"max_gap": (1, 10**5), "scale_jitter": (1, 10), "shift": (0, 10), "mask_jitter": (0, 10),
                    **{k: (0, 1) for k in ("negative_ratio", "same_frame_negatives", "brightness", "color", "grayscale",
-                                          "blur", "motion_blur", "flip", "corrupt_reference")}}
-
-
-WEIGHTINGS = {"uniform": lambda n: np.ones_like(n), "sqrt": np.sqrt, "frames": lambda n: n}
+                                          "blur", "motion_blur", "flip")}}
+# what the sampler takes from the model, never from a config: its crop size, memory size T and crop geometry
+MODEL_OWNED = {"crop_size": "crop_size", "references": "memory_size", "square_crops": "square_crops"}
 
 
 def motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -79,18 +79,27 @@ def valid_frames(seq: Sequence) -> np.ndarray:
 
 
 class TrackingSamples(Dataset):
-    """``length`` deterministic samples from ``sequences``; item k is a dict of tensors (see ``sample``)."""
+    """``length`` deterministic samples from ``sequences`` for a model of config ``model`` (the lite preset when
+    none is given), whose crop size, memory size (T references) and crop geometry (``square_crops``) they take;
+    item k is a dict of tensors (see ``sample``)."""
 
-    def __init__(self, sequences: list[Sequence], cfg: SamplingConfig, length: int, seed: int = 0):
-        self.sequences = [s for s in sequences if len(valid_frames(s)) > cfg.references + 1]
+    def __init__(self, sequences: list[Sequence], cfg: SamplingConfig, length: int, seed: int = 0,
+                 model: ModelConfig | None = None):
+        model = model or PRESETS["lite"]
+        self.crop_size, self.references, self.square_crops = model.crop_size, model.memory_size, model.square_crops
+        self.sequences = [s for s in sequences if len(valid_frames(s)) > self.references + 1]
         if not self.sequences:
-            raise ValueError(f"none of the {len(sequences)} sequence(s) given has more than {cfg.references + 1} "
-                             f"frames with a valid box (an initial frame, T = {cfg.references} references and a "
+            raise ValueError(f"none of the {len(sequences)} sequence(s) given has more than {self.references + 1} "
+                             f"frames with a valid box (an initial frame, T = {self.references} references and a "
                              "query): nothing to sample")
         self.valid = [valid_frames(s) for s in self.sequences]
-        weights = WEIGHTINGS[cfg.weighting](np.array([len(v) for v in self.valid], dtype=np.float64))
-        self.sequence_p = weights / weights.sum()
+        self.sequence_p = np.full(len(self.sequences), 1.0) / len(self.sequences)  # each sequence alike
         self.cfg, self.length, self.seed = cfg, length, seed
+
+    @property
+    def options(self) -> dict:
+        """Every option these samples are drawn with: the model's three and the sampling options."""
+        return {name: getattr(self, name) for name in MODEL_OWNED} | asdict(self.cfg)
 
     def __len__(self) -> int:
         return self.length
@@ -108,9 +117,9 @@ class TrackingSamples(Dataset):
         raise RuntimeError(f"sample {k}: 10 attempts in a row hit bad data")
 
     def pick_frames(self, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-        """A sequence (drawn by ``cfg.weighting``) and sorted frame ids: initial, T references, query."""
+        """A sequence (drawn uniformly) and sorted frame ids: initial, T references, query."""
         s = int(rng.choice(len(self.sequences), p=self.sequence_p))
-        valid, t = self.valid[s], self.cfg.references
+        valid, t = self.valid[s], self.references
         q = int(rng.integers(t + 1, len(valid)))  # position of the query among the valid frames
         lo = max(1, q - self.cfg.max_gap)
         refs = np.sort(rng.choice(np.arange(lo, q), size=t, replace=q - lo < t))
@@ -123,7 +132,7 @@ class TrackingSamples(Dataset):
         x, y, w, h = box
         side = CONTEXT * np.sqrt(w * h) * np.exp(rng.uniform(-1, 1) * np.log(c.scale_jitter))
         dx, dy = rng.uniform(-1, 1, 2) * shift * side / 2
-        return CropWindow(x + w / 2 + dx, y + h / 2 + dy, side, c.crop_size, stretch)
+        return CropWindow(x + w / 2 + dx, y + h / 2 + dy, side, self.crop_size, stretch)
 
     def window_off_target(self, seq: Sequence, i: int, rng: np.random.Generator,
                           stretch: float = 1.0) -> CropWindow | None:
@@ -137,13 +146,13 @@ class TrackingSamples(Dataset):
         for _ in range(20):
             cx, cy = rng.uniform(-half_w / 2, width + half_w / 2), rng.uniform(-half_h / 2, height + half_h / 2)
             if cx + half_w < x1 or cx - half_w > x2 or cy + half_h < y1 or cy - half_h > y2:
-                return CropWindow(cx, cy, side, self.cfg.crop_size, stretch)
+                return CropWindow(cx, cy, side, self.crop_size, stretch)
         return None
 
     def off_target_view(self, s: int, i: int, rng: np.random.Generator, shift: float,
                         stretch: float) -> tuple[np.ndarray, np.ndarray]:
         """A crop of frame i of sequence s without its target, and a box of the target's size at the crop's
-        centre (where a drifted tracker believes the target is): off the target in the same frame (with
+        centre (the box a negative pair carries): off the target in the same frame (with
         probability ``same_frame_negatives``, when the frame has room), else another sequence's frame around
         its own target (a distractor: that target's box)."""
         seq = self.sequences[s]
@@ -152,7 +161,7 @@ class TrackingSamples(Dataset):
         if window is not None:
             image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
             wh = seq.boxes[i][2:] * window.scales[:2]  # the target's size in crop pixels
-            return image, np.concatenate([(self.cfg.crop_size - 1 - wh) / 2, (self.cfg.crop_size - 1 + wh) / 2])
+            return image, np.concatenate([(self.crop_size - 1 - wh) / 2, (self.crop_size - 1 + wh) / 2])
         others = [o for o in range(len(self.sequences)) if o != s] or [s]
         o = int(rng.choice(others))
         return self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, shift, stretch)
@@ -177,7 +186,7 @@ class TrackingSamples(Dataset):
     def finish(self, views: list[tuple[np.ndarray, np.ndarray]], gray: bool,
                flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """A sample's crops as (K, 3, S, S) uint8 and boxes (K, 4), grayscale and mirrored together."""
-        size = self.cfg.crop_size
+        size = self.crop_size
         images, boxes = [], []
         for image, box in views:
             if gray:
@@ -203,19 +212,14 @@ class TrackingSamples(Dataset):
         c = self.cfg
         s, ids = self.pick_frames(rng)
         seq = self.sequences[s]
-        stretch = float(np.exp(rng.uniform(-1, 1) * c.aspect_stretch)) if c.aspect_stretch else 1.0
-        if c.square_crops:  # as the tracker crops for such a model: the first frame's box becomes square
-            stretch *= square_stretch(seq.boxes[ids[0]])
-        drifted = 0  # the index of a reference frame a drifted tracker stored, if any
-        if c.corrupt_reference and rng.random() < c.corrupt_reference:
-            drifted = int(rng.integers(1, len(ids) - 1))
-        views = [self.off_target_view(s, int(i), rng, c.shift / 4, stretch) if n == drifted > 0
-                 else self.view(seq, int(i), rng, c.shift / 4, stretch) for n, i in enumerate(ids[:-1])]
+        # as the tracker crops for a square_crops model: every crop stretched so the first frame's box is square
+        stretch = square_stretch(seq.boxes[ids[0]]) if self.square_crops else 1.0
+        views = [self.view(seq, int(i), rng, c.shift / 4, stretch) for i in ids[:-1]]
         positive = rng.random() >= c.negative_ratio
         views.append(self.view(seq, int(ids[-1]), rng, c.shift, stretch) if positive
                      else self.off_target_view(s, int(ids[-1]), rng, c.shift, stretch))
         images, boxes = self.finish(views, rng.random() < self.cfg.grayscale, rng.random() < self.cfg.flip)
-        size = self.cfg.crop_size
+        size = self.crop_size
         if self.cfg.mask_jitter:
             boxes[1:-1] = [self.sloppy_box(b, rng) for b in boxes[1:-1]]  # the initial frame's box is the annotation
         return {

@@ -433,6 +433,12 @@ def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
         raise ValueError(f"{path}: split {split!r} must be a list of sequence names, not {names!r}")
     if not names:
         raise ValueError(f"{path}: split {split!r} lists no sequences")
+    for other, listed in splits.items():  # a sequence in two splits would be trained on and reported on
+        listed = listed if other != split and isinstance(listed, list) else []
+        shared = sorted(set(names) & {n for n in listed if isinstance(n, str)})
+        if shared:
+            raise ValueError(f"{path}: splits {split!r} and {other!r} share {len(shared)} sequence(s), e.g. "
+                             f"{shared[:3]}; each sequence belongs to one split")
     return names
 
 

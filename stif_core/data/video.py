@@ -103,22 +103,24 @@ class FrameSource:
             warnings.warn(self.stopped, stacklevel=2)
 
 
-def video_writer(path: str | Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+def video_writer(path: str | Path, fps: float, size: tuple[int, int], name: Path | None = None) -> cv2.VideoWriter:
     """An MP4 writer (MPEG-4 part 2, ``mp4v``: OpenCV's wheels encode it at about 120 frames/s at 720p, where VP8
-    WebM manages 9; it plays in VLC, mpv and QuickTime, not in a web browser) for frames of ``size`` (W, H)."""
+    WebM manages 9; it plays in VLC, mpv and QuickTime, not in a web browser) for frames of ``size`` (W, H);
+    ``name``: the video's final path, for messages, when ``path`` is a temporary file."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
-        raise OSError(f"cannot write a video to {path}")
+        raise OSError(f"cannot write a video to {name or path}: OpenCV's MP4 writer refused {size[0]}x{size[1]} "
+                      f"frames at {fps:g} frames/s")
     return writer
 
 
-def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.0) -> int:
+def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.0, name: Path | None = None) -> int:
     """Write (H, W, 3) uint8 RGB frames of one size as an MP4 (``video_writer``); returns how many."""
     writer, n = None, 0
     try:
         for frame in frames:
             if writer is None:
-                writer = video_writer(path, fps, (frame.shape[1], frame.shape[0]))
+                writer = video_writer(path, fps, (frame.shape[1], frame.shape[0]), name)
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             n += 1
     finally:
@@ -133,5 +135,5 @@ def sequence_video(seq: Sequence, path: str | Path, fps: float = 30.0, frames: i
     """A sequence (its first ``frames`` frames, all by default) written as an MP4, to try ``track`` on."""
     count = len(seq) if frames is None else min(frames, len(seq))
     with atomic(path) as tmp:  # a failed run leaves an earlier video at ``path`` as it was
-        write_video((seq.frame(i) for i in range(count)), tmp, fps)
+        write_video((seq.frame(i) for i in range(count)), tmp, fps, Path(path))
     return Path(path)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..data.digests import FrameDigests
 from ..data.sequences import Sequence
-from ..files import check_name, discard, output_folder, read_json, write_text
+from ..files import check_name, checked_target, discard, output_folder, read_json, write_text
 from ..tracking.protocol import TrackerFailure
 from .metrics import KEYS, evaluate_sequence, summarize, visible_frames
 from .results import otb_paths, read_metrics, read_otb, write_got10k, write_otb
@@ -201,6 +201,8 @@ def track_and_score(trackers: dict[str, Callable[[], object]], sequences: list[S
     before any tracking, then each tracker's sequences tracked or read back, ``metrics.json`` updated after each."""
     metrics = out / "metrics.json"
     stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
+    if score:
+        checked_target(metrics)  # a planted link or a file the tools did not write: refused before any tracking
     for name in trackers:  # every folder checked before any tracking starts
         claim_folder(out / name, (signatures or {}).get(name, {"tracker": name}))
     digests = FrameDigests(out / "frame-digests.json")  # frames read once, then only when they change

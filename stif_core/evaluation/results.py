@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import read_json, read_text, write_text
+from ..options import is_number
 
 
 def format_rows(rows: np.ndarray) -> str:
@@ -76,10 +77,6 @@ def read_got10k(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return read_result(got10k_paths(folder, name))
 
 
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def row_problem(row) -> str | None:
     """What makes ``row`` not a row of ``metrics.json`` (None: nothing): an object with ``per_sequence`` (sequence
     -> scores: numbers, and ``data``, a string), and where present ``overall`` (scores) and ``setup`` (an object)."""
@@ -93,10 +90,10 @@ def row_problem(row) -> str | None:
         wrong = [k for k, v in scores.items() if not (isinstance(v, str) if k == "data" else is_number(v))]
         if wrong:
             return f"per_sequence {sequence!r}: {wrong[0]} is {scores[wrong[0]]!r}, not a " + (
-                "string" if wrong[0] == "data" else "number")
+                "string" if wrong[0] == "data" else "finite number")
     overall = row.get("overall", {})
     if not isinstance(overall, dict) or not all(is_number(v) for v in overall.values()):
-        return "'overall' is not an object of scores (numbers)"
+        return "'overall' is not an object of scores (finite numbers)"
     if not isinstance(row.get("setup", {}), dict):
         return "'setup' is not an object"
     return None

@@ -107,11 +107,13 @@ def profile_tracking(tracker, seq: Sequence, frames: int) -> dict[str, float]:
     return parts | inner | {"other": round(total - sum(parts.values()), 2), "update": round(total, 2)}
 
 
-def memory_curve(tracker, seq: Sequence, every: int = 150) -> list[dict]:
+def memory_curve(tracker, seq: Sequence, every: int = 150, progress: bool = True) -> list[dict]:
     """Resident memory after every ``every`` frames of the whole sequence."""
+    from tqdm.auto import tqdm
+
     tracker.init(seq.frame(0), seq.boxes[0])
     rows = [{"frames": 1, "rss_mib": round(rss_mib(), 1)}]
-    for i in range(1, len(seq)):
+    for i in tqdm(range(1, len(seq)), desc=f"memory over {seq.name}", unit="frame", disable=not progress):
         tracker.update(seq.frame(i))
         if (i + 1) % every == 0 or i == len(seq) - 1:
             rows.append({"frames": i + 1, "rss_mib": round(rss_mib(), 1),
@@ -144,8 +146,8 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig.load(config, out=out)
         trainer = Trainer(cfg)
-        data = TrackingSamples(training_sequences(cfg), sampling_config(cfg, trainer.model),
-                               length=batches * cfg.batch_size, seed=cfg.seed)
+        data = TrackingSamples(training_sequences(cfg), sampling_config(cfg), length=batches * cfg.batch_size,
+                               seed=cfg.seed, model=trainer.model.cfg)
         trainer.net.train()
         set_trunks_trainable(trainer.model, cfg.freeze_backbone_steps == 0)
         if cfg.trunk_engine == "onnx" and cfg.freeze_backbone_steps > 0:
@@ -237,10 +239,12 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
                 fast = {"stif-lite-onnx": (d, STIFTracker(model, engine="onnx"), n, None),
                         f"stif-lite-onnx-s{search_size}": (
                             d, STIFTracker(model, engine="onnx", search_size=search_size), n, None)}
+            print(f"timing the {preset} network on {d} ...", flush=True)
             net = round(network_latency_ms(model, device), 2)
             trackers[f"stif-{preset}" + ("-cuda" if d == "cuda" else "")] = (d, STIFTracker(model), n, net)
             trackers |= fast
     trackers["csrt"] = ("cpu", make_baseline("csrt"), frames, None)
+    print(f"tracking {seq.name}: {len(trackers)} trackers, one untimed pass and {rounds} round(s) each ...", flush=True)
     rows = speed_rows(trackers, seq, rounds)
     lite = load_model(checkpoint) if trained == "lite" else build_model("lite", "full").eval()
     memory_seq = bench_sequence(memory_sequence, data_root)

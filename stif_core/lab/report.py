@@ -1,6 +1,6 @@
 """The main job: every notebook of the suite, then the ablation notebook once per Table 1 row and once per
 knock-out of the full model, each evaluating every shipped seed of its row, run through papermill; the rows
-gathered into tables over seeds and sequences (``evaluation.table1``), a figure and ``reports/summary.md``, and
+gathered into tables over seeds and sequences (``lab.table1``), a figure and ``reports/summary.md``, and
 notebook 10 once more to show the gathered table.
 
 ``python -m stif_core report [--full] [--train] [--device auto] [--data-root DIR] [--out reports]``
@@ -21,13 +21,14 @@ import papermill as pm
 from traitlets.config import Config
 
 from ..config import VARIANTS, parse_variant, variant_name
-from ..evaluation import table1
+from ..data.sequences import resolve_root
 from ..evaluation.compare import format_comparison
 from ..evaluation.results import read_metrics
 from ..evaluation.tre import starts_text
 from ..files import atomic, checked_target, fresh_folder, output_folder, write_text
 from ..model.knockouts import KNOCKOUTS
 from ..paths import ENV_OUTPUT, project_dir, row_seeds
+from . import table1
 from .notebook import FAST_FRAMES
 
 ABLATION = "10_ablation.ipynb"
@@ -135,6 +136,7 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         if missing:
             print(f"Table 1 rows without a shipped model, left out: {missing} (train them with --train, or "
                   "python -m stif_core train --config configs/lite.json --variant <row>)", flush=True)
+    resolve_root(data_root or None)  # a data root that is not there fails before any notebook runs
     with output_folder(out, "report") as out:
         return run_in(out, names, fast, device, data_root, train, train_steps, knockouts, jobs, starts)
 

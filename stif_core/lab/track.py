@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -154,23 +155,36 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     """Track ``source`` from ``box`` (x, y, w, h in the first frame) into the output folder ``out`` (held for the
     run: ``files.output_folder``); returns ``track.json``'s content. The box is checked against the first frame
     before any file is written. The files are written beside their names and renamed into place when the run
-    stops (complete or not), ``track.json`` last, so the four files always come from one run."""
+    ends, ``track.json`` last, so the four files always come from one run; a run that stops (an error, Ctrl-C)
+    keeps its frames there too, or in ``out/partial/`` when ``out`` holds an earlier complete run."""
     box = check_init_box(box, (source.size[1], source.size[0]))
     with output_folder(out, "track") as out:
+        keep = out / "partial" if finished(out / "track.json") else out  # where a stopped run's files go
         summary = {"video": str(source.path), "size": list(source.size), "fps": source.fps,
                    "frames_announced": source.announced, "first_box": box.tolist(), **(describe or {}),
                    "complete": False, "frames_tracked": 0, "stopped": "running", "rss_mib": {}}
         try:
             with ExitStack() as files:
-                boxes, table, video = (files.enter_context(atomic(out / name, keep_on_error=True))
+                boxes, table, video = (files.enter_context(atomic(out / name, on_error=keep / name))
                                        for name in ("boxes.txt", "frames.csv", "track.mp4"))
-                write_frames(source, box, tracker, boxes, table, video, overlays, progress, summary)
+                write_frames(source, box, tracker, boxes, table, video, overlays, progress, summary, out / "track.mp4")
         except BaseException as err:  # an error or an interruption: what was tracked is kept, marked partial
             summary["stopped"] = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            write_status(keep / "track.json", summary)
+            if keep != out:
+                print(f"{out} keeps its earlier complete run; this stopped run's frames are in {keep}",
+                      file=sys.stderr, flush=True)
             raise
-        finally:
-            write_status(out / "track.json", summary)
+        write_status(out / "track.json", summary)
     return summary
+
+
+def finished(status: Path) -> bool:
+    """Whether ``track.json`` records a run that tracked its whole video."""
+    try:
+        return json.loads(status.read_text(encoding="utf-8")).get("complete") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def write_status(path: Path, summary: dict) -> None:
@@ -186,7 +200,7 @@ def write_status(path: Path, summary: dict) -> None:
 
 
 def write_frames(source: FrameSource, box: np.ndarray, tracker: STIFTracker, boxes_path: Path, table_path: Path,
-                 video_path: Path, overlays: bool, progress: bool, summary: dict) -> None:
+                 video_path: Path, overlays: bool, progress: bool, summary: dict, video_name: Path) -> None:
     """The tracking loop of ``track_video``: each frame's box, CSV row and video frame written as it is tracked;
     ``summary`` updated as it goes (frames, speed, memory) and on the way out."""
     from tqdm.auto import tqdm
@@ -198,7 +212,7 @@ def write_frames(source: FrameSource, box: np.ndarray, tracker: STIFTracker, box
     with open(boxes_path, "w") as boxes, open(table_path, "w", newline="") as table:
         writer = csv.DictWriter(table, columns(memory), restval="")
         writer.writeheader()
-        video = video_writer(video_path, source.fps, source.size)
+        video = video_writer(video_path, source.fps, source.size, video_name)
         bar = tqdm(total=source.announced, desc="track", unit="frame", disable=not progress)
         try:
             for frame in source:

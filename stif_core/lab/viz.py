@@ -151,7 +151,7 @@ def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: in
     c.plot(step, [r["lr"] for r in rows], color="black")
     a.set(xlabel="step", ylabel="loss", title=f"loss terms {title}".strip())
     b.set(xlabel="step", ylabel="IoU", ylim=(0, 1), title=f"training IoU {title}".strip())
-    c.set(xlabel="step", ylabel="learning rate", title="learning rate (head; trunks x backbone_lr_mult)")
+    c.set(xlabel="step", ylabel="learning rate", title="learning rate (head; trunks x 0.1 once free)")
     a.legend(fontsize=8)
     trains = freeze_step is not None and freeze_step < (total_steps or len(rows))  # a run that unfreezes its trunks
     for ax in (a, b, c):

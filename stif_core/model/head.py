@@ -52,14 +52,12 @@ def encode_boxes(boxes: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return torch.cat([lt, rb], -1)
 
 
-def conv_tower(cin: int, channels: int, depth: int, dilation: int = 1) -> nn.Sequential:
-    """``depth`` 3x3 convs (cin -> channels, then channels -> channels), each followed by ReLU; conv i is dilated
-    by ``dilation ** i``, so a cell sees 1 + 2 * sum(dilation ** i) cells across (7 for 3 plain convs, 15 with
-    dilation 2): the ends of a target longer than the field are out of a cell's sight."""
+def conv_tower(cin: int, channels: int, depth: int) -> nn.Sequential:
+    """``depth`` 3x3 convs (cin -> channels, then channels -> channels), each followed by ReLU: a cell sees
+    1 + 2 * depth cells across (7 for 3 convs)."""
     layers: list[nn.Module] = []
     for i in range(depth):
-        d = dilation ** i
-        layers += [nn.Conv2d(cin if i == 0 else channels, channels, 3, padding=d, dilation=d), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(cin if i == 0 else channels, channels, 3, padding=1), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -70,14 +68,13 @@ class AnchorFreeHead(nn.Module):
     predictors N(0, 0.01), which trains much faster from scratch in a short CPU budget.
     """
 
-    def __init__(self, cin: int, channels: int = 256, depth: int = 7, stride: int = 8, init: str = "stmtrack",
-                 dilation: int = 1):
+    def __init__(self, cin: int, channels: int = 256, depth: int = 7, stride: int = 8, init: str = "stmtrack"):
         super().__init__()
         if init not in HEAD_INITS:
             raise ValueError(f"unknown head init {init!r}; valid: {list(HEAD_INITS)}")
         self.stride = stride
-        self.cls_tower = conv_tower(cin, channels, depth, dilation)
-        self.reg_tower = conv_tower(cin, channels, depth, dilation)
+        self.cls_tower = conv_tower(cin, channels, depth)
+        self.reg_tower = conv_tower(cin, channels, depth)
         self.cls_pred = nn.Conv2d(channels, 1, 1)
         self.ctr_pred = nn.Conv2d(channels, 1, 1)
         self.reg_pred = nn.Conv2d(channels, 4, 1)

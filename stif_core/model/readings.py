@@ -82,10 +82,10 @@ FIXED_READINGS = {
                                    "neck (`mask_injection=\"neck\"`); the paper preset at the first convolution, as "
                                    "STMTrack", "the other entry point has other weights: train a model with it "
                                    "(notebook 2 shows what the mask does)"),
-    "initial_token": FixedReading("eqs. 2-3", "m_0 is the key of eq. 3; eq. 2 sums the T reference frames only",
-                                  "as written: m_0 reaches the fusion only through TDE's weights",
-                                  "m_0 also fed to the fusion as a memory frame of its own (`initial_token=True`): "
-                                  "new weights; on an earlier design it did not help (docs/design.md, section 3)"),
+    "m0_token": FixedReading("eqs. 2-3", "m_0 is the key of eq. 3; eq. 2 sums the T reference frames only",
+                             "as written: m_0 reaches the fusion only through TDE's weights",
+                             "m_0 also fed to the fusion as a memory frame of its own: new weights; trained on an "
+                             "earlier design it did not help, and its switch was retired (docs/history.md)"),
     "memory_policy": FixedReading("section 3.1.1", "\"the T memory frames adjacent to the frame to be tracked\"",
                                   "the tracker's default keeps STMTrack's frames spread over the past "
                                   "(`memory_policy=\"stmtrack\"`, decided on train sequences: docs/design.md, "

@@ -30,11 +30,10 @@ class STIFOutput:
 
     cls, ctr:            (B, 1, H, W) logits;  reg: (B, 4, H, W) l, t, r, b offsets in crop pixels.
     temporal_weights:    (B, N) for "frame", (B, N, H, W) for "position" (eq. 3).
-    memory_spatial_map:  xi_1, (B, 1, H, W) after TDE ((B, 2, 1, H, W) with ``initial_token``), or (B, N, 1, H, W)
-                         per frame without TDE (eq. 4).
+    memory_spatial_map:  xi_1, (B, 1, H, W) after TDE, or (B, N, 1, H, W) per frame without TDE (eq. 4).
     query_spatial_map:   xi_2, (B, 1, H, W) (eq. 6).
     attn_q2m:            (B, HW, N'HW) query cells reading memory cells (eq. 9; the baseline read map),
-                         N' = 1 when TDE fused the memory (2 with ``initial_token``), else N.
+                         N' = 1 when TDE fused the memory, else N.
     attn_m2q:            (B, N'HW, HW) memory cells reading query cells (eq. 10).
     gate_memory, gate_query: (B, N', C, H, W) gate values of the two branches.
     """
@@ -69,8 +68,7 @@ class STIF(nn.Module):
         self.sde_memory = SpatialAttention(norm=cfg.sde_norm) if cfg.ste else None
         self.sde_query = SpatialAttention(norm=cfg.sde_norm) if cfg.sde_query else None
         self.fusion = STIFFusion(c, cfg.gate, cfg.attention) if cfg.stif else BaselineRead(cfg.attention)
-        self.head = AnchorFreeHead(2 * c, cfg.head_channels, cfg.head_depth, cfg.stride, cfg.head_init,
-                                   cfg.head_dilation)
+        self.head = AnchorFreeHead(2 * c, cfg.head_channels, cfg.head_depth, cfg.stride, cfg.head_init)
         self.register_buffer("centers", cell_centers(cfg.score_size, self.offset, cfg.stride), persistent=False)
         self.to(memory_format=torch.channels_last)
 
@@ -138,10 +136,7 @@ class STIF(nn.Module):
         out = {}
         with record_function("enhance"):  # labels for torch.profiler (``python -m stif_core bench --profile``)
             if self.tde is not None:
-                initial = memory[:, :1]  # (B, 1, C, H, W)
                 memory, out["temporal_weights"] = self.tde(memory)  # (B, C, H, W)
-                if self.cfg.initial_token:  # m_0 reaches the fusion as a second memory frame beside TDE's
-                    memory = torch.cat([memory[:, None], initial], 1)  # (B, 2, C, H, W)
                 memory, out["memory_spatial_map"] = self.sde_memory(memory)  # eqs. 4-5
             if self.sde_query is not None:
                 query, out["query_spatial_map"] = self.sde_query(query)  # eqs. 6-7

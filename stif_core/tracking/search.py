@@ -53,10 +53,9 @@ class SearchRegion:
 
 def attention_cells(cfg: ModelConfig, score_size: int, frames: int) -> tuple[int, int]:
     """Query and memory cells of a step's attention (q2m; m2q is its transpose) on a ``score_size`` grid with
-    ``frames`` memory frames: with TDE the fusion reads one fused memory map (two with ``initial_token``), else
-    every frame's cells."""
+    ``frames`` memory frames: with TDE the fusion reads one fused memory map, else every frame's cells."""
     cells = score_size ** 2
-    return cells, cells * ((2 if cfg.initial_token else 1) if cfg.ste else frames)
+    return cells, cells * (1 if cfg.ste else frames)
 
 
 # Attention maps a step holds at once, measured on the lite model's CPU steps at crops of 481 to 961 pixels:

@@ -20,7 +20,7 @@ from ..model import STIF, STIFOutput
 from ..model.head import decode_boxes, score_map
 from .engine import check_engine, make_engine
 from .memory import DEFAULT_MEMORY_POLICY, MemoryEntry, make_memory
-from .protocol import FrameResult, check_frame, check_init_box, check_next_frame
+from .protocol import FrameResult, TrackerFailure, check_frame, check_init_box, check_next_frame
 from .search import SearchRegion, available_bytes, check_fits, network_for
 
 
@@ -181,6 +181,8 @@ class STIFTracker:
                 patch = crop(frame, window)  # (S, S, 3)
             entries = self.memory()
             out, sel, box, query = self.run_step(patch, window, entries, internals=False)
+            if not np.isfinite(box).all():  # a network gone wrong: never a box, nor a memory entry, of NaN
+                raise TrackerFailure(f"frame {self.index}: the network gave a non-finite box {box.tolist()}")
             if self.keep_internals:  # the maps from a second step in PyTorch; the box stays the engine's
                 memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
                 self.last = Inspection(window, patch, entries, self.model.step(memory, query[1], internals=True),

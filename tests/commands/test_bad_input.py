@@ -21,9 +21,9 @@ import stif_core
 from stif_core.checkpoint import load_model, read_metadata, save_weights
 from stif_core.data.sequences import AnnotationError, FrameError, Sequence, load_split, read_image, read_otb_sequence
 from stif_core.data.synthetic import synthetic_clip
-from stif_core.evaluation.cli import stif_trackers
 from stif_core.evaluation.harness import evaluate, hidden_frames, track_sequence
 from stif_core.evaluation.metrics import evaluate_sequence
+from stif_core.evaluation.trackers import stif_trackers
 from stif_core.paths import checkpoint_path, default_data_root
 from stif_core.tracking.baselines import make_baseline
 from stif_core.tracking.tracker import DEFAULT_MEMORY_POLICY, STIFTracker
@@ -121,7 +121,7 @@ def test_training_data_must_exist_unless_synthetic_is_asked_for(tmp_path):
 
 def test_the_model_records_its_training_data(tmp_path):
     cfg = TrainConfig(synthetic=True, steps=1, batch_size=1, warmup_steps=0, freeze_backbone_steps=1,
-                      num_workers=0, checkpoint_every=1, device="cpu", out=str(tmp_path / "run"))
+                      num_workers=0, checkpoint_every=1, device="cpu", out=str(tmp_path / "run"), val_samples=0)
     data = json.loads(read_metadata(Trainer(cfg).fit(progress=False))["data"])
     assert data["source"] == "synthetic" and data["sequences"][0] == "synthetic-0" and len(data["sha256"]) == 64
 
@@ -131,7 +131,7 @@ def test_the_model_records_its_training_data(tmp_path):
     ({"steps": -5}, r"steps=-5 is not valid: must be in \[1, 10000000\]"),
     ({"steps": "ten"}, r"steps='ten' is not valid: expected int"),
     ({"batch_sise": 4}, r"unknown training option\(s\) \['batch_sise'\]"),
-    ({"momentum": 2}, r"momentum=2 is not valid: must be in \[0, 1\]"),
+    ({"lr": 20}, r"lr=20 is not valid: must be in \[0, 10\]"),
 ])
 def test_bad_training_options_are_named(tmp_path, raw, message):
     path = tmp_path / "config.json"
@@ -144,7 +144,7 @@ def test_bad_training_options_are_named(tmp_path, raw, message):
 
 def test_torn_last_log_line_is_dropped_on_resume(tmp_path):
     cfg = TrainConfig(synthetic=True, steps=3, batch_size=1, warmup_steps=0, freeze_backbone_steps=3,
-                      num_workers=0, checkpoint_every=1, device="cpu", out=str(tmp_path / "run"))
+                      num_workers=0, checkpoint_every=1, device="cpu", out=str(tmp_path / "run"), val_samples=0)
     Trainer(cfg).fit(progress=False, stop_at=2)
     log = tmp_path / "run" / "log.jsonl"
     log.write_text(log.read_text() + '{"step": 2, "lo')  # a kill in the middle of a write
@@ -343,7 +343,11 @@ def test_a_frame_of_another_size_is_named_by_the_reader_and_refused_by_the_track
     ({"sampling": {"negative_ratio": 5}}, r"sampling option negative_ratio=5 is not valid: must be in \[0, 1\]"),
     ({"sampling": {"mask_jitter": "0.3"}}, r"sampling option mask_jitter='0.3' is not valid: expected float"),
     ({"sampling": {"mask_jiter": 0.3}}, r"unknown sampling option\(s\) \['mask_jiter'\]"),
-    ({"sampling": {"weighting": "sqrtt"}}, r"weighting='sqrtt' is not valid: one of \['uniform', 'sqrt', 'frames'\]"),
+    ({"sampling": {"crop_size": 161}}, r"sampling option crop_size is derived from the model \(model option "
+                                       r"crop_size\): set that in the model section"),
+    ({"sampling": {"references": 3}}, r"sampling option references is derived from the model \(model option "
+                                      r"memory_size\)"),
+    ({"model": {"head_dilation": 2}}, r"model option head_dilation was retired"),
     ({"model": {"channels": "128"}}, r"model option channels='128' is not valid: expected int"),
     ({"model": {"memory_size": 0}}, r"model option memory_size=0 is not valid: must be in \[1, 32\]"),
     ({"sequences": []}, r"sequences=\[\] names no sequence"),

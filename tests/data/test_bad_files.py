@@ -175,7 +175,7 @@ def test_a_foreign_or_truncated_training_checkpoint_is_one_line_naming_it(tmp_pa
 @pytest.mark.parametrize("row, problem", [
     ([1], "is list, not an object of overall, per_sequence"),
     ({"per_sequence": {"deer": 0.5}}, "per_sequence 'deer' is float, not an object of scores"),
-    ({"per_sequence": {"deer": {"auc": "high"}}}, "per_sequence 'deer': auc is 'high', not a number"),
+    ({"per_sequence": {"deer": {"auc": "high"}}}, "per_sequence 'deer': auc is 'high', not a finite number"),
     ({"per_sequence": {"deer": {"auc": 0.5, "data": 7}}}, "per_sequence 'deer': data is 7, not a string"),
     ({"overall": [0.5], "per_sequence": {}}, "'overall' is not an object of scores"),
     ({"overall": {}, "per_sequence": {}, "setup": "stif"}, "'setup' is not an object")])

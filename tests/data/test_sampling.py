@@ -1,8 +1,11 @@
 """Training samples: their layout, determinism and augmentations (data/sampling.py, data/crops.py)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
+from stif_core.config import PRESETS
 from stif_core.data.crops import CropWindow, crop, xywh_to_xyxy
 from stif_core.data.sampling import SamplingConfig, TrackingSamples
 from stif_core.data.synthetic import synthetic_clip
@@ -25,35 +28,12 @@ def test_a_stretched_window_multiplies_the_aspect_and_keeps_the_area():
         assert ys.max() - ys.min() + 1 == pytest.approx(h, abs=1.5)
 
 
-def test_aspect_stretch_widens_the_aspects_and_is_one_for_all_crops_of_a_sample():
-    """aspect_stretch a: the query box's log aspect moves by up to a, by the same amount as the initial frame's
-    (the synthetic target keeps its aspect along the clip), and the spread of aspects grows."""
-    clip = synthetic_clip(40, size=(120, 160), seed=5)
-    cfg = SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0)
-    spread = {}
-    for a in (0.0, 0.8):
-        ds = TrackingSamples([clip], SamplingConfig(**{**cfg.__dict__, "aspect_stretch": a}), length=24, seed=3)
-        logs = []
-        for k in range(24):
-            item = ds[k]
-            x1, y1, x2, y2 = item["query_box"].tolist()
-            ys, xs = torch.nonzero(item["memory_masks"][0, 0], as_tuple=True)  # the initial frame's box
-            initial = np.log(float(xs.max() - xs.min() + 1) / float(ys.max() - ys.min() + 1))
-            query = np.log((x2 - x1) / (y2 - y1))
-            assert abs(query - initial) < 0.12  # one stretch for the sample (masks are whole pixels)
-            logs.append(query)
-        spread[a] = np.std(logs)
-        true = np.log(np.median(clip.boxes[:, 2] / clip.boxes[:, 3]))
-        assert np.abs(np.array(logs) - true).max() <= a + 0.1
-    assert spread[0.8] > 3 * spread[0.0]
-
-
 def test_square_crops_make_the_initial_target_square_and_stretch_the_rest_alike():
     """square_crops: the initial frame's mask is square in its crop (an aspect of 1 +- whole pixels), and the query
     box keeps its own aspect over the initial one's (the synthetic target's aspect is constant)."""
     clip = synthetic_clip(40, size=(120, 160), seed=11)  # a target 1.56 times wider than tall
-    ds = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0, square_crops=True),
-                         length=12, seed=3)
+    square = replace(PRESETS["lite"], square_crops=True)  # the sampler takes the model's crop geometry
+    ds = TrackingSamples([clip], SamplingConfig(negative_ratio=0.0, flip=0.0), length=12, seed=3, model=square)
     for k in range(12):
         item = ds[k]
         ys, xs = torch.nonzero(item["memory_masks"][0, 0], as_tuple=True)
@@ -63,37 +43,9 @@ def test_square_crops_make_the_initial_target_square_and_stretch_the_rest_alike(
         assert abs(np.log((x2 - x1) / (y2 - y1))) < 0.12
 
 
-def test_a_drifted_reference_is_one_reference_frame_off_the_target(monkeypatch):
-    """corrupt_reference 1: each sample has exactly one reference frame (never the initial one) drawn by
-    ``off_target_view``; its box is the target's size at the crop's centre, where a drifted tracker looked."""
-    clip = synthetic_clip(40, size=(240, 320), seed=6)
-    ds = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, corrupt_reference=1.0,
-                                                same_frame_negatives=1.0), length=6, seed=2)
-    calls, real = [], ds.off_target_view
-
-    def spy(s, i, rng, shift, stretch):
-        image, box = real(s, i, rng, shift, stretch)
-        calls.append((i, box))
-        return image, box
-
-    monkeypatch.setattr(ds, "off_target_view", spy)
-    for k in range(6):
-        before = len(calls)
-        item = ds[k]
-        assert len(calls) == before + 1 and bool(item["positive"])
-    for _, box in calls:
-        assert (box[0] + box[2]) / 2 == pytest.approx(80.0) and (box[1] + box[3]) / 2 == pytest.approx(80.0)
-        assert 0 < box[2] - box[0] < 161 and 0 < box[3] - box[1] < 161
-    clean = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0), length=6, seed=2)
-    monkeypatch.setattr(clean, "off_target_view", spy)
-    before = len(calls)
-    [clean[k] for k in range(6)]
-    assert len(calls) == before  # without corruption, positives never call it
-
-
 def test_samples_are_deterministic_and_well_formed():
     clip = synthetic_clip(40, size=(120, 160), seed=5)
-    ds = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0), length=4, seed=9)
+    ds = TrackingSamples([clip], SamplingConfig(negative_ratio=0.0), length=4, seed=9)
     a, b = ds[2], ds[2]
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -108,9 +60,9 @@ def test_mask_jitter_moves_only_the_reference_masks():
     """mask_jitter: the reference frames' masks are boxes moved by at most j/2 of their size and resized by at
     most 1 + j per side; the initial frame's mask, the crops and the query stay as without it."""
     clip = synthetic_clip(40, size=(120, 160), seed=5)
-    plain = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0), length=6, seed=3)
+    plain = TrackingSamples([clip], SamplingConfig(negative_ratio=0.0, flip=0.0), length=6, seed=3)
     j = 0.3
-    sloppy = TrackingSamples([clip], SamplingConfig(crop_size=161, negative_ratio=0.0, flip=0.0, mask_jitter=j),
+    sloppy = TrackingSamples([clip], SamplingConfig(negative_ratio=0.0, flip=0.0, mask_jitter=j),
                              length=6, seed=3)
     moved = 0
     for k in range(6):
@@ -131,7 +83,7 @@ def test_mask_jitter_moves_only_the_reference_masks():
 
 def test_same_frame_negatives_miss_the_target():
     clip = synthetic_clip(40, size=(240, 320), seed=6)
-    cfg = SamplingConfig(crop_size=161, negative_ratio=1.0, same_frame_negatives=1.0)
+    cfg = SamplingConfig(negative_ratio=1.0, same_frame_negatives=1.0)
     ds = TrackingSamples([clip], cfg, length=8, seed=1)
     rng = np.random.default_rng(0)
     for i in range(0, 40, 5):

@@ -245,7 +245,7 @@ def test_the_library_imports_nothing_of_the_lab_and_the_config_nothing_of_the_mo
     imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert not [m for m in imported if m and m.startswith("model")], imported
     library = ["stif_core", "stif_core.train", "stif_core.checkpoint", "stif_core.tracking.tracker",
-               "stif_core.tracking.baselines", "stif_core.evaluation.cli", "stif_core.evaluation.compare",
+               "stif_core.tracking.baselines", "stif_core.evaluation.trackers", "stif_core.evaluation.compare",
                "stif_core.data.sampling", "stif_core.model.readings", "stif_core.model.knockouts"]
     code = (f"import importlib, sys\nfor name in {library!r}: importlib.import_module(name)\n"
             "print(sorted(m for m in sys.modules if m.startswith('stif_core.lab')))")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from stif_core.config import VARIANTS
-from stif_core.evaluation.table1 import knockout_table, row_groups
 from stif_core.lab.report import write_summary
+from stif_core.lab.table1 import knockout_table, row_groups
 from stif_core.model.knockouts import KNOCKOUTS
 
 SEQUENCES = [f"seq{i}" for i in range(9)]

@@ -1,22 +1,23 @@
 """The readings of docs/design.md sections 2-5: each switch checked by hand, the mask's effect, the
-shared trunk, and checkpoints saved before the revision still loading as they were trained."""
+shared trunk, and the shipped checkpoints' record of retired switches."""
 import json
 import math
 from dataclasses import replace
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 import stif_core
 from stif_core.checkpoint import load_model, load_weights, read_metadata, save_weights
-from stif_core.config import LEGACY_OPTIONS, make_config
+from stif_core.config import RETIRED_OPTIONS, make_config
 from stif_core.data.crops import box_mask, crop, window_around, xywh_to_xyxy
 from stif_core.data.sequences import load_sequences
 from stif_core.model.backbone import mask_share
 from stif_core.model.enhance import SpatialAttention
 from stif_core.model.fusion import Attention
 from stif_core.model.head import grid_offset
+from stif_core.paths import checkpoint_path
 
 
 def test_sde_batchnorm_normalises_the_logits_over_the_batch():
@@ -64,17 +65,6 @@ def test_temperature_is_learned():
     out.cls.sum().backward()
     for branch in (model.fusion.memory_branch, model.fusion.query_branch):
         assert branch.attend.log_tau.grad is not None and branch.attend.log_tau.grad.abs() > 0
-
-
-def test_initial_token_reaches_the_fusion_as_a_second_memory_frame():
-    model = stif_core.build_model("lite", "full", pretrained=False, initial_token=True).eval()
-    s, h = model.cfg.crop_size, model.cfg.score_size
-    with torch.no_grad():
-        out = model(torch.rand(1, 4, 3, s, s) * 255, torch.ones(1, 4, 1, s, s), torch.rand(1, 3, s, s) * 255,
-                    internals=True)
-    assert out.memory_spatial_map.shape == (1, 2, 1, h, h)
-    assert out.attn_q2m.shape == (1, h * h, 2 * h * h) and out.attn_m2q.shape == (1, 2 * h * h, h * h)
-    assert out.temporal_weights[0, 0] == 0
 
 
 def test_shared_trunk_needs_the_mask_at_the_neck():
@@ -170,29 +160,36 @@ def test_the_mask_changes_the_memory_features_of_a_real_frame():
     assert moved > 0.03 and empty > 0.03, (moved, empty)
 
 
-def legacy_checkpoint(path):
-    """A checkpoint as they were saved before the revision: a state dict with preset, variant and steps only."""
-    torch.manual_seed(0)
-    model = stif_core.build_model("lite", "full", pretrained=False, head_channels=128, **LEGACY_OPTIONS)  # as then
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"preset": "lite", "variant": "full", "steps": "1700"})
-    return model
-
-
-def test_checkpoints_before_the_revision_load_as_trained(tmp_path):
-    """No "design" key: built with the options of their time; a new save records the whole config."""
-    saved = legacy_checkpoint(tmp_path / "legacy.safetensors")
-    legacy = load_model(tmp_path / "legacy.safetensors")
-    assert all(getattr(legacy.cfg, k) == v for k, v in LEGACY_OPTIONS.items())
-    for k, v in saved.state_dict().items():
-        assert torch.equal(legacy.state_dict()[k], v), k
+def test_a_retired_switch_loads_only_at_the_value_every_shipped_model_has(tmp_path):
+    """The shipped models record the retired switches (head_dilation 1, initial_token false) in their options:
+    they load and the record is dropped; another value is one line naming the switch, and so is a training
+    config that names one; a file that records no model options (saved before revision 2) is refused."""
+    shipped_path = checkpoint_path("stif_lite_full")
+    meta = read_metadata(shipped_path)
+    record = json.loads(meta["model"])
+    assert {k: record[k] for k in RETIRED_OPTIONS} == RETIRED_OPTIONS
+    shipped = load_model("stif_lite_full")
+    assert not any(hasattr(shipped.cfg, k) for k in RETIRED_OPTIONS)
+    state = load_file(shipped_path)
+    for name, other in (("head_dilation", 2), ("initial_token", True)):
+        path = tmp_path / f"{name}.safetensors"
+        save_file(state, str(path), metadata=meta | {"model": json.dumps(record | {name: other})})
+        with pytest.raises(ValueError, match=rf"model option {name}={other!r} is a retired switch .* only "
+                                             rf"{name}={RETIRED_OPTIONS[name]!r} loads$") as caught:
+            load_model(path)
+        assert "\n" not in str(caught.value)
+        with pytest.raises(ValueError, match=rf"^model option {name} was retired"):
+            make_config("lite", "full", **{name: other})
+    bare = tmp_path / "bare.safetensors"
+    save_file(state, str(bare), metadata={"preset": "lite", "variant": "full", "steps": "1700"})
+    with pytest.raises(ValueError, match="records no model options .* saved before design revision 2"):
+        load_model(bare)
     path = tmp_path / "again.safetensors"
-    save_weights(legacy, path, {"preset": "lite", "variant": "full"})
-    meta = read_metadata(path)
-    assert meta["design"] == "2" and json.loads(meta["model"])["mask_injection"] == "first_conv"
+    save_weights(shipped, path, {"preset": "lite", "variant": "full"})
+    assert not set(RETIRED_OPTIONS) & set(json.loads(read_metadata(path)["model"]))
     again = load_model(path)
-    assert again.cfg == legacy.cfg
-    for k, v in legacy.state_dict().items():
+    assert again.cfg == shipped.cfg
+    for k, v in shipped.state_dict().items():
         assert torch.equal(again.state_dict()[k], v), k
     fresh = stif_core.build_model("lite", "full")
     save_weights(fresh, path, {"preset": "lite", "variant": "full"})

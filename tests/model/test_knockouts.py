@@ -81,7 +81,7 @@ def test_a_zeroed_read_cuts_the_other_side_out(model):
 
 
 def test_eval_rows_per_knockout():
-    from stif_core.evaluation.cli import stif_trackers
+    from stif_core.evaluation.trackers import stif_trackers
 
     factories, signatures = stif_trackers(["stif_lite_full"], "otb", DEFAULT_MEMORY_POLICY, "cpu", knockouts="all")
     assert list(factories) == ["stif-full"] + [f"stif-full-ko-{k}" for k in KNOCKOUTS]

@@ -294,11 +294,11 @@ def test_shape_trace_walks_the_network_in_order():
     assert not any(r.name.startswith("trunk.") for r in rows)  # the pretrained trunk is shown whole
 
 
-@pytest.mark.parametrize("dilation, field", [(1, 7), (2, 15)])
-def test_a_head_cell_sees_the_cells_of_its_tower_field(dilation, field):
-    """The regression tower's receptive field, measured by gradient: 3 convs see 7 cells across, 15 when conv i is
-    dilated by 2 ** i (a target's ends beyond the field are out of a cell's sight)."""
-    tower = conv_tower(4, 8, 3, dilation)
+@pytest.mark.parametrize("depth, field", [(3, 7), (7, 15)])
+def test_a_head_cell_sees_the_cells_of_its_tower_field(depth, field):
+    """The regression tower's receptive field, measured by gradient: 3 convs (lite) see 7 cells across, 7 convs
+    (paper) 15 (a target's ends beyond the field are out of a cell's sight)."""
+    tower = conv_tower(4, 8, depth)
     x = torch.randn(1, 4, 21, 21, requires_grad=True)
     tower(x)[0, :, 10, 10].sum().backward()
     seen = (x.grad[0].abs().sum(0) > 0).nonzero()  # (K, 2) rows, cols reaching the centre cell

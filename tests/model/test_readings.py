@@ -83,5 +83,5 @@ def test_readings_taken_one_way_name_real_switches():
 
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     named = {s for r in FIXED_READINGS.values() for s in re.findall(r"`(\w+)=", r.ours + r.other)}
-    assert named == {"mask_injection", "initial_token", "memory_policy"} and named - {"memory_policy"} <= fields
+    assert named == {"mask_injection", "memory_policy"} and named - {"memory_policy"} <= fields
     assert not set(FIXED_READINGS) & set(READINGS)  # a reading is switchable or taken one way, not both

@@ -110,7 +110,7 @@ def test_the_shipped_model_tracks_real_video_with_a_smaller_search(engine):
 
 
 def test_eval_rows_name_the_search_size():
-    from stif_core.evaluation.cli import stif_trackers
+    from stif_core.evaluation.trackers import stif_trackers
 
     factories, signatures = stif_trackers(["stif_lite_full"], "otb", DEFAULT_MEMORY_POLICY, "cpu", search_size=129)
     assert list(factories) == ["stif-full-s129"] and signatures["stif-full-s129"]["search_size"] == 129

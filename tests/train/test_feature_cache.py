@@ -44,7 +44,7 @@ def test_cached_samples_are_the_samples(tmp_path):
     cache = build_feature_cache(cfg, tmp_path / "cache", progress=False)
     model = Trainer(cfg).model.eval()
     samples = TrackingSamples([synthetic_clip(30, size=(120, 160), seed=s, name=f"clip{s}") for s in (1, 2)],
-                              sampling_config(cfg, model), length=6, seed=cfg.seed)
+                              sampling_config(cfg), length=6, seed=cfg.seed, model=model.cfg)
     cached = CachedSamples(cache, cache_key(cfg, model, samples))
     assert len(cached) == 6
     for k in range(6):
@@ -105,8 +105,8 @@ def test_a_cache_of_other_samples_is_refused(tmp_path):
     cache = build_feature_cache(tiny_config(tmp_path / "run"), tmp_path / "cache", progress=False)
     with pytest.raises(ValueError, match=r"another run \(seed=0 \(now 1\)\)"):
         Trainer(tiny_config(tmp_path / "s1", seed=1, feature_cache=str(cache))).fit(progress=False)
-    with pytest.raises(ValueError, match=r"sampling.mask_jitter=0.0 \(now 0.3\)"):
-        Trainer(tiny_config(tmp_path / "mj", sampling={"mask_jitter": 0.3}, feature_cache=str(cache))).fit(
+    with pytest.raises(ValueError, match=r"sampling.mask_jitter=0.3 \(now 0.0\)"):
+        Trainer(tiny_config(tmp_path / "mj", sampling={"mask_jitter": 0.0}, feature_cache=str(cache))).fit(
             progress=False)
     with pytest.raises(ValueError, match="holds other samples"):
         build_feature_cache(tiny_config(tmp_path / "run", seed=1), cache, progress=False)

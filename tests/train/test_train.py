@@ -20,7 +20,7 @@ from stif_core.train import TrainConfig, Trainer, lr_at, recipe, sampling_config
 
 def tiny_config(out: Path, **kw) -> TrainConfig:
     base = dict(steps=4, batch_size=2, warmup_steps=2, freeze_backbone_steps=2, checkpoint_every=2,
-                num_workers=0, threads=2, sequences=["synthetic"], out=str(out), device="cpu", lr=0.005)
+                num_workers=0, threads=2, sequences=["synthetic"], out=str(out), device="cpu", lr=0.005, val_samples=0)
     return TrainConfig(**(base | kw))
 
 
@@ -49,8 +49,10 @@ def test_unknown_config_option_is_named(tmp_path):
         TrainConfig.load(path)
 
 
-def test_one_recipe_serves_every_row_and_an_experiment_changes_only_what_it_names(tmp_path):
-    from stif_core.paths import project_dir
+def test_the_defaults_are_the_shipped_recipe_and_one_recipe_serves_every_row(tmp_path):
+    from stif_core.checkpoint import read_metadata
+    from stif_core.paths import checkpoint_path, project_dir
+    from stif_core.train import GRAD_CLIP, MOMENTUM, TRUNK_LR_MULT, WEIGHT_DECAY
 
     configs = project_dir() / "configs"
     full = TrainConfig.load(configs / "lite.json")
@@ -58,12 +60,19 @@ def test_one_recipe_serves_every_row_and_an_experiment_changes_only_what_it_name
     assert (full.variant, full.out) == ("full", "runs/lite_full")
     assert (row.variant, row.seed, row.out) == ("ste+sde_q", 3, "runs/lite_ste_sde_q")
     assert {k for k, v in asdict(row).items() if asdict(full)[k] != v} == {"variant", "seed", "out"}
-    assert recipe(row) == recipe(full)  # seeds and rows of one recipe
-    token = TrainConfig.load(configs / "experiments" / "initial_token.json")
-    changed = {k for k, v in asdict(token).items() if asdict(full)[k] != v}
-    assert changed == {"model", "out"} and token.model == {"square_crops": True, "initial_token": True}
-    assert recipe(token) != recipe(full)
-    assert token.sampling == full.sampling == {"mask_jitter": 0.3}  # a section merges into the base's
+    assert recipe(row) == recipe(full) == recipe(TrainConfig())  # seeds and rows of one recipe: the defaults
+    shipped = json.loads(read_metadata(checkpoint_path("stif_lite_full"))["recipe"])
+    constants = {"momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "backbone_lr_mult": TRUNK_LR_MULT,
+                 "grad_clip": GRAD_CLIP, "lambda_reg": 1.0, "lambda_ctr": 1.0}  # retired options, now constants
+    assert {k: shipped.pop(k) for k in constants} == constants and shipped == recipe(full)
+    (tmp_path / "flipless.json").write_text(json.dumps({"extends": str(configs / "lite.json"),
+                                                        "sampling": {"flip": 0.0}, "out": "runs/x"}))
+    flipless = TrainConfig.load(tmp_path / "flipless.json")
+    changed = {k for k, v in asdict(flipless).items() if asdict(full)[k] != v}
+    assert changed == {"sampling", "out"} and flipless.sampling == {"mask_jitter": 0.3, "flip": 0.0}
+    (tmp_path / "plain.json").write_text(json.dumps({"model": {"square_crops": False}}))
+    plain = TrainConfig.load(tmp_path / "plain.json")  # a section merges into the defaults' too
+    assert plain.model == {"square_crops": False} and plain.sampling == {"mask_jitter": 0.3}
     (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
     (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json"}))
     with pytest.raises(ValueError, match="'extends' loops back"):
@@ -179,7 +188,7 @@ def test_bad_samples_are_skipped_and_counted(tmp_path):
         return clip.frames[int(path.stem)]
 
     flaky = Sequence("flaky", [tmp_path / f"{i}.jpg" for i in range(20)], clip.boxes, clip.absent, loader=loader)
-    ds = TrackingSamples([flaky, bad], SamplingConfig(crop_size=161), length=40, seed=0)
+    ds = TrackingSamples([flaky, bad], SamplingConfig(), length=40, seed=0)
     assert [s.name for s in ds.sequences] == ["flaky"]
     items = [ds[k] for k in range(40)]
     skipped = [int(i["skipped"]) for i in items]
@@ -221,8 +230,18 @@ def test_frozen_trunk_in_onnx_runtime_trains_as_pytorch_does(tmp_path):
         tiny_config(tmp_path, trunk_engine="tpu")
 
 
-def test_square_crops_is_the_models_option_and_reaches_the_samples(tmp_path):
-    cfg = tiny_config(tmp_path / "sq", model={"square_crops": True})
-    assert sampling_config(cfg, Trainer(cfg).model).square_crops is True
-    with pytest.raises(ValueError, match=r"square_crops is the model's \(model.square_crops\)"):
-        tiny_config(tmp_path / "no", sampling={"square_crops": True})
+def test_the_samples_take_the_models_crop_and_a_config_cannot_set_it(tmp_path):
+    """crop_size, references and square_crops are derived from the model: a sampling section that sets one is
+    refused in one line naming the model's option (it once passed and ended in a TypeError inside fit)."""
+    for square in (True, False):
+        cfg = tiny_config(tmp_path / str(square), model={"square_crops": square})
+        model = Trainer(cfg).model
+        samples = TrackingSamples([synthetic_clip(30, size=(120, 160), seed=1)], sampling_config(cfg), 2,
+                                  model=model.cfg)
+        assert (samples.crop_size, samples.references, samples.square_crops) == (161, 3, square)
+        assert samples.options == {"crop_size": 161, "references": 3, "square_crops": square} | asdict(
+            sampling_config(cfg))
+    for name, owner in (("crop_size", "crop_size"), ("references", "memory_size"), ("square_crops", "square_crops")):
+        with pytest.raises(ValueError, match=rf"^sampling option {name} is derived from the model \(model option "
+                                             rf"{owner}\): set that in the model section, not in sampling$"):
+            tiny_config(tmp_path / "no", sampling={name: 161})

@@ -1,0 +1,86 @@
+"""The trackers an evaluation runs (STIF checkpoints with their recorded set-up, OpenCV peers) and the sequences
+it runs them on: the ``eval`` command's and Table 1's rows."""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import cv2
+
+from ..checkpoint import load_model, read_metadata
+from ..data.sequences import Sequence, load_sequences, load_split, open_dataset
+from ..model.knockouts import knocked_out, knockouts_for
+from ..paths import checkpoint_path
+from ..tracking.baselines import BASELINES, make_baseline
+from ..tracking.memory import DEFAULT_MEMORY_POLICY
+from ..tracking.tracker import STIFTracker
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str, engine: str = "torch",
+                  knockouts: str = "", search_size: int | None = None) -> tuple[dict, dict]:
+    """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
+    hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
+    set, memory policy, engine and search size (``s129``) when they are not the defaults (otb,
+    ``DEFAULT_MEMORY_POLICY``, torch, the model's crop). ``knockouts`` (comma-
+    separated, or "all" that apply) adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
+    paths = [checkpoint_path(c) for c in checkpoints]
+    metadata = [read_metadata(p) for p in paths]
+    variants = [m.get("variant", p.stem) for m, p in zip(metadata, paths)]
+    repeated = {v for v, n in Counter(variants).items() if n > 1}
+    factories, signatures = {}, {}
+    for path, variant, meta in zip(paths, variants, metadata):
+        model = load_model(path, device)  # a bad file fails here, before any tracking
+        size = search_size if search_size not in (None, model.cfg.crop_size) else None
+        STIFTracker(model, params, policy, engine=engine, search_size=size)  # a bad option fails here too
+        sha = file_sha256(path)
+        name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
+        defaults = ((params, "otb"), (policy, DEFAULT_MEMORY_POLICY), (engine, "torch"))
+        name += "".join(f"-{v}" for v, default in defaults if v != default) + (f"-s{size}" if size else "")
+        if name in factories:
+            raise ValueError(f"checkpoint {path} is given twice")
+        signature = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
+                     "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {}) | (
+                     {"search_size": size} if size else {}) | trained_with(meta)
+        names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
+        for ko in [None, *names]:
+            twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
+            row = name if ko is None else f"{name}-ko-{ko}"
+            factories[row] = lambda m=twin, s=size: STIFTracker(m, params, policy, engine=engine, search_size=s)
+            signatures[row] = signature | ({"knockout": ko} if ko else {})
+    return factories, signatures
+
+
+def trained_with(meta: dict[str, str]) -> dict:
+    """The seed and the recipe's digest of a checkpoint (``train.recipe``), where its metadata records them:
+    ``compare --seeds`` takes rows that differ only in checkpoint and seed as seeds of one row."""
+    seed = {"seed": int(meta["seed"])} if "seed" in meta else {}
+    return seed | ({"recipe": hashlib.sha256(meta["recipe"].encode()).hexdigest()[:12]} if "recipe" in meta else {})
+
+
+def baseline_trackers(baselines: list[str]) -> tuple[dict, dict]:
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; valid: {sorted(BASELINES)}")
+    return ({b: lambda b=b: make_baseline(b) for b in baselines},
+            {b: {"tracker": b, "opencv": cv2.__version__} for b in baselines})
+
+
+def dataset_sequences(root: Path, layout: str, split: str | None, names: list[str] | None) -> list[Sequence]:
+    """The sequences to evaluate: this project's OTB folder by split or names, or another layout's split
+    (``open_dataset``), cut to ``names`` when given; unknown names are an error that lists the available ones."""
+    if layout == "otb":
+        return load_sequences(load_split(split, root) if split else names, root)
+    sequences = open_dataset(root, layout, split)
+    if not names:
+        return sequences
+    by_name = {s.name: s for s in sequences}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown sequence(s) {unknown} in {root} ({layout}); available: {sorted(by_name)[:20]}"
+                         + (" ..." if len(by_name) > 20 else ""))
+    return [by_name[n] for n in names]
