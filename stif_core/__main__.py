@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = next(c.RESUME for c in COMMANDS if c.run is args.run)
         print(f"interrupted: {args.command} stopped; {kept}", file=sys.stderr)
         return 130
-    except (ValueError, OSError, TrackerFailure) as err:  # bad input, a file or folder that cannot be used: one line
+    except (ValueError, OSError, TrackerFailure, FloatingPointError) as err:  # bad input, unusable files: one line
         if args.verbose:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)

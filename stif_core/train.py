@@ -472,10 +472,12 @@ def sampling_config(cfg: TrainConfig) -> SamplingConfig:
 
 
 def cache_key(cfg: TrainConfig, model: torch.nn.Module, samples: TrackingSamples) -> dict:
-    """What a feature cache of ``samples`` holds: the seed, the count, every sampling option, the data and the
-    trunk's weights. Every Table 1 row of one seed and recipe has the same key."""
+    """What a feature cache of ``samples`` holds: the seed, the count, every sampling option, the data (names,
+    ground truth and the frames' content) and the trunk's weights. Every Table 1 row of one seed and recipe has the
+    same key."""
+    frames = hashlib.sha256("".join(s.fingerprint() for s in samples.sequences).encode()).hexdigest()[:16]
     return {"seed": cfg.seed, "length": len(samples), "sampling": samples.options,
-            "data": data_record(cfg, samples.sequences)["sha256"], "trunk": trunk_digest(model)}
+            "data": data_record(cfg, samples.sequences)["sha256"], "frames": frames, "trunk": trunk_digest(model)}
 
 
 def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:

@@ -397,3 +397,32 @@ def test_book_names_the_command_whose_files_it_will_not_replace(tmp_path):
     evaluate({"kcf": kcf}, [clip], tmp_path / "R", progress=False)
     with pytest.raises(ValueError, match=r"path\(s\) that book did not write, e.g."):
         replace_folder(tmp_path / "R", "book", lambda new: None)
+
+
+def test_frames_rewritten_with_their_old_modification_time_are_read_again(tmp_path):
+    from stif_core.data import digests
+
+    clip = synthetic_clip(4, size=(96, 128), seed=6)
+    seq = frames_folder(tmp_path / "data" / "seq", clip)
+    store = tmp_path / "digests.json"
+    first = digests.FrameDigests(store)
+    before = seq.fingerprint(first)
+    first.save()
+    path = seq.frames[1]
+    st = path.stat()
+    Image.fromarray(np.zeros((96, 128, 3), np.uint8)).save(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the old modification time put back
+    assert seq.fingerprint(digests.FrameDigests(store)) != before
+
+
+def test_bench_and_report_refuse_before_any_work(tmp_path, capsys):
+    from stif_core.lab.report import run
+
+    mine = tmp_path / "bench.json"
+    mine.write_text("mine")
+    code, err = run_cli(capsys, "bench", "--json", str(mine))
+    assert code == 2 and "exists; bench never replaces a file" in err and mine.read_text() == "mine"
+    (tmp_path / "data" / "sequences").mkdir(parents=True)
+    with pytest.raises(ValueError, match="lies inside the data root"):
+        run(tmp_path / "data" / "sequences" / "rep", data_root=str(tmp_path / "data" / "sequences"))
+    assert not (tmp_path / "data" / "sequences" / "rep").exists()

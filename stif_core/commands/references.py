@@ -25,11 +25,14 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
-    from ..files import check_name, output_folder
+    from ..files import check_name, output_folder, outside_data
     from ..lab import references
+    from ..paths import default_data_root
 
     if args.widen is not None:
         check_name(args.widen, "--widen label")  # before the folder is touched
+    if default_data_root() is not None:
+        outside_data(args.out, default_data_root(), "--out")
     with output_folder(args.out, "references"):  # one study at a time, never among your files
         if args.restore:
             references.restore(args.restore, args.out)

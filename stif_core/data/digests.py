@@ -1,6 +1,7 @@
 """Digests of frame files by content (BLAKE2b over each file's bytes), so that a result is reused only for the
 same pixels, not for other frames of the same names and sizes. A cache keyed by the file's path, size,
-modification time and inode spares a re-run from reading unchanged frames again."""
+modification time, inode and change time (which no program can set back, as it can the modification time) spares
+a re-run from reading unchanged frames again."""
 from __future__ import annotations
 
 import hashlib
@@ -44,10 +45,10 @@ class FrameDigests:
             return "-"
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block a reader: refused by name when the frame is read
             return "-"
-        key, stamp = os.path.realpath(path), [st.st_size, st.st_mtime_ns, st.st_ino]
+        key, stamp = os.path.realpath(path), [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
         entry = self.entries.get(key)
-        if isinstance(entry, list) and entry[:3] == stamp and len(entry) == 4:
-            return entry[3]
+        if isinstance(entry, list) and entry[:4] == stamp and len(entry) == 5:
+            return entry[4]
         value = file_digest(path)
         self.entries[key] = [*stamp, value]
         self.changed = True

@@ -449,5 +449,6 @@ def load_sequences(names: list[str] | None = None, data_root: str | Path | None 
     names = available if names is None else list(names)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise ValueError(f"unknown sequence(s) {unknown} in {root}; available: {available}")
+        raise ValueError(f"unknown sequence(s) {unknown} in {root}; available: {available} (a sequence is a folder "
+                         "holding img/ and groundtruth.txt)")
     return [read_otb_sequence(root / n) for n in names]

@@ -77,6 +77,9 @@ def read_got10k(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return read_result(got10k_paths(folder, name))
 
 
+SHARES = ("auc", "prec20", "norm_prec", "ao", "sr50", "sr75")  # scores that are shares of frames, in [0, 1]
+
+
 def row_problem(row) -> str | None:
     """What makes ``row`` not a row of ``metrics.json`` (None: nothing): an object with ``per_sequence`` (sequence
     -> scores: numbers, and ``data``, a string), and where present ``overall`` (scores) and ``setup`` (an object)."""
@@ -91,6 +94,9 @@ def row_problem(row) -> str | None:
         if wrong:
             return f"per_sequence {sequence!r}: {wrong[0]} is {scores[wrong[0]]!r}, not a " + (
                 "string" if wrong[0] == "data" else "finite number")
+        outside = [k for k in SHARES if k in scores and not 0 <= scores[k] <= 1]
+        if outside:
+            return f"per_sequence {sequence!r}: {outside[0]} is {scores[outside[0]]!r}, not a share in [0, 1]"
     overall = row.get("overall", {})
     if not isinstance(overall, dict) or not all(is_number(v) for v in overall.values()):
         return "'overall' is not an object of scores (finite numbers)"

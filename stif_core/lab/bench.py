@@ -23,7 +23,7 @@ import torch
 
 from .. import build_model
 from ..checkpoint import load_model, read_metadata
-from ..data.sequences import Sequence, load_sequences
+from ..data.sequences import Sequence, load_sequences, resolve_root
 from ..data.synthetic import synthetic_clip
 from ..files import writable_file, write_text
 from ..machine import conditions, describe
@@ -220,6 +220,10 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
         rounds: int = 3, search_size: int | None = None) -> dict:
     torch.manual_seed(0)
     json_path = writable_file(json_path, "--json") if json_path else None  # before a minute of timing
+    if json_path and json_path.exists():
+        raise ValueError(f"--json {json_path} exists; bench never replaces a file: give another name")
+    if data_root:
+        resolve_root(data_root)  # a data root given and not there: an error, not a synthetic stand-in
     search_size = search_size or FAST_SEARCH
     trained = read_metadata(checkpoint_path(checkpoint)).get("preset", "lite") if checkpoint else None
     machine = conditions()  # the load before this run's own work

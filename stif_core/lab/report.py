@@ -25,7 +25,7 @@ from ..data.sequences import resolve_root
 from ..evaluation.compare import format_comparison
 from ..evaluation.results import read_metrics
 from ..evaluation.tre import starts_text
-from ..files import atomic, checked_target, fresh_folder, output_folder, write_text
+from ..files import atomic, checked_target, fresh_folder, output_folder, outside_data, write_text
 from ..model.knockouts import KNOCKOUTS
 from ..paths import ENV_OUTPUT, project_dir, row_seeds
 from . import table1
@@ -114,7 +114,10 @@ def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int, outputs: Path 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         running = {pool.submit(execute, nb, output, params, outputs): label for label, nb, output, params in tasks}
         for done in as_completed(running):
-            timings[running[done]] = done.result()
+            try:
+                timings[running[done]] = done.result()
+            except pm.PapermillExecutionError as err:  # one line naming the notebook, not two tracebacks
+                raise ValueError(f"{running[done]} failed: {err.ename}: {err.evalue}") from None
             print(f"done: {running[done]} ({timings[running[done]]:.0f} s)", flush=True)
     return {label: timings[label] for label, *_ in tasks}
 
@@ -136,7 +139,7 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         if missing:
             print(f"Table 1 rows without a shipped model, left out: {missing} (train them with --train, or "
                   "python -m stif_core train --config configs/lite.json --variant <row>)", flush=True)
-    resolve_root(data_root or None)  # a data root that is not there fails before any notebook runs
+    outside_data(out, resolve_root(data_root or None), "--out")  # checked before any notebook runs
     with output_folder(out, "report") as out:
         return run_in(out, names, fast, device, data_root, train, train_steps, knockouts, jobs, starts)
 
