@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -109,9 +110,12 @@ def shipped_variants() -> list[str]:
 def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int, outputs: Path | None = None) -> dict[str, float]:
     """Execute (label, notebook, output, parameters) tasks, ``jobs`` at a time (each kernel uses one CPU thread),
     with ``outputs`` as their output folder (``execute``); returns the seconds per label. The first failure stops
-    the batch and is raised."""
+    the batch and is raised, as does Ctrl-C: the queued notebooks are cancelled and the running ones stopped (a pool
+    left to shut down by itself would run every queued notebook first)."""
     timings = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=signal.signal,
+                               initargs=(signal.SIGINT, signal.SIG_IGN))  # Ctrl-C reaches this process alone
+    try:
         running = {pool.submit(execute, nb, output, params, outputs): label for label, nb, output, params in tasks}
         for done in as_completed(running):
             try:
@@ -119,6 +123,13 @@ def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int, outputs: Path 
             except pm.PapermillExecutionError as err:  # one line naming the notebook, not two tracebacks
                 raise ValueError(f"{running[done]} failed: {err.ename}: {err.evalue}") from None
             print(f"done: {running[done]} ({timings[running[done]]:.0f} s)", flush=True)
+    except BaseException:
+        workers = list(pool._processes.values())  # the executor exposes no other way to stop a running task
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown()
     return {label: timings[label] for label, *_ in tasks}
 
 
