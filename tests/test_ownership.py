@@ -291,9 +291,9 @@ def test_clip_never_replaces_a_file_unless_asked_nor_writes_through_a_link_or_in
     assert code == 2 and "is a symbolic link" in err and victim.read_text() == "keep"
     code, err = run_cli(capsys, "clip", "crossing", str(tmp_path / "x.txt"), "--frames", "3")
     assert code == 2 and "must end in .mp4" in err
-    frame = default_data_root() / "crossing" / "img" / "0001.jpg"
-    code, err = run_cli(capsys, "clip", "crossing", str(frame.with_suffix(".mp4")), "--frames", "3")
-    assert code == 2 and "lies inside the data root" in err
+    inside = default_data_root() / "crossing" / "new" / "clip.mp4"
+    code, err = run_cli(capsys, "clip", "crossing", str(inside), "--frames", "3")
+    assert code == 2 and "lies inside the data root" in err and not inside.parent.exists()  # no folder made there
 
 
 def test_a_stopped_track_keeps_the_earlier_complete_run(tmp_path, monkeypatch):

@@ -26,13 +26,13 @@ def run(args) -> None:
     from ..data.video import sequence_video
     from ..files import outside_data, writable_file
 
+    outside_data(args.out, resolve_root(args.data_root), "the video file")  # before any folder is made
     out = writable_file(args.out, "the video file")
     if out.suffix.lower() != ".mp4":
         raise ValueError(f"the video file {out} must end in .mp4 (the one format clip writes)")
     if out.exists() and not args.replace:
         raise ValueError(f"the video file {out} exists; clip never replaces a file unless asked: give another name, "
                          "or --replace")
-    outside_data(out, resolve_root(args.data_root), "the video file")
     seq = load_sequences([args.sequence], args.data_root)[0]
     path = sequence_video(seq, out, args.fps, args.frames)
     x, y, w, h = seq.boxes[0]
