@@ -197,19 +197,23 @@ def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[s
     a folder above it, by one of ``commands`` when given), links and other non-files included; bookkeeping and
     temporary files count as accounted."""
     folder = Path(folder)
-    owned = read_manifest(folder)
-    if owned is None:
-        owned = {}
+    lists: dict[Path, dict[str, str] | None] = {}  # each folder's manifest, read once
+
+    def listed(at: Path) -> dict[str, str] | None:
+        if at not in lists:
+            lists[at] = read_manifest(at)
+        return lists[at]
+
     found = []
     for path in sorted(folder.rglob("*")):
         rel = str(path.relative_to(folder))
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             found.append(rel)
         elif path.is_file() and not bookkeeping(path.name):
-            nested = next((p for p in path.relative_to(folder).parents if p != Path(".")
-                           and (folder / p / MANIFEST).is_file()), None)
-            files = owned if nested is None else (read_manifest(folder / nested) or {})
-            key = rel if nested is None else str(path.relative_to(folder / nested))
+            owner = next((p for p in path.parents if p != folder and folder in p.parents and listed(p) is not None),
+                         folder)  # the innermost folder with a manifest, else ``folder`` itself
+            files = listed(owner) or {}
+            key = str(path.relative_to(owner))
             if key not in files or (commands is not None and files[key] not in commands):
                 found.append(rel)
     return found

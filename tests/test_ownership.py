@@ -207,15 +207,22 @@ def test_results_of_other_frames_of_the_same_names_and_sizes_are_not_reused(tmp_
     assert tracked  # tracked again on the black frames, not read back
 
 
+def digested(tmp_path, frames: int, seed: int):
+    """A sequence of PNG frames, its fingerprint, and the digest cache that fingerprint was stored in."""
+    from stif_core.data import digests
+
+    seq = frames_folder(tmp_path / "data" / "seq", synthetic_clip(frames, size=(96, 128), seed=seed))
+    store = tmp_path / "digests.json"
+    first = digests.FrameDigests(store)
+    printed = seq.fingerprint(first)
+    first.save()
+    return seq, printed, store
+
+
 def test_unchanged_frames_are_not_read_again(tmp_path, monkeypatch):
     from stif_core.data import digests
 
-    clip = synthetic_clip(5, size=(96, 128), seed=5)
-    seq = frames_folder(tmp_path / "data" / "seq", clip)
-    store = tmp_path / "digests.json"
-    first = digests.FrameDigests(store)
-    print_one = seq.fingerprint(first)
-    first.save()
+    seq, print_one, store = digested(tmp_path, 5, 5)
     monkeypatch.setattr(digests, "file_digest", lambda path: pytest.fail(f"{path} read again"))
     assert seq.fingerprint(digests.FrameDigests(store)) == print_one
     os.utime(seq.frames[2], ns=(1, 1))  # touched: read again
@@ -402,12 +409,7 @@ def test_book_names_the_command_whose_files_it_will_not_replace(tmp_path):
 def test_frames_rewritten_with_their_old_modification_time_are_read_again(tmp_path):
     from stif_core.data import digests
 
-    clip = synthetic_clip(4, size=(96, 128), seed=6)
-    seq = frames_folder(tmp_path / "data" / "seq", clip)
-    store = tmp_path / "digests.json"
-    first = digests.FrameDigests(store)
-    before = seq.fingerprint(first)
-    first.save()
+    seq, before, store = digested(tmp_path, 4, 6)
     path = seq.frames[1]
     st = path.stat()
     Image.fromarray(np.zeros((96, 128, 3), np.uint8)).save(path)
