@@ -7,14 +7,17 @@ import sys
 import traceback
 import warnings
 
-from .commands import COMMANDS
-from .tracking.protocol import TrackerFailure
-
 
 def main(argv: list[str] | None = None) -> int:
     """Parse and run one command. A user-facing error (bad input, a file or folder that cannot be used) prints one
     line and exits with 2, an interruption (Ctrl-C) one line saying what was kept and exits with 130;
     ``--verbose`` shows the traceback too."""
+    try:  # PyTorch takes seconds to import: Ctrl-C meanwhile is an interruption too
+        from .commands import COMMANDS
+        from .tracking.protocol import TrackerFailure
+    except KeyboardInterrupt:
+        print("interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
     parser = argparse.ArgumentParser(prog="python -m stif_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)

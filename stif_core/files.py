@@ -229,6 +229,10 @@ def lock_held(lock: Path, label: str, command: str):
     """Hold ``lock`` for the block; ``ValueError`` naming the other run (pid, command, start) when another process
     holds it. A holder record left by a run that died is taken over, with a line saying so."""
     record = lock.with_name(lock.name + ".json")
+    for path in (lock, record):
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise ValueError(f"{label}: {path} is a link or not a file, so not a lock of this package's; remove it "
+                             "if no run of this package is using the folder")
     guard = FileLock(str(lock), timeout=0)
     try:
         guard.acquire()

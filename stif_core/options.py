@@ -1,6 +1,7 @@
 """Option sections (model, sampling, training) as dataclasses whose every field is checked by name: its type
 from the annotation, its range and its valid choices; a wrong one is a ``ValueError`` naming the option. And the
-command line's number types, each with its bound (``bounded_int``, ``bounded_float``, ``positive_int``)."""
+command line's number types, each with its bound (``bounded_int``, ``bounded_float``, ``positive_int``), and its
+name lists (``name_list``)."""
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,19 @@ def bounded_float(low: float, high: float, above: bool = False):
         if not ((low < value if above else low <= value) and value <= high):
             raise argparse.ArgumentTypeError(f"{text} is not a number in {'(' if above else '['}{low}, {high}]")
         return value
+
+    return parse
+
+
+def name_list(valid: tuple[str, ...]):
+    """An argparse type: comma-separated names, at least one, each one of ``valid``."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n for n in text.split(",") if n)
+        unknown = [n for n in names if n not in valid]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(f"{text!r}: give one or more of {', '.join(valid)}"
+                                             + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        return names
 
     return parse
 

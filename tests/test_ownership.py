@@ -171,6 +171,17 @@ def test_one_run_per_output_folder_and_a_dead_runs_lock_is_taken_over(tmp_path, 
     assert not (out / (files.LOCK + ".json")).exists()  # released at the end of a run
 
 
+@pytest.mark.parametrize("name", [files.LOCK, files.LOCK + ".json"])
+def test_a_link_planted_at_a_lock_is_refused_naming_it(tmp_path, name):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "victim").write_text("keep")
+    (tmp_path / "out" / name).symlink_to(tmp_path / "victim")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'out' / name} is a link or not a file"):
+        with output_folder(tmp_path / "out", "eval"):
+            pass
+    assert (tmp_path / "victim").read_text() == "keep"
+
+
 def test_two_evals_on_one_folder_cannot_drop_each_others_rows(tmp_path):
     clip = synthetic_clip(8, size=(96, 128), seed=3)
     with output_folder(tmp_path / "out", "eval"):  # held by this process: re-entered, rows merged in order

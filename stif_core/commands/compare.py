@@ -6,12 +6,15 @@ SCORES = ("auc", "ao", "sr50", "sr75", "prec20")
 
 
 def register(sub) -> None:
+    from ..options import name_list
+
     p = sub.add_parser("compare", help="an eval run's trackers with bootstrap intervals over sequences, and paired "
                                        "differences against a reference row; rows scored differently (one pass, "
                                        "eval --starts K) are compared apart")
     p.add_argument("--metrics", required=True, help="metrics.json of an eval run")
     p.add_argument("--reference", help="the row every other row is compared with, e.g. stif-baseline")
-    p.add_argument("--keys", default="auc,ao", help=f"comma-separated scores ({', '.join(SCORES)})")
+    p.add_argument("--keys", default="auc,ao", type=name_list(SCORES),
+                   help=f"comma-separated scores ({', '.join(SCORES)})")
     p.add_argument("--seeds", action="store_true",
                    help="rows that differ only in checkpoint and training seed (their checkpoints record seed and "
                         "recipe) become one row: mean and bootstrap over seeds and sequences, the seeds' spread")
@@ -28,10 +31,7 @@ def run(args) -> None:
     from ..evaluation.compare import comparisons, format_comparison
     from ..evaluation.results import read_metrics
 
-    keys = tuple(k for k in args.keys.split(",") if k)
-    unknown = sorted(set(keys) - set(SCORES))
-    if unknown:
-        raise ValueError(f"unknown score(s) {unknown}; valid: {', '.join(SCORES)}")
+    keys = args.keys
     rows = read_metrics(args.metrics)
     tables = comparisons(rows, args.reference, keys, seeds=args.seeds)
     for i, (kind, table) in enumerate(tables.items()):

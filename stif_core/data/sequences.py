@@ -21,6 +21,7 @@ LAYOUTS = ("auto", "otb", "got10k", "lasot", "trackingnet")
 GOT10K_SPLITS = ("train", "val", "test")
 TRACKINGNET_CHUNK = re.compile(r"(TRAIN|TEST)(_\d+)?")
 SEPARATORS = re.compile(r"[,\s]+")  # OTB mixes commas, tabs and spaces
+MAX_BOX_SCALE = 4  # a box this many times the frame is a broken annotation (the largest of the 61 sequences: 0.82)
 
 
 class FrameError(ValueError):
@@ -193,15 +194,16 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
     """(L, 4) boxes checked against the frames, and the absent flags (L,) or None.
 
     One box per frame (just the first when ``first_only``: the rest become NaN). Every box finite with
-    positive size, except on frames marked absent; the first box is always required and must overlap the
-    frame. A later box that lies wholly outside the frame marks its frame absent (as GOT-10k's absence label
+    positive size and at most ``MAX_BOX_SCALE`` times the frame's width and height, except on frames marked absent;
+    the first box is always required and must overlap the frame. A later box that lies wholly outside the frame marks its frame absent (as GOT-10k's absence label
     would): such a frame is neither scored nor sampled for training. Invalid boxes of absent frames are NaN."""
     n_frames = len(frames)
     if len(boxes) != n_frames and not (first_only and len(boxes) == 1):
         raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames, {frames[0].name} to "
                               f"{frames[-1].name}: " + ("frames before the first or after the last are missing"
                                                        if len(boxes) > n_frames else "boxes are missing"))
-    off = off_image(boxes, image_size(frames[0]))  # (K,)
+    w, h = image_size(frames[0])
+    off = off_image(boxes, (w, h))  # (K,)
     if off[0]:
         raise AnnotationError(f"{path}, line 1: box {boxes[0].tolist()} lies outside the frame")
     if off.any():
@@ -209,15 +211,18 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
         absent[:len(boxes)] |= off
     finite = np.isfinite(boxes).all(1)  # (K,)
     invalid = ~(finite & (boxes[:, 2] > 0) & (boxes[:, 3] > 0))  # (K,)
+    with np.errstate(invalid="ignore"):
+        huge = ~invalid & ((boxes[:, 2] > MAX_BOX_SCALE * w) | (boxes[:, 3] > MAX_BOX_SCALE * h))  # (K,)
     excused = np.zeros(len(boxes), bool) if absent is None else absent[:len(boxes)].copy()  # (K,)
     excused[0] = False
-    bad = np.flatnonzero(invalid & ~excused)
+    bad = np.flatnonzero((invalid | huge) & ~excused)
     if bad.size:
         i = bad[0]
-        problem = "is not finite" if not finite[i] else "has zero or negative size"
+        problem = ("is not finite" if not finite[i] else f"is over {MAX_BOX_SCALE} times the {w}x{h} frame" if huge[i]
+                   else "has zero or negative size")
         raise AnnotationError(f"{path}, line {i + 1}: box {boxes[i].tolist()} {problem}")
     out = np.full((n_frames, 4), np.nan)  # (L, 4)
-    out[:len(boxes)] = np.where((invalid | off)[:, None], np.nan, boxes)
+    out[:len(boxes)] = np.where((invalid | huge | off)[:, None], np.nan, boxes)
     return out, absent
 
 
@@ -349,6 +354,8 @@ def got10k_sequences(root: Path, split: str | None) -> list[Sequence]:
     out = []
     for name in [split] if split else [s for s in GOT10K_SPLITS if (root / s).is_dir()]:
         folder = root / name
+        if not folder.is_dir():
+            raise ValueError(f"{root} is not a GOT-10k folder: it has no {name}/ split folder")
         listed = folder / "list.txt"
         seqs = ([folder / s for s in read_text(listed, "GOT-10k sequence list").split()] if listed.exists()
                 else [p for p in subfolders(folder) if (p / "groundtruth.txt").is_file()])
@@ -372,7 +379,8 @@ def trackingnet_sequences(root: Path, split: str | None) -> list[Sequence]:
     if split:
         chunks = [c for c in chunks if c.name == split or c.name.split("_")[0] == split.upper()]
     if not chunks:
-        raise ValueError(f"no TrackingNet chunk {split!r} in {root}")
+        raise ValueError(f"no TrackingNet chunk {split!r} in {root}" if split else
+                         f"{root} holds no TrackingNet chunk folders (TRAIN_0, ..., TEST)")
     return [read_trackingnet_sequence(c, a.stem, first_only=c.name.startswith("TEST"))
             for c in chunks for a in sorted((c / "anno").glob("*.txt"))]
 
@@ -405,7 +413,10 @@ def open_dataset(root: str | Path, layout: str = "auto", split: str | None = Non
     if layout == "otb":
         return load_sequences(load_split(split, root) if split else None, root)
     readers = {"got10k": got10k_sequences, "lasot": lasot_sequences, "trackingnet": trackingnet_sequences}
-    return readers[layout](root, split)
+    sequences = readers[layout](root, split)
+    if not sequences:
+        raise ValueError(f"{root} holds no {layout} sequences" + (f" in {split!r}" if split else ""))
+    return sequences
 
 
 # ------------------------------------------------------------------ data root

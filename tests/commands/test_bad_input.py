@@ -400,3 +400,23 @@ def test_an_interrupted_eval_says_how_to_resume(tmp_path):
     assert process.returncode == 130, err
     assert "interrupted: eval stopped; the sequences tracked so far are kept in --out" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.subprocess
+def test_ctrl_c_while_pytorch_loads_is_one_line(tmp_path):
+    """``import stif_core`` loads no PyTorch, so the command line's handler is in place before PyTorch loads."""
+    env = os.environ | {"PYTHONPATH": str(Path(stif_core.__file__).parent.parent)}
+    probe = subprocess.run([sys.executable, "-c", "import sys, stif_core; print('torch' in sys.modules)"], env=env,
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout == "False\n"
+    process = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "stif_core", "eval", "--baselines", "kcf",
+                                "--sequences", "none", "--out", "out"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in process.stderr:  # each import's line as it ends: Ctrl-C once PyTorch has begun to load
+        if re.search(r"\| +torch\.", line):
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if not line.startswith("import time:")]
+    assert process.returncode == 130 and lines == ["interrupted while starting; nothing was written"], err

@@ -60,6 +60,10 @@ def parsed(monkeypatch):
      "argument --seed: 2147483648 is not an integer in [0, 2147483647]"),
     (["cache", "--config", "c.json", "--steps", "0"], "argument --steps: 0 is not an integer in [1, 10000000]"),
     (["health", "--samples", "1001"], "argument --samples: 1001 is not an integer in [1, 1000]"),
+    (["compare", "--metrics", "m.json", "--keys", ""],
+     "argument --keys: '': give one or more of auc, ao, sr50, sr75, prec20"),
+    (["compare", "--metrics", "m.json", "--keys", "auc,AO"],
+     "argument --keys: 'auc,AO': give one or more of auc, ao, sr50, sr75, prec20 (unknown: AO)"),
 ])
 def test_an_option_out_of_its_bound_is_one_usage_error(parsed, capsys, args, message):
     with pytest.raises(SystemExit) as stop:
@@ -75,6 +79,7 @@ def test_an_option_out_of_its_bound_is_one_usage_error(parsed, capsys, args, mes
     (["track", "v.mp4", "--fps", "0.5", "--search-size", "4096"], "search_size", 4096),
     (["report", "--jobs", str(MAX_JOBS)], "jobs", MAX_JOBS),
     (["train", "--config", "c.json", "--seed", "0", "--steps", "10000000"], "steps", 10_000_000),
+    (["compare", "--metrics", "m.json", "--keys", "sr50,,auc"], "keys", ("sr50", "auc")),
 ])
 def test_the_bounds_themselves_are_accepted(parsed, args, name, value):
     assert main(args) == 0 and getattr(parsed[0], name) == value

@@ -197,6 +197,15 @@ def test_unknown_layout_and_missing_folder(tmp_path):
         open_dataset(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("layout, split, message", [
+    ("got10k", "val", "is not a GOT-10k folder: it has no val/ split folder"), ("got10k", None, "no got10k sequences"),
+    ("lasot", None, "no lasot sequences"), ("trackingnet", None, "holds no TrackingNet chunk folders")])
+def test_a_folder_of_another_layout_is_one_line_naming_it(tmp_path, layout, split, message):
+    make_otb(tmp_path, ["1,1,10,10"] * 3)
+    with pytest.raises(ValueError, match=message):
+        open_dataset(tmp_path, layout, split)
+
+
 def make_otb(tmp_path, lines, n_frames=3):
     seq_dir = tmp_path / "seq"
     write_frames(seq_dir, n_frames)
@@ -211,6 +220,8 @@ def make_otb(tmp_path, lines, n_frames=3):
     (["1,1,10,10", "nan,1,10,10", "1,1,10,10"], "line 2: box .* is not finite"),
     (["1,1,10,10", "1,1,0,10", "1,1,10,10"], "line 2: box .* zero or negative size"),
     (["1,1,10,10", "1,1,10,10", "1,1,-3,10"], "line 3: box .* zero or negative size"),
+    (["0,0,1e300,10", "1,1,10,10", "1,1,10,10"], r"line 1: box .* is over 4 times the 40x30 frame"),
+    (["1,1,10,10", "1,1,10,121", "1,1,10,10"], r"line 2: box .* is over 4 times the 40x30 frame"),
     (["1,1,10,10", "1,1,ten,10", "1,1,10,10"], "line 2: cannot read"),
     (["1,1,10,10", "1,1,10", "1,1,10,10"], "line 2: expected 4 numbers"),
 ])

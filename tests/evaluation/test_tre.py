@@ -131,7 +131,7 @@ def test_compare_pairs_tre_rows_by_their_sequences_and_keeps_one_pass_rows_apart
     assert int(tables[three].loc["a-tre3", "sequences"]) == 2 and not tables[three].attrs["dropped"]
     with pytest.raises(ValueError, match="reference 'c' is not a row"):
         comparisons(rows, "c", ("auc",))
-    compare_command(Namespace(metrics=str(tmp_path / "metrics.json"), reference="a", keys="auc", seeds=False,
+    compare_command(Namespace(metrics=str(tmp_path / "metrics.json"), reference="a", keys=("auc",), seeds=False,
                               shape=False, data_root=None))
     out = capsys.readouterr().out
     assert f"rows scored {three}, not compared with a (scored otherwise):" in out and "different data" not in out
