@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -10,7 +10,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import build_model
-from .config import RETIRED_OPTIONS, ModelConfig
+from .config import ModelConfig
 from .files import atomic, regular_file
 from .model import STIF
 from .paths import checkpoint_path
@@ -66,16 +66,6 @@ def model_metadata(path: Path, meta: dict[str, str]) -> dict:
     return options
 
 
-def without_retired(path: Path, options: dict) -> dict:
-    """A checkpoint's model options without the retired switches (``config.RETIRED_OPTIONS``), each of which it
-    may record only at the value every shipped model has; ``ValueError`` naming the option otherwise."""
-    for name, value in RETIRED_OPTIONS.items():
-        if name in options and options[name] != value:
-            raise ValueError(f"checkpoint {path}: model option {name}={options[name]!r} is a retired switch (an "
-                             f"experiment that lost, docs/history.md); only {name}={value!r} loads")
-    return {k: v for k, v in options.items() if k not in RETIRED_OPTIONS}
-
-
 def load_weights(model: STIF, path: str | Path) -> None:
     """Load safetensors weights, naming every missing, unexpected or mis-shaped tensor when they don't fit."""
     path = regular_file(path, "checkpoint")
@@ -111,10 +101,12 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     path = checkpoint_path(path)
     meta = read_metadata(path)
     if "model" not in meta:
-        raise ValueError(f"checkpoint {path} records no model options (metadata \"model\", written by save_weights): "
-                         "it was saved before design revision 2, whose loader was retired (no shipped model needs "
-                         "it)")
-    options = without_retired(path, model_metadata(path, meta))
+        raise ValueError(f"checkpoint {path} records no model options (metadata \"model\", written by save_weights)")
+    options = model_metadata(path, meta)
+    unknown = sorted(set(options) - {f.name for f in fields(ModelConfig)})
+    if unknown:
+        raise ValueError(f"checkpoint {path} records model options this design no longer has, {unknown}: it was "
+                         "saved by an earlier design (docs/history.md); retrain it")
     stored = meta.get("preset", "lite")
     if preset is not None and preset != stored:
         raise ValueError(f"checkpoint {path} holds a {stored}-preset model; it cannot be loaded as preset {preset!r} "

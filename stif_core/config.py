@@ -29,11 +29,10 @@ class ModelConfig:
     sde_norm: BatchNorm after SDE's 7x7 conv (CBAM's code); off = the formula as written, which saturates.
     attention: logits of eqs. 8-10 and of the baseline read, "dot" (as written) or "cosine" (bounded:
         normalised Q and K, learned temperature).
-    mask_injection: the memory mask added after the trunk's first conv ("first_conv", STMTrack) or at the
-        neck ("neck": the trunk sees only the image).
-    shared_trunk: one trunk for memory and query crops (needs mask_injection="neck"); each keeps its neck.
-    shared_neck: memory and query also share the neck (needs shared_trunk): the same appearance gives the same
-        features on both sides, the mask's projection aside, so the attention's cosine compares like with like.
+    mask_injection: the memory mask added after the memory trunk's first conv ("first_conv", STMTrack: memory and
+        query have an encoder each) or at the neck ("neck": one encoder, trunk and neck, for memory and query; the
+        same appearance gives the same features on both sides, the mask's term aside, so the attention's cosine
+        compares like with like).
     square_crops: every crop, in training and tracking, stretched so that the initial frame's target is square
         in it (``data.crops.square_stretch``): the head measures one shape and the box is stretched back.
     """
@@ -54,8 +53,6 @@ class ModelConfig:
     sde_norm: bool = True
     attention: str = "dot"
     mask_injection: str = "first_conv"
-    shared_trunk: bool = False
-    shared_neck: bool = False
     ste: bool = True
     sde_query: bool = True
     stif: bool = True
@@ -72,11 +69,6 @@ class ModelConfig:
 
     def __post_init__(self):
         check_options(self, "model option", MODEL_RANGES, MODEL_CHOICES)
-        if self.shared_trunk and self.mask_injection != "neck":
-            raise ValueError("shared_trunk=True needs mask_injection='neck': a mask added inside the trunk makes "
-                             "memory and query features differ from the first conv on")
-        if self.shared_neck and not self.shared_trunk:
-            raise ValueError("shared_neck=True needs shared_trunk=True: one neck reads one trunk's features")
 
 
 MAX_CROP_SIZE = 4096  # pixels: a crop side beyond a 4K frame's width
@@ -91,18 +83,14 @@ PRESETS = {
     # The paper's sizes: 289 crops, C = 512, 7-conv towers of 256 channels, T = 3.
     "paper": ModelConfig(),
     # Same modules, smaller: EfficientNet-Lite0 (ImageNet, stride 8), 161 crops -> 17 x 17, C = 128,
-    # 3-conv towers of 64 channels; one trunk and one neck shared by memory and query (the mask enters after
-    # the neck), so a frame costs one trunk pass and memory and query features live in one space
+    # 3-conv towers of 64 channels; one encoder shared by memory and query (the mask enters after the neck), so
+    # a frame costs one trunk pass and memory and query features live in one space
     # (docs/design.md, section 1). Trained from short CPU runs, so the head is He-initialised and the logits of
     # eq. 3 and eqs. 8-10 are bounded (see ModelConfig).
     "lite": ModelConfig(backbone="efficientnet_lite0", crop_size=161, score_size=17, channels=128,
                         head_channels=64, head_depth=3, head_init="kaiming", similarity="scaled_cosine",
-                        attention="cosine", mask_injection="neck", shared_trunk=True, shared_neck=True),
+                        attention="cosine", mask_injection="neck"),
 }
-
-# Switches of experiments that lost, retired (docs/history.md, "Retired switches"), with the value every shipped
-# model records for each: a checkpoint's record may hold them at that value only.
-RETIRED_OPTIONS = {"head_dilation": 1, "initial_token": False}
 
 SWITCHES = ("ste", "sde_q", "stif")
 VARIANTS = {  # the six rows of the paper's Table 1
@@ -143,10 +131,6 @@ def make_config(preset: str = "lite", variant: str = "full", **overrides) -> Mod
         raise ValueError(f"unknown preset {preset!r}; valid: {list(PRESETS)}")
     valid = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(overrides) - valid)
-    retired = [name for name in unknown if name in RETIRED_OPTIONS]
-    if retired:
-        raise ValueError(f"model option {retired[0]} was retired (an experiment that lost: docs/history.md); "
-                         f"leave it out")
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; valid: {sorted(valid)}")
     return replace(PRESETS[preset], **parse_variant(variant), **overrides)

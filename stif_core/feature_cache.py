@@ -34,7 +34,7 @@ ARRAYS = {"features": (np.float16, 5), "masks": (np.int16, 3), "query_boxes": (n
 def trunk_digest(model: torch.nn.Module) -> str:
     """SHA-256 (12 hex digits) over the shared trunk's weights and buffers: a cache serves only that trunk."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(model.trunk.state_dict().items()):
+    for name, tensor in sorted(model.query_encoder.trunk.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:12]

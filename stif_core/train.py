@@ -14,11 +14,12 @@ import json
 import math
 import os
 import pickle
+import string
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 import torch
 import torch.distributed as dist
@@ -106,6 +107,9 @@ class TrainConfig:
         if isinstance(raw.get("out"), str):
             slug = str(raw.get("variant", cls.variant)).replace("+", "_")
             try:
+                named = [f for _, f, _, _ in string.Formatter().parse(raw["out"]) if f is not None]
+                if set(named) - {"variant", "seed"}:  # no attribute or index of them either
+                    raise KeyError(sorted(set(named) - {"variant", "seed"})[0])
                 raw["out"] = raw["out"].format(variant=slug, seed=raw.get("seed", cls.seed))
             except (KeyError, IndexError, ValueError) as err:
                 raise ValueError(f"{path}: out {raw['out']!r} may hold only {{variant}} and {{seed}} ({err!r})"
@@ -227,7 +231,7 @@ def data_record(cfg: TrainConfig, sequences: list[Sequence]) -> dict:
 
 
 def trunk_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """Backbone trunk weights (the shared trunk, or both trunks), a first-conv mask projection included."""
+    """The encoders' trunk weights (the shared trunk, or both trunks), a first-conv mask projection included."""
     return [p for n, p in model.named_parameters() if ".trunk." in f".{n}"]
 
 
@@ -375,7 +379,7 @@ class Trainer:
         log = self.open_log("log.jsonl", self.step - 1) if self.rank == 0 else None
         vlog = self.open_log("validation.jsonl", self.step) if validating else None
         if vlog and self.step == 0:
-            self.write_row(vlog, self.validate())
+            write_row(vlog, self.validate())
         bar = tqdm(total=end, initial=self.step, disable=not progress or self.rank != 0, desc="train")
         start = time.perf_counter()
         for batch in self.loader(dataset, end):
@@ -383,14 +387,14 @@ class Trainer:
             self.step += 1
             row["elapsed_s"] = round(time.perf_counter() - start, 3)
             if log:
-                self.write_row(log, row)
+                write_row(log, row)
             if on_step is not None:
                 on_step(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", iou=f"{row['iou']:.2f}")
             bar.update()
             if self.step % cfg.checkpoint_every == 0 or self.step == end:
                 if vlog:  # before the checkpoint: a run resumed from it never lacks its validation row
-                    self.write_row(vlog, self.validate())
+                    write_row(vlog, self.validate())
                 self.save_checkpoint()
         bar.close()
         for f in (log, vlog):
@@ -408,11 +412,6 @@ class Trainer:
         return {"preset": self.cfg.preset, "variant": self.cfg.variant, "steps": str(self.step),
                 "seed": str(self.cfg.seed), "recipe": json.dumps(recipe(self.cfg), sort_keys=True),
                 "data": json.dumps(self.data)}
-
-    @staticmethod
-    def write_row(f, row: dict) -> None:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
 
     @torch.no_grad()
     def score(self, samples: list[dict]) -> dict[str, float]:
@@ -443,26 +442,10 @@ class Trainer:
         return row
 
     def open_log(self, name: str, last_step: int):
-        """A JSONL log of ``out``, cut back (atomically) to the rows of steps up to ``last_step``, which the
-        checkpoint holds (a resumed run redoes the rest). A torn last line, left by a kill during a write, is
-        dropped; a bad line elsewhere is an error. The best val loss among the kept rows is remembered."""
-        path = self.out / name
-        lines = read_text(path, "training log").splitlines() if path.exists() else []
-        kept = []
-        for n, line in enumerate(lines, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                if n == len(lines):
-                    break
-                raise ValueError(f"{path}, line {n}: not a JSON log row") from None
-            if not isinstance(row, dict) or type(row.get("step")) is not int:
-                raise ValueError(f"{path}, line {n}: not a log row of this tool (an object with an integer 'step')")
-            if row["step"] <= last_step:
-                kept.append(line)
-                self.best_val = min(self.best_val, row.get("val_loss", math.inf))
-        write_text(path, "".join(r + "\n" for r in kept))
-        return open_append(path)
+        """``resumed_log`` of ``out``; the best val loss among its kept rows is remembered."""
+        f, best = resumed_log(self.out / name, last_step)
+        self.best_val = min(self.best_val, best)
+        return f
 
 
 def sampling_config(cfg: TrainConfig) -> SamplingConfig:
@@ -480,6 +463,33 @@ def cache_key(cfg: TrainConfig, model: torch.nn.Module, samples: TrackingSamples
             "data": data_record(cfg, samples.sequences)["sha256"], "frames": frames, "trunk": trunk_digest(model)}
 
 
+def resumed_log(path: Path, last_step: int) -> tuple[TextIO, float]:
+    """A JSONL training log, cut back (atomically) to the rows of steps up to ``last_step``, which the checkpoint
+    holds (a resumed run redoes the rest), open for appending, and the best val loss among the kept rows. A torn
+    last line, left by a kill during a write, is dropped; a bad line elsewhere is an error."""
+    lines = read_text(path, "training log").splitlines() if path.exists() else []
+    kept, best = [], math.inf
+    for n, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines):
+                break
+            raise ValueError(f"{path}, line {n}: not a JSON log row") from None
+        if not isinstance(row, dict) or type(row.get("step")) is not int:
+            raise ValueError(f"{path}, line {n}: not a log row of this tool (an object with an integer 'step')")
+        if row["step"] <= last_step:
+            kept.append(line)
+            best = min(best, row.get("val_loss", math.inf))
+    write_text(path, "".join(r + "\n" for r in kept))
+    return open_append(path), best
+
+
+def write_row(f: TextIO, row: dict) -> None:
+    f.write(json.dumps(row) + "\n")
+    f.flush()
+
+
 def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
     """The feature cache of ``cfg``'s samples (its seed, ``steps * batch_size`` samples) in ``out``, made with the
     trunk the run starts from (in ONNX Runtime with ``trunk_engine="onnx"``); resumes a stopped build."""
@@ -490,8 +500,6 @@ def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg.preset, cfg.variant, device="cpu", **cfg.model).eval()
-    if model.trunk is None:
-        raise ValueError("a feature cache needs a shared trunk (shared_trunk=True, the lite preset)")
     samples = TrackingSamples(training_sequences(cfg), sampling_config(cfg), length=cfg.steps * cfg.batch_size,
                               seed=cfg.seed, model=model.cfg)
     if cfg.trunk_engine == "onnx":

@@ -13,17 +13,18 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
+    from ..files import owned_dir
     from ..lab.book import browser_check, build, check_site
 
+    if args.browser_check:
+        owned_dir(args.browser_check, "--browser-check")  # a folder of the user's files: refused before the build
     index = build(args.out)
     problems = check_site(index)
     for problem in problems:
         print("problem:", problem)
     print(f"book written to {index} ({len(problems)} problem(s) found); open it in a browser")
     if args.browser_check:
-        from pathlib import Path
-
-        for row in browser_check(index, Path(args.browser_check)):
+        for row in browser_check(index, args.browser_check):
             print(f"{row['page']:<26} equations {row['equations']:>3} (raw {row['unrendered']}), images "
                   f"{row['images']:>3} (broken {len(row['broken'])}), widgets {row['widgets']} (drawn "
                   f"{row['drawn']}), page errors {len(row['errors'])}, failed requests {len(row['failed'])}")

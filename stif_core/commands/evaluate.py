@@ -21,7 +21,8 @@ def register(sub) -> None:
                                    "trackingnet: train/test or a chunk (TRAIN_3)")
     p.add_argument("--checkpoint", action="append", default=[],
                    help="STIF weights: a .safetensors file or a shipped model's name (stif_lite_full); repeatable")
-    p.add_argument("--baselines", default="", help="comma-separated OpenCV peers, e.g. csrt,kcf")
+    p.add_argument("--baselines", default="", help="comma-separated OpenCV peers: csrt, kcf, nanotrack (NanoTrack v2), "
+                                                   "vittrack (VitTrack); e.g. csrt,nanotrack")
     p.add_argument("--params", default="otb", help="tracker hyper-parameter set: otb or got10k")
     p.add_argument("--memory-policy", help="recent (the paper's adjacent frames) or stmtrack; default: the tracker's "
                                            "(stif_core.tracking.memory.DEFAULT_MEMORY_POLICY)")
@@ -55,7 +56,7 @@ def run(args) -> None:
     from ..files import outside_data
     from ..machine import conditions, describe
     from ..tracking.memory import DEFAULT_MEMORY_POLICY, MEMORY_POLICIES
-    from ..tracking.tracker import PARAM_SETS
+    from ..tracking.selection import PARAM_SETS
 
     if args.split and args.sequences and args.layout == "otb":
         raise ValueError("give --split or --sequences, not both")

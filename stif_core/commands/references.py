@@ -31,6 +31,8 @@ def run(args) -> None:
 
     if args.widen is not None:
         check_name(args.widen, "--widen label")  # before the folder is touched
+    if args.restore or args.notebooks:
+        references.pick_notebooks(args.restore or args.notebooks)  # an unknown name, too
     if default_data_root() is not None:
         outside_data(args.out, default_data_root(), "--out")
     with output_folder(args.out, "references"):  # one study at a time, never among your files

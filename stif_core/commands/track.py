@@ -25,15 +25,18 @@ def register(sub) -> None:
     p.add_argument("--no-overlays", dest="overlays", action="store_false",
                    help="draw only the box into track.mp4, not the q2m read map, SDE's query map and the temporal "
                         "weights (they cost less than the run-to-run noise on this project's 2-core machine)")
-    p.add_argument("--fps", type=bounded_float(MIN_FPS, MAX_FPS), default=30.0,
-                   help=f"frame rate of a folder of frames (default 30; {MIN_FPS} to {MAX_FPS})")
+    p.add_argument("--fps", type=bounded_float(MIN_FPS, MAX_FPS),
+                   help=f"frame rate of a folder of frames (default 30; {MIN_FPS} to {MAX_FPS}); a video keeps its own")
     p.add_argument("--out", help="output folder (default: runs/track/<video name>)")
     p.set_defaults(run=run)
 
 
 def run(args) -> None:
+    import sys
+    from pathlib import Path
+
     from ..checkpoint import load_model
-    from ..data.video import FrameSource
+    from ..data.video import FOLDER_FPS, FrameSource
     from ..files import check_name
     from ..lab.track import draw_box, parse_box, track_video
     from ..paths import checkpoint_path, output_dir
@@ -41,13 +44,18 @@ def run(args) -> None:
     from ..tracking.protocol import check_init_box
     from ..tracking.tracker import STIFTracker
 
-    source = FrameSource(args.video, fps=args.fps)  # a missing, empty or undecodable video fails here
+    source = FrameSource(args.video, fps=args.fps or FOLDER_FPS)  # a missing, empty or undecodable video fails here
+    if args.fps and source.paths is None:
+        print(f"note: --fps is for a folder of frames; the video keeps its own rate, {source.fps:g} frames/s",
+              file=sys.stderr)
+    out = args.out or output_dir("runs") / "track" / check_name(source.path.stem, "the video's name (or give --out)")
+    if Path(out).resolve() in source.path.resolve().parents:
+        raise ValueError(f"the video {source.path} lies inside --out {out}, which the run writes: give another --out")
     box = parse_box(args.box) if args.box else draw_box(next(iter(source)).image)
-    check_init_box(box, (source.size[1], source.size[0]))  # a box off the first frame fails before any file
+    box = check_init_box(box, (source.size[1], source.size[0]))  # a box off the first frame fails before any file
     policy = args.memory_policy or DEFAULT_MEMORY_POLICY
     model = load_model(args.checkpoint)
     tracker = STIFTracker(model, memory_policy=policy, engine=args.engine, search_size=args.search_size)
-    out = args.out or output_dir("runs") / "track" / check_name(source.path.stem, "the video's name (or give --out)")
     summary = track_video(source, box, tracker, out, overlays=args.overlays,
                           describe={"checkpoint": str(checkpoint_path(args.checkpoint)), "engine": args.engine,
                                     "memory_policy": policy, "overlays": args.overlays})

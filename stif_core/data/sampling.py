@@ -78,6 +78,16 @@ def valid_frames(seq: Sequence) -> np.ndarray:
     return np.flatnonzero(ok)
 
 
+def photometric(image: np.ndarray, c: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+    """Brightness and per-channel colour gains, then a Gaussian or a motion blur: (S, S, 3) float32."""
+    image *= rng.uniform(1 - c.brightness, 1 + c.brightness) * rng.uniform(1 - c.color, 1 + c.color, 3)
+    if rng.random() < c.blur:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
+    elif rng.random() < c.motion_blur:
+        image = cv2.filter2D(image, -1, motion_kernel(int(rng.integers(1, 5)) * 2 + 1, rng.uniform(0, np.pi)))
+    return image
+
+
 class TrackingSamples(Dataset):
     """``length`` deterministic samples from ``sequences`` for a model of config ``model`` (the lite preset when
     none is given), whose crop size, memory size (T references) and crop geometry (``square_crops``) they take;
@@ -159,28 +169,18 @@ class TrackingSamples(Dataset):
         window = (self.window_off_target(seq, i, rng, stretch) if rng.random() < self.cfg.same_frame_negatives
                   else None)
         if window is not None:
-            image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
+            image = photometric(crop(seq.frame(i), window).astype(np.float32), self.cfg, rng)
             wh = seq.boxes[i][2:] * window.scales[:2]  # the target's size in crop pixels
             return image, np.concatenate([(self.crop_size - 1 - wh) / 2, (self.crop_size - 1 + wh) / 2])
         others = [o for o in range(len(self.sequences)) if o != s] or [s]
         o = int(rng.choice(others))
         return self.view(self.sequences[o], int(rng.choice(self.valid[o])), rng, shift, stretch)
 
-    def photometric(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Brightness and per-channel colour gains, then a Gaussian or a motion blur: (S, S, 3) float32."""
-        c = self.cfg
-        image *= rng.uniform(1 - c.brightness, 1 + c.brightness) * rng.uniform(1 - c.color, 1 + c.color, 3)
-        if rng.random() < c.blur:
-            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
-        elif rng.random() < c.motion_blur:
-            image = cv2.filter2D(image, -1, motion_kernel(int(rng.integers(1, 5)) * 2 + 1, rng.uniform(0, np.pi)))
-        return image
-
     def view(self, seq: Sequence, i: int, rng: np.random.Generator, shift: float,
              stretch: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Frame i cropped around its box: (S, S, 3) float32 and the box in crop coordinates (x1, y1, x2, y2)."""
         window = self.jittered_window(seq.boxes[i], rng, shift, stretch)
-        image = self.photometric(crop(seq.frame(i), window).astype(np.float32), rng)
+        image = photometric(crop(seq.frame(i), window).astype(np.float32), self.cfg, rng)
         return image, window.to_crop(xywh_to_xyxy(seq.boxes[i]))
 
     def finish(self, views: list[tuple[np.ndarray, np.ndarray]], gray: bool,

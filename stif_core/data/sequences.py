@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..files import read_json, read_text, regular_file
+from ..files import check_name, read_json, read_text, regular_file
 from ..paths import ENV_DATA_ROOT, default_data_root
 from .digests import FrameDigests
 
@@ -167,6 +167,8 @@ def read_boxes(path: Path) -> np.ndarray:
     rows = []
     for n, tokens in token_lines(path):
         try:
+            if any("_" in t for t in tokens):  # float() would read 1_23 as 123
+                raise ValueError
             values = [float(t) for t in tokens]
         except ValueError:
             raise AnnotationError(f"{path}, line {n}: cannot read {' '.join(tokens)!r} as x, y, w, h") from None
@@ -193,10 +195,11 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
                    first_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(L, 4) boxes checked against the frames, and the absent flags (L,) or None.
 
-    One box per frame (just the first when ``first_only``: the rest become NaN). Every box finite with
-    positive size and at most ``MAX_BOX_SCALE`` times the frame's width and height, except on frames marked absent;
-    the first box is always required and must overlap the frame. A later box that lies wholly outside the frame marks its frame absent (as GOT-10k's absence label
-    would): such a frame is neither scored nor sampled for training. Invalid boxes of absent frames are NaN."""
+    One box per frame (just the first when ``first_only``: the rest become NaN). Every box finite with positive
+    size and at most ``MAX_BOX_SCALE`` times the frame's width and height, except on frames marked absent; the first
+    box is always required and must overlap the frame. A later box that lies wholly outside the frame marks its
+    frame absent (as GOT-10k's absence label would): such a frame is neither scored nor sampled for training.
+    Invalid boxes of absent frames are NaN."""
     n_frames = len(frames)
     if len(boxes) != n_frames and not (first_only and len(boxes) == 1):
         raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames, {frames[0].name} to "
@@ -206,6 +209,9 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
     off = off_image(boxes, (w, h))  # (K,)
     if off[0]:
         raise AnnotationError(f"{path}, line 1: box {boxes[0].tolist()} lies outside the frame")
+    if np.isfinite(boxes[0]).all() and 0 < min(boxes[0, 2], boxes[0, 3]) < 1:
+        raise AnnotationError(f"{path}, line 1: box {boxes[0].tolist()} is under one pixel wide or high: no tracker "
+                              "can start from it")
     if off.any():
         absent = (np.zeros(n_frames, bool) if absent is None else absent.copy())
         absent[:len(boxes)] |= off
@@ -249,19 +255,39 @@ def off_image(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # ------------------------------------------------------------------ frames
 
 
+def natural_key(name: str) -> list[tuple[int, int | str]]:
+    """Sort key reading digit runs as numbers: frame_2 before frame_10."""
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", name) if t]
+
+
 def frame_paths(folder: Path) -> list[Path]:
-    """Image files of a folder in frame order. Numbered names sort numerically, and a gap in the numbering
-    keeps its path, so that reading the missing frame raises ``FrameError`` naming it."""
+    """Image files of a folder in frame order. Numbered names (1.jpg, 00000001.jpg) sort numerically, and a gap in
+    the numbering keeps its path, so that reading the missing frame raises ``FrameError`` naming it; other names
+    sort with their digit runs read as numbers. ``FrameError`` for a folder that mixes the two, two files of one
+    number (1.jpg and 01.jpg) or more missing numbers than frames."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FrameError(f"frame folder {folder} is missing")
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise FrameError(f"frame folder {folder} holds no images")
-    if not all(p.stem.isdigit() for p in files):
-        return sorted(files)
-    by_number = {int(p.stem): p for p in files}
+    numbered = [p for p in files if p.stem.isdigit()]
+    if not numbered:
+        return sorted(files, key=lambda p: natural_key(p.name))
+    if len(numbered) < len(files):
+        other = next(p for p in files if not p.stem.isdigit())
+        raise FrameError(f"frame folder {folder} mixes numbered frames ({numbered[0].name}) with other images "
+                         f"({other.name}): their order is unknown; move the others away")
+    by_number = {}
+    for p in sorted(numbered):
+        twin = by_number.setdefault(int(p.stem), p)
+        if twin is not p:
+            raise FrameError(f"frame folder {folder} has two frames numbered {int(p.stem)}: {twin.name} and {p.name}")
     lo, hi = min(by_number), max(by_number)
+    if hi - lo + 1 > 2 * len(by_number):
+        first = next(k for k in range(lo, hi + 1) if k not in by_number)
+        raise FrameError(f"frame folder {folder}: {len(by_number)} frames numbered from {lo} to {hi}, most numbers "
+                         f"missing (the first: {first})")
     width, suffix = len(by_number[lo].stem), by_number[lo].suffix  # width 8 for 00000001.jpg, 1 for 0.jpg
     return [by_number.get(k, folder / f"{k:0{width}d}{suffix}") for k in range(lo, hi + 1)]
 
@@ -310,6 +336,9 @@ def read_got10k_sequence(seq_dir: Path, first_only: bool = False) -> Sequence:
     attributes = {"dataset": "got10k"}
     if (seq_dir / "cover.label").exists():
         attributes["cover"] = read_labels(seq_dir / "cover.label", len(frames))
+        if attributes["cover"].max() > 8:
+            raise AnnotationError(f"{seq_dir / 'cover.label'}: label {attributes['cover'].max()} is not a visible "
+                                  "ratio 0-8")
     gt_path = seq_dir / "groundtruth.txt"
     boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent, first_only)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
@@ -357,7 +386,8 @@ def got10k_sequences(root: Path, split: str | None) -> list[Sequence]:
         if not folder.is_dir():
             raise ValueError(f"{root} is not a GOT-10k folder: it has no {name}/ split folder")
         listed = folder / "list.txt"
-        seqs = ([folder / s for s in read_text(listed, "GOT-10k sequence list").split()] if listed.exists()
+        seqs = ([folder / check_name(s, f"{listed}: entry") for s in read_text(listed, "GOT-10k sequence list").split()]
+                if listed.exists()
                 else [p for p in subfolders(folder) if (p / "groundtruth.txt").is_file()])
         out += [read_got10k_sequence(p, first_only=name == "test") for p in seqs]
     return out
@@ -416,6 +446,10 @@ def open_dataset(root: str | Path, layout: str = "auto", split: str | None = Non
     sequences = readers[layout](root, split)
     if not sequences:
         raise ValueError(f"{root} holds no {layout} sequences" + (f" in {split!r}" if split else ""))
+    names = [q.name for q in sequences]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:  # results are stored by name: two would overwrite each other
+        raise ValueError(f"{root}: two {layout} sequences are named {twice!r}; results are stored by sequence name")
     return sequences
 
 

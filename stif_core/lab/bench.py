@@ -62,8 +62,8 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     for i in range(repeats + 3):
         sync(device)
         t0 = time.perf_counter()
-        query = engine.query(image)  # (trunk features or None, F_q)
-        engine.step(memory, query[1])
+        query = engine.query(image)  # F_q (1, C, H, W)
+        engine.step(memory, query)
         engine.memory(image, mask, query)
         sync(device)
         if i >= 3:
@@ -154,7 +154,7 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
             from ..model.ort import FrozenTrunk
 
             trainer.frozen_trunk = FrozenTrunk(trainer.model)
-        trunk = trainer.frozen_trunk or trainer.model.trunk_features
+        trunk = trainer.frozen_trunk or trainer.model.query_encoder.features
         parts = {"decode": 0.0, "samples": 0.0, "trunk forward": 0.0, "step": 0.0, "cached step": 0.0}
         for b in range(batches):
             ks = range(b * cfg.batch_size, (b + 1) * cfg.batch_size)
@@ -239,7 +239,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
                 model = build_model(preset, "full", device=d, pretrained=preset == "lite").eval()
             n = frames if preset == "lite" or d == "cuda" else max(10, frames // 5)
             fast = {}  # ONNX Runtime at the model's crop and at the fast search (a bad size fails before any timing)
-            if preset == "lite" and d == "cpu" and model.trunk is not None:
+            if preset == "lite" and d == "cpu":
                 fast = {"stif-lite-onnx": (d, STIFTracker(model, engine="onnx"), n, None),
                         f"stif-lite-onnx-s{search_size}": (
                             d, STIFTracker(model, engine="onnx", search_size=search_size), n, None)}
@@ -247,7 +247,8 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
             net = round(network_latency_ms(model, device), 2)
             trackers[f"stif-{preset}" + ("-cuda" if d == "cuda" else "")] = (d, STIFTracker(model), n, net)
             trackers |= fast
-    trackers["csrt"] = ("cpu", make_baseline("csrt"), frames, None)
+    for peer in ("csrt", "nanotrack", "vittrack"):
+        trackers[peer] = ("cpu", make_baseline(peer), frames, None)
     print(f"tracking {seq.name}: {len(trackers)} trackers, one untimed pass and {rounds} round(s) each ...", flush=True)
     rows = speed_rows(trackers, seq, rounds)
     lite = load_model(checkpoint) if trained == "lite" else build_model("lite", "full").eval()
@@ -261,7 +262,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
         engines = {"torch": {}, "onnx": {"engine": "onnx"},
                    f"onnx, search {search_size}": {"engine": "onnx", "search_size": search_size}}
         report["profile_ms"] = {name: profile_tracking(STIFTracker(lite, **kw), seq, frames)
-                                for name, kw in engines.items() if name == "torch" or lite.trunk is not None}
+                                for name, kw in engines.items()}
     print_report(report)
     if json_path:
         write_text(json_path, json.dumps(report, indent=2))
@@ -284,7 +285,7 @@ def print_report(report: dict) -> None:
         print(f"growth from the first to the last checkpoint: {mems[-1] - mems[0]:+.1f} MiB; "
               f"memory frames held: {sorted({r.get('memory_frames') for r in report['memory']['curve'][1:]})}")
     for r in report["speed"]:
-        if r["tracker"].startswith("stif-lite") and r["device"] == "cpu":
+        if (r["tracker"].startswith("stif-lite") or r["tracker"] in ("nanotrack", "vittrack")) and r["device"] == "cpu":
             mid, low, high = ratio_to_csrt(report["speed"], r["tracker"])
             print(f"{r['tracker']} / CSRT end-to-end FPS on the CPU: {mid:.2f} (rounds {low:.2f} to {high:.2f})")
     for engine, parts in report.get("profile_ms", {}).items():

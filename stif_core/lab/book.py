@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..files import checked_target, read_json, replace_folder
+from ..files import checked_target, output_folder, read_json, replace_folder
 from ..paths import project_dir
 from .report import suite
 
@@ -224,10 +224,20 @@ PAGE_PROBE = """() => ({
 })"""
 
 
-def browser_check(index: Path, screenshots: Path | None = None, chromium: str | None = None) -> list[dict]:
+def browser_check(index: Path, screenshots: str | Path | None = None, chromium: str | None = None) -> list[dict]:
     """Open every page of a built site in headless Chromium and report what rendered (one dict per page: equations
     typeset and left raw, images and broken ones, widgets saved and drawn, page errors and failed requests), with a
-    screenshot of each page's first screen and of its first widget in ``screenshots``."""
+    screenshot of each page's first screen and of its first widget in ``screenshots``, an output folder of this
+    tool's (``files.output_folder``)."""
+    if screenshots is None:
+        return check_pages(index, None, chromium)
+    with output_folder(screenshots, "book", "--browser-check") as folder:
+        return check_pages(index, folder, chromium)
+
+
+def check_pages(index: Path, screenshots: Path | None, chromium: str | None) -> list[dict]:
+    """``browser_check``'s work, the screenshots' folder held."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     root = Path(index).resolve().parent
@@ -235,8 +245,12 @@ def browser_check(index: Path, screenshots: Path | None = None, chromium: str | 
     chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
     rows = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        except PlaywrightError:
+            raise ValueError("--browser-check needs Chromium, and none was found (Debian: apt install chromium; or "
+                             "python -m playwright install chromium)") from None
         for path in pages:
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             errors, failed = [], []
@@ -248,7 +262,6 @@ def browser_check(index: Path, screenshots: Path | None = None, chromium: str | 
             page.wait_for_timeout(1500)  # the widget manager draws after load
             row = {"page": path.name, **page.evaluate(PAGE_PROBE), "errors": errors, "failed": failed}
             if screenshots is not None:
-                screenshots.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(checked_target(screenshots / f"{path.stem}.jpg")), quality=80)
                 view = page.query_selector(f'script[type="{WIDGET_VIEW}"]')
                 if view is not None:  # the first widget as drawn

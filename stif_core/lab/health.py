@@ -157,7 +157,7 @@ def turned_aspect_error(tracker: STIFTracker, look, true_box: np.ndarray) -> flo
     turn = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2))  # noqa: E731  (S, S, 3) x <-> y
     entries = [tracker.make_entry(e.frame, turn(e.crop), e.box_crop[[1, 0, 3, 2]]) for e in look.entries]
     query = torch.as_tensor(turn(look.query_crop), device=tracker.device).permute(2, 0, 1).float()[None]
-    _, encoded = tracker.engine.query(query)  # (1, C, H, W)
+    encoded = tracker.engine.query(query)  # (1, C, H, W)
     out = tracker.engine.step(torch.stack([e.features for e in entries], 1), encoded)
     upright = tracker.wh
     tracker.wh = upright[::-1].copy()  # the scale / ratio penalty compares with the turned previous box

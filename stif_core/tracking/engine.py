@@ -29,8 +29,8 @@ def export_key(model: STIF, threads: int) -> tuple:
 
 
 class TorchEngine:
-    """The model's own methods: a query crop -> (shared trunk features or None, F_q); a crop and its mask
-    (and what the query gave for it) -> F_m; memory and F_q -> head maps."""
+    """The model's own methods: a query crop -> F_q; a crop, its mask and its F_q -> F_m; memory and F_q -> head
+    maps. Which encoders a preset shares is the model's business (``STIF.remember``)."""
 
     def __init__(self, model: STIF):
         self.model = model
@@ -39,20 +39,14 @@ class TorchEngine:
         """The context a tracker runs one frame's work in (``init``, ``update``): nothing to set up here."""
         return nullcontext()
 
-    def query(self, image: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """image (1, 3, S, S) -> trunk features (1, Ct, H', W') or None, F_q (1, C, H, W)."""
-        trunk = self.model.trunk_features(image) if self.model.trunk is not None else None
-        return trunk, self.model.encode_query(image, features=trunk)
+    def query(self, image: torch.Tensor) -> torch.Tensor:
+        """image (1, 3, S, S) -> F_q (1, C, H, W)."""
+        return self.model.encode_query(image)
 
-    def memory(self, image: torch.Tensor, mask: torch.Tensor,
-               query: tuple[torch.Tensor | None, torch.Tensor] | None = None) -> torch.Tensor:
-        """image (1, 3, S, S), mask (1, 1, S, S) -> F_m (1, C, H, W). ``query``: what ``query(image)`` returned
-        for this crop; the memory entry then reuses it (F_q with a shared neck, else the shared trunk's features)
-        and ``image`` goes unused."""
-        basis = self.model.memory_basis(*query) if query is not None else None
-        if basis is None:
-            return self.model.encode_memory(image[:, None], mask[:, None])[:, 0]
-        return self.model.memory_from_basis(basis[:, None], mask[:, None])[:, 0]
+    def memory(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
+        """image (1, 3, S, S), mask (1, 1, S, S) and the crop's F_q ``query`` (computed here when None)
+        -> F_m (1, C, H, W)."""
+        return self.model.remember(image, mask, self.query(image) if query is None else query)
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         """memory (1, N, C, H, W), F_q (1, C, H, W) -> the head maps (every internal map with ``internals``)."""
@@ -68,14 +62,13 @@ class _Part(nn.Module):
 
 
 class _Query(_Part):
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        trunk = self.model.trunk_features(image)  # (1, Ct, H', W')
-        return trunk, self.model.encode_query(None, features=trunk)  # (1, C, H, W)
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_query(image)  # (1, C, H, W)
 
 
 class _Memory(_Part):
-    def forward(self, basis: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.memory_from_basis(basis[:, None], mask[:, None])[:, 0]  # (1, C, H, W)
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return self.model.remember(image, mask, query)  # (1, C, H, W)
 
 
 class _Step(_Part):
@@ -87,15 +80,11 @@ class _Step(_Part):
 
 class OnnxEngine(TorchEngine):
     """ONNX Runtime sessions of the model, exported once per tracker: query, memory, and a step per memory
-    size N (the traced graph fixes N). Needs a shared trunk (the lite preset): the query session's outputs
-    also give the memory entry of the same crop (its trunk features, or its F_q with a shared neck).
-    ``internals`` steps fall back to PyTorch."""
+    size N (the traced graph fixes N); the memory session keeps only the inputs the preset reads (the export
+    drops the others). ``internals`` steps fall back to PyTorch."""
 
     def __init__(self, model: STIF, threads: int | None = None):
         super().__init__(model)
-        if model.trunk is None:
-            raise ValueError("engine 'onnx' needs a model with a shared trunk (shared_trunk=True, the lite preset); "
-                             "this model has two trunks: use engine 'torch'")
         if next(model.parameters()).device.type != "cpu":
             raise ValueError("engine 'onnx' runs on the CPU; on a GPU use engine 'torch'")
         self.threads = threads or torch.get_num_threads()
@@ -107,8 +96,8 @@ class OnnxEngine(TorchEngine):
         s = model.cfg.crop_size
         image, mask = torch.zeros(1, 3, s, s), torch.zeros(1, 1, s, s)
         self.sessions = {"query": Session(_Query(model), (image,), ["image"], self.threads)}
-        basis = model.memory_basis(*self.query(image))  # the memory session's example input
-        self.sessions["memory"] = Session(_Memory(model), (basis, mask), ["basis", "mask"], self.threads)
+        self.sessions["memory"] = Session(_Memory(model), (image, mask, self.query(image)), ["image", "mask", "query"],
+                                          self.threads)
         _SESSIONS[model] = (key, self.sessions)
 
     @contextmanager
@@ -123,14 +112,11 @@ class OnnxEngine(TorchEngine):
         finally:
             torch.set_num_threads(threads)
 
-    def query(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        trunk, query = self.sessions["query"](image=image)
-        return trunk, query
+    def query(self, image: torch.Tensor) -> torch.Tensor:
+        return self.sessions["query"](image=image)[0]
 
-    def memory(self, image: torch.Tensor, mask: torch.Tensor,
-               query: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        basis = self.model.memory_basis(*(self.query(image) if query is None else query))
-        return self.sessions["memory"](basis=basis, mask=mask)[0]
+    def memory(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
+        return self.sessions["memory"](image=image, mask=mask, query=self.query(image) if query is None else query)[0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         if internals:

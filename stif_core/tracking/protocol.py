@@ -58,8 +58,8 @@ def check_init_box(box: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
     box = np.asarray(box, dtype=np.float64).reshape(-1)
     if box.shape != (4,) or not np.isfinite(box).all():
         raise ValueError(f"initial box {box.tolist()} must be four finite numbers x, y, w, h")
-    if box[2] <= 0 or box[3] <= 0:
-        raise ValueError(f"initial box {box.tolist()} has zero or negative size")
+    if box[2] < 1 or box[3] < 1:
+        raise ValueError(f"initial box {box.tolist()} is under one pixel wide or high: no tracker can start from it")
     h, w = frame_shape[:2]
     x1, y1, x2, y2 = xywh_to_xyxy(box)
     cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)

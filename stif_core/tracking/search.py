@@ -7,6 +7,7 @@ would not fit the memory available is refused before any work (``check_fits``).
 from __future__ import annotations
 
 import copy
+import resource
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -71,10 +72,15 @@ def step_bytes(cfg: ModelConfig, score_size: int, frames: int, engine: str = "to
 
 
 def available_bytes(device: torch.device) -> int:
-    """Memory free for a step on ``device``: the GPU's free memory, else the machine's available memory."""
+    """Memory free for a step on ``device``: the GPU's free memory, else the machine's available memory, or what
+    this process may still map under its address-space limit (``ulimit -v``) when that is less."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    return psutil.virtual_memory().available
+    free = psutil.virtual_memory().available
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        free = min(free, max(0, limit - psutil.Process().memory_info().vms))
+    return free
 
 
 def check_fits(cfg: ModelConfig, region: SearchRegion, frames: int, engine: str, available: int) -> None:
@@ -104,6 +110,8 @@ def network_for(model: STIF, region: SearchRegion) -> STIF:
         return model
     twin = copy.deepcopy(model)
     twin.cfg = replace(cfg, crop_size=region.size, score_size=region.score_size)
-    twin.memory_backbone.score_size = twin.query_backbone.score_size = region.score_size
+    for part in (*twin.encoders, twin.mask_term):
+        if part is not None:
+            part.score_size = region.score_size
     twin.centers = cell_centers(region.score_size, twin.offset, cfg.stride, model.centers.device)
     return twin

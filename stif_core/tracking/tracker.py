@@ -17,43 +17,11 @@ from torch.profiler import record_function
 
 from ..data.crops import CropWindow, box_mask, crop, square_stretch, xywh_to_xyxy
 from ..model import STIF, STIFOutput
-from ..model.head import decode_boxes, score_map
 from .engine import check_engine, make_engine
 from .memory import DEFAULT_MEMORY_POLICY, MemoryEntry, make_memory
 from .protocol import FrameResult, TrackerFailure, check_frame, check_init_box, check_next_frame
 from .search import SearchRegion, available_bytes, check_fits, network_for
-
-
-@dataclass(frozen=True)
-class TrackerParams:
-    """STMTrack's post-processing: size smoothing lr = penalty * score * test_lr, cosine window blend
-    (window_influence), scale / ratio change penalty (penalty_k), minimum box side in pixels."""
-
-    test_lr: float = 0.55
-    window_influence: float = 0.205
-    penalty_k: float = 0.076
-    min_size: float = 10.0
-
-
-PARAM_SETS = {
-    "otb": TrackerParams(0.55, 0.205, 0.076),
-    "got10k": TrackerParams(0.95, 0.21, 0.04),  # also LaSOT and TrackingNet
-}
-
-
-@dataclass
-class Selection:
-    """The chosen cell of one step: index, score, box (crop x1, y1, x2, y2), size-smoothing rate, and the maps
-    of the post-processing: the raw score, the scale / ratio penalty, and the penalised score blended with the
-    cosine window (whose argmax is ``best``)."""
-
-    best: int
-    score: float
-    box_crop: np.ndarray
-    lr: float
-    score_map: torch.Tensor  # (HW,) sigmoid(cls) * sigmoid(ctr)
-    penalty: torch.Tensor  # (HW,) in (0, 1]
-    windowed: torch.Tensor  # (HW,)
+from .selection import PARAM_SETS, Selection, TrackerParams, cosine_window, next_box, select_cell
 
 
 @dataclass
@@ -103,18 +71,16 @@ class STIFTracker:
         cfg = model.cfg
         self.size, self.t = cfg.crop_size, cfg.memory_size
         self.device = next(model.parameters()).device
-        n = cfg.score_size
-        hann = np.hanning(n + 2)[1:-1]  # (H,) strictly positive
-        self.window = torch.as_tensor(np.outer(hann, hann).flatten(), dtype=torch.float32)  # (HW,)
+        self.window = cosine_window(cfg.score_size)  # (HW,)
         self.frame_shape = None  # (H, W) of the frame init() started on
 
     # ------------------------------------------------------------------ memory
 
     @torch.no_grad()
     def make_entry(self, index: int, frame_crop: np.ndarray, box_crop: np.ndarray, score: float = 1.0,
-                   query: tuple[torch.Tensor | None, torch.Tensor] | None = None) -> MemoryEntry:
+                   query: torch.Tensor | None = None) -> MemoryEntry:
         """Encode one memory frame: (S, S, 3) crop and its box in crop coordinates -> features (1, C, H, W).
-        ``query``: what the query step computed on this crop (trunk features, F_q), reused where the model can."""
+        ``query``: the crop's F_q (1, C, H, W) when the query step computed it, reused where the model can."""
         image = torch.as_tensor(frame_crop, device=self.device).permute(2, 0, 1).float()  # (3, S, S)
         mask = torch.as_tensor(box_mask(box_crop, self.size), device=self.device)  # (S, S)
         features = self.engine.memory(image[None], mask[None, None], query)  # (1, C, H, W)
@@ -159,18 +125,18 @@ class STIFTracker:
 
     @torch.no_grad()
     def run_step(self, patch: np.ndarray, window: CropWindow, entries: list[MemoryEntry],
-                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray, tuple[torch.Tensor | None, torch.Tensor]]:
-        """The network on one query crop against ``entries``; the chosen cell, the frame box it gives, and what the
-        query encode computed (the shared trunk's features or None, F_q)."""
+                 internals: bool) -> tuple[STIFOutput, Selection, np.ndarray, torch.Tensor]:
+        """The network on one query crop against ``entries``; the chosen cell, the frame box it gives, and the
+        crop's F_q (1, C, H, W)."""
         query = torch.as_tensor(patch, device=self.device).permute(2, 0, 1).float()[None]  # (1, 3, S, S)
         with record_function("query encode"):
-            trunk, encoded = self.engine.query(query)  # (1, Ct, H', W') or None, (1, C, H, W)
+            encoded = self.engine.query(query)  # (1, C, H, W)
         memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
         with record_function("step"):
             out = self.engine.step(memory, encoded, internals=internals)
         with record_function("select"):
             sel = self.select(out, window)
-        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr), (trunk, encoded)
+        return out, sel, self.next_box(window.to_frame(sel.box_crop), sel.lr), encoded
 
     def update(self, frame: np.ndarray) -> FrameResult:
         frame = check_next_frame(frame, self.frame_shape)
@@ -185,7 +151,7 @@ class STIFTracker:
                 raise TrackerFailure(f"frame {self.index}: the network gave a non-finite box {box.tolist()}")
             if self.keep_internals:  # the maps from a second step in PyTorch; the box stays the engine's
                 memory = torch.stack([e.features for e in entries], 1)  # (1, N, C, H, W)
-                self.last = Inspection(window, patch, entries, self.model.step(memory, query[1], internals=True),
+                self.last = Inspection(window, patch, entries, self.model.step(memory, query, internals=True),
                                        sel, box)
             self.center, self.wh = box[:2] + box[2:] / 2, box[2:]
             with record_function("memory encode"):
@@ -221,32 +187,9 @@ class STIFTracker:
         return Inspection(window, patch, entries, out, sel, box)
 
     def select(self, out: STIFOutput, window: CropWindow) -> Selection:
-        """Penalise scale / ratio changes, blend with the cosine window, pick the best cell."""
-        p = self.params
-        score = score_map(out.cls, out.ctr).flatten().cpu()  # (HW,)
-        boxes = decode_boxes(out.reg, self.model.centers)[0].cpu()  # (HW, 4) crop pixels
-        wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-3)  # (HW, 2)
-        prev = torch.as_tensor(self.wh * window.scales[:2], dtype=torch.float32)  # current size in crop pixels
-
-        def change(r):
-            return torch.maximum(r, 1 / r)
-
-        def sz(w, h):
-            pad = (w + h) / 2
-            return torch.sqrt((w + pad) * (h + pad))
-
-        s_c = change(sz(wh[:, 0], wh[:, 1]) / sz(prev[0], prev[1]))
-        r_c = change((prev[0] / prev[1]) / (wh[:, 0] / wh[:, 1]))
-        penalty = torch.exp(-(r_c * s_c - 1) * p.penalty_k)  # (HW,)
-        pscore = penalty * score * (1 - p.window_influence) + self.window * p.window_influence
-        best = int(pscore.argmax())
-        lr = float(penalty[best] * score[best] * p.test_lr)
-        return Selection(best, float(score[best]), boxes[best].numpy().astype(np.float64), lr, score, penalty, pscore)
+        """The chosen cell of a step's head maps against the current box (``selection.select_cell``)."""
+        return select_cell(out, self.model.centers, window, self.wh, self.window, self.params)
 
     def next_box(self, box_frame_xyxy: np.ndarray, lr: float) -> np.ndarray:
-        """The chosen box's centre, the size smoothed at rate lr, kept inside the frame and >= min_size."""
-        h, w = self.frame_shape
-        center = np.clip((box_frame_xyxy[:2] + box_frame_xyxy[2:]) / 2, 0, [w, h])
-        wh = self.wh * (1 - lr) + (box_frame_xyxy[2:] - box_frame_xyxy[:2]) * lr
-        wh = np.clip(wh, self.params.min_size, [w, h])
-        return np.concatenate([center - wh / 2, wh])
+        """The box that follows the chosen one (``selection.next_box``)."""
+        return next_box(box_frame_xyxy, lr, self.wh, self.frame_shape, self.params.min_size)

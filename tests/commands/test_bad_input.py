@@ -347,7 +347,7 @@ def test_a_frame_of_another_size_is_named_by_the_reader_and_refused_by_the_track
                                        r"crop_size\): set that in the model section"),
     ({"sampling": {"references": 3}}, r"sampling option references is derived from the model \(model option "
                                       r"memory_size\)"),
-    ({"model": {"head_dilation": 2}}, r"model option head_dilation was retired"),
+    ({"model": {"shared_neck": True}}, r"unknown model option\(s\) \[.shared_neck.\]"),
     ({"model": {"channels": "128"}}, r"model option channels='128' is not valid: expected int"),
     ({"model": {"memory_size": 0}}, r"model option memory_size=0 is not valid: must be in \[1, 32\]"),
     ({"sequences": []}, r"sequences=\[\] names no sequence"),

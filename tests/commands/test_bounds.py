@@ -162,3 +162,31 @@ def test_eval_refuses_a_search_size_the_memory_cannot_hold_in_one_line(monkeypat
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: search size 1761 needs about 24.78 GiB"), err
     assert "the largest search size that fits is" in err and not (tmp_path / "x").exists()
+
+
+def test_the_memory_a_step_may_take_respects_the_process_limit(monkeypatch):
+    """Under ``ulimit -v`` the memory free for a step is what the process may still map, not the machine's."""
+    import resource
+
+    from stif_core.tracking.search import available_bytes
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (3 * GIB, resource.RLIM_INFINITY))
+    free = available_bytes(torch.device("cpu"))
+    assert 0 <= free <= 3 * GIB
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    import psutil
+    assert available_bytes(torch.device("cpu")) == pytest.approx(psutil.virtual_memory().available, rel=0.05)
+
+
+def test_an_unknown_notebook_for_references_is_refused_before_any_folder_is_made(tmp_path, capsys):
+    for option in ("--restore", "--notebooks"):
+        assert main(["references", option, "99", "--out", str(tmp_path / "refs")]) == 2
+        assert "no notebook matches ['99']" in capsys.readouterr().err and not (tmp_path / "refs").exists()
+
+
+def test_a_training_config_out_holds_only_variant_and_seed(tmp_path):
+    path = tmp_path / "config.json"
+    for template in ("runs/{variant.__class__}", "runs/{seed[0]}", "runs/{other}"):
+        path.write_text('{"out": "%s"}' % template)
+        with pytest.raises(ValueError, match=r"may hold only \{variant\} and \{seed\}"):
+            TrainConfig.load(path)

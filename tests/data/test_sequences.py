@@ -11,6 +11,7 @@ from stif_core.data.sequences import (
     FrameError,
     default_data_root,
     detect_layout,
+    frame_paths,
     load_sequences,
     load_split,
     open_dataset,
@@ -124,6 +125,42 @@ def test_lasot_layout(tmp_path):
     assert seq.absent.tolist() == [False, True, False] and np.isnan(seq.boxes[1]).all()
 
 
+@pytest.mark.parametrize("names, message", [
+    (["1.jpg", "2.jpg", "last.jpg"], "mixes numbered frames"),
+    (["1.jpg", "01.jpg", "2.jpg"], "two frames numbered 1: 01.jpg and 1.jpg"),
+    (["1.jpg", "1.png", "2.jpg"], "two frames numbered 1: 1.jpg and 1.png"),
+    (["1.jpg", "30000000.jpg"], r"2 frames numbered from 1 to 30000000, most numbers missing \(the first: 2\)"),
+])
+def test_frames_of_unknown_order_are_refused_naming_them(tmp_path, names, message):
+    write_frames(tmp_path / "f", len(names), names)
+    with pytest.raises(FrameError, match=message):
+        frame_paths(tmp_path / "f")
+
+
+def test_named_frames_sort_with_their_numbers_read_as_numbers(tmp_path):
+    write_frames(tmp_path / "f", 3, ["frame_10.jpg", "frame_2.jpg", "frame_1.jpg"])
+    assert [p.name for p in frame_paths(tmp_path / "f")] == ["frame_1.jpg", "frame_2.jpg", "frame_10.jpg"]
+
+
+def test_got10k_list_entries_are_names_and_sequence_names_are_unique(tmp_path):
+    """Results are stored by sequence name: two sequences of one name would overwrite each other's."""
+    write_frames(tmp_path / "val" / "a" / "seq", 2)
+    write_lines(tmp_path / "val" / "a" / "seq" / "groundtruth.txt", ["1,1,10,10"] * 2)
+    write_lines(tmp_path / "val" / "list.txt", ["a/seq"])
+    with pytest.raises(ValueError, match=r"list.txt: entry 'a/seq' is not a valid name"):
+        open_dataset(tmp_path, "got10k", split="val")
+    (tmp_path / "val" / "a" / "seq").rename(tmp_path / "val" / "seq")
+    write_lines(tmp_path / "val" / "list.txt", ["seq", "seq"])
+    with pytest.raises(ValueError, match="two got10k sequences are named 'seq'"):
+        open_dataset(tmp_path, "got10k", split="val")
+    write_frames(tmp_path / "lasot" / "cat" / "cat-1" / "img", 2)
+    write_lines(tmp_path / "lasot" / "cat" / "cat-1" / "groundtruth.txt", ["1,1,10,10"] * 2)
+    write_frames(tmp_path / "lasot" / "dog" / "cat-1" / "img", 2)
+    write_lines(tmp_path / "lasot" / "dog" / "cat-1" / "groundtruth.txt", ["1,1,10,10"] * 2)
+    with pytest.raises(ValueError, match="two lasot sequences are named 'cat-1'"):
+        open_dataset(tmp_path / "lasot", "lasot")
+
+
 def test_got10k_list_txt_order_and_every_split(tmp_path):
     for name in ("GOT-10k_Val_000002", "GOT-10k_Val_000001"):
         write_frames(tmp_path / "val" / name, 2)
@@ -224,6 +261,8 @@ def make_otb(tmp_path, lines, n_frames=3):
     (["1,1,10,10", "1,1,10,121", "1,1,10,10"], r"line 2: box .* is over 4 times the 40x30 frame"),
     (["1,1,10,10", "1,1,ten,10", "1,1,10,10"], "line 2: cannot read"),
     (["1,1,10,10", "1,1,10", "1,1,10,10"], "line 2: expected 4 numbers"),
+    (["1,1,10,10", "1,1,1_0,10", "1,1,10,10"], "line 2: cannot read"),  # float() would read 1_0 as 10
+    (["1,1,0.001,0.001", "1,1,10,10", "1,1,10,10"], "line 1: box .* under one pixel"),
 ])
 def test_bad_ground_truth_names_file_and_line(tmp_path, lines, message):
     seq_dir = make_otb(tmp_path, lines)
@@ -343,3 +382,10 @@ def test_eval_reads_other_layouts(tmp_path, capsys):
     assert list(metrics["kcf"]["per_sequence"]) == ["cat-1"]
     assert main(common + ["--sequences", "bear-1", "dog-1", "--out", str(tmp_path / "b")]) == 2
     assert "unknown sequence(s) ['dog-1']" in capsys.readouterr().err
+
+
+def test_a_got10k_cover_label_beyond_8_is_refused(tmp_path):
+    seq_dir = make_got10k(tmp_path, ["1,1,10,10"] * 3)
+    write_lines(seq_dir / "cover.label", ["8", "9", "0"])
+    with pytest.raises(AnnotationError, match="cover.label: label 9 is not a visible ratio 0-8"):
+        open_dataset(tmp_path, split="train")

@@ -55,3 +55,14 @@ def test_the_book_builds_from_the_stored_notebooks(tmp_path):
     assert min(typeset[f"{n:02d}_{s}.html"] for n, s in [(2, "backbone_memory"), (3, "temporal"), (5, "fusion")]) > 10
     drawn = {r["page"]: (r["widgets"], r["drawn"]) for r in rows}
     assert drawn["05_fusion.html"] == (1, 1)
+
+
+def test_the_screenshots_folder_is_an_output_folder_of_the_tool(tmp_path):
+    """``--browser-check DIR`` writes only where ``--out`` may: a folder of the user's files is refused before any
+    browser starts, and nothing in it changes."""
+    shots = tmp_path / "photos"
+    shots.mkdir()
+    (shots / "01_tour.jpg").write_text("my holiday photo")
+    with pytest.raises(ValueError, match="holds files this package did not write"):
+        browser_check(tmp_path / "index.html", shots)
+    assert (shots / "01_tour.jpg").read_text() == "my holiday photo"

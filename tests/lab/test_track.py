@@ -102,7 +102,8 @@ def test_a_broken_tail_is_tracked_up_to_its_last_good_frame_and_marked_partial(t
 
 
 @pytest.mark.parametrize("box, message", [((400, 10, 20, 20), "lies outside the 320x240 frame"),
-                                          ((10, 10, 0, 20), "zero or negative size"),
+                                          ((10, 10, 0, 20), "under one pixel wide or high"),
+                                          ((10, 10, 0.5, 20), "under one pixel wide or high"),
                                           ((np.nan, 10, 5, 5), "four finite numbers")])
 def test_a_first_box_that_does_not_fit_the_frame_is_refused_before_any_file(tmp_path, tracked, model, box, message):
     folder, _ = tracked
@@ -132,7 +133,10 @@ def test_the_command_tracks_a_clip_and_refuses_what_it_cannot_use(tmp_path, trac
              (["track", str(folder / "clip.mp4"), "--box", "900,9,9,9"], "lies outside the 320x240 frame"),
              (["track", str(folder / "run" / "boxes.txt"), "--box", "1,1,9,9"], "is not a video file by its name"),
              (["track", str(folder / "clip.mp4"), "--box", "1,1,9,9", "--out", str(tmp_path / "mine")],
-              "holds files this package did not write")]
+              "holds files this package did not write"),
+             (["track", str(tmp_path / "run" / "track.mp4"), "--box", "120,90,40,30", "--out", str(tmp_path / "run")],
+              "lies inside --out")]  # the last run's video as the input: never overwritten by this run's
     for args, message in cases:
         done = cli(*args)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+    assert FrameSource(tmp_path / "run" / "track.mp4").announced == 30

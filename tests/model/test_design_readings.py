@@ -1,5 +1,5 @@
-"""The readings of docs/design.md sections 2-5: each switch checked by hand, the mask's effect, the
-shared trunk, and the shipped checkpoints' record of retired switches."""
+"""The readings of docs/design.md sections 2-5: each switch checked by hand, the mask's effect, the encoders a
+preset composes, and checkpoints of an earlier design refused."""
 import json
 import math
 from dataclasses import replace
@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 import stif_core
 from stif_core.checkpoint import load_model, load_weights, read_metadata, save_weights
-from stif_core.config import RETIRED_OPTIONS, make_config
+from stif_core.config import make_config
 from stif_core.data.crops import box_mask, crop, window_around, xywh_to_xyxy
 from stif_core.data.sequences import load_sequences
 from stif_core.model.backbone import mask_share
@@ -67,11 +67,21 @@ def test_temperature_is_learned():
         assert branch.attend.log_tau.grad is not None and branch.attend.log_tau.grad.abs() > 0
 
 
-def test_shared_trunk_needs_the_mask_at_the_neck():
-    with pytest.raises(ValueError, match="mask_injection='neck'"):
-        make_config("lite", "full", mask_injection="first_conv")
-    cfg = make_config("lite", "full", mask_injection="first_conv", shared_trunk=False, shared_neck=False)
-    assert not cfg.shared_trunk
+def test_the_preset_composes_the_encoders():
+    """The mask at the neck: one encoder for memory and query and the mask's term after it; at the first conv
+    (paper): an encoder each, the memory trunk taking the masks, so no cached trunk features can serve it."""
+    lite = stif_core.build_model("lite", "full", pretrained=False)
+    paper = stif_core.build_model("paper", "full", pretrained=False)
+    assert lite.memory_encoder is None and lite.mask_term is not None and lite.encoders == [lite.query_encoder]
+    assert {k.split(".")[0] for k in lite.state_dict()} >= {"query_encoder", "mask_term"}
+    assert not any(k.startswith("memory_encoder") for k in lite.state_dict())
+    assert paper.mask_term is None and paper.memory_encoder.trunk.mask_proj is not None
+    assert paper.query_encoder.trunk.mask_proj is None
+    assert paper.mask_projection is paper.memory_encoder.trunk.mask_proj.conv
+    with pytest.raises(ValueError, match="only where they share one encoder"):
+        paper.trunk_features(torch.zeros(1, 3, 289, 289))
+    with pytest.raises(ValueError, match="it needs the crops, not cached features"):
+        paper.encode_memory(None, torch.zeros(1, 1, 1, 289, 289), torch.zeros(1, 1, 768, 25, 25))
 
 
 def test_one_trunk_pass_serves_query_and_memory():
@@ -84,17 +94,16 @@ def test_one_trunk_pass_serves_query_and_memory():
         torch.testing.assert_close(model.encode_query(None, features=f), model.encode_query(image))
         torch.testing.assert_close(model.encode_memory(None, mask[:, None], features=f[:, None]),
                                    model.encode_memory(image[:, None], mask[:, None]))
-    names = [n for n, _ in model.named_parameters()]
-    assert not any(n.startswith(("memory_backbone.trunk", "query_backbone.trunk")) for n in names)
 
 
-def test_shared_neck_memory_is_the_query_features_plus_the_mask_term(tmp_path):
-    """shared_neck: F_m = neck(trunk(x)) + mask_proj(share) with the query's own neck, so an empty mask gives
-    F_q plus the projection's bias; the memory side owns no neck, and the model saves and loads."""
-    with pytest.raises(ValueError, match="shared_trunk"):
-        make_config("lite", "full", mask_injection="first_conv", shared_trunk=False, shared_neck=True)
+@pytest.mark.parametrize("preset", ["lite", "paper"])
+def test_memory_is_the_query_features_plus_the_mask_term_where_they_share_the_encoder(tmp_path, preset):
+    """Mask at the neck: F_m = F_q + proj(share), so an empty mask gives F_q plus the projection's bias, and
+    ``remember`` (the tracker's path: the query's F_q reused) equals ``encode_memory``; the model saves and loads,
+    and its checkpoint does not fit a model with an encoder per side."""
     torch.manual_seed(0)
-    model = stif_core.build_model("lite", "full", pretrained=False, shared_neck=True).eval()
+    model = stif_core.build_model(preset, "full", pretrained=False).eval()
+    torch.nn.init.normal_(model.mask_projection.weight)  # the paper's first-conv projection starts at zero
     s = model.cfg.crop_size
     image, mask = torch.rand(1, 3, s, s) * 255, torch.zeros(1, 1, s, s)
     with torch.no_grad():
@@ -102,34 +111,34 @@ def test_shared_neck_memory_is_the_query_features_plus_the_mask_term(tmp_path):
         empty = model.encode_memory(image[:, None], mask[:, None])[:, 0]  # (1, C, H, W)
         mask[..., 60:100, 50:110] = 1
         boxed = model.encode_memory(image[:, None], mask[:, None])[:, 0]
+        torch.testing.assert_close(model.remember(image, mask, query), boxed, rtol=1e-5, atol=1e-5)
+    if preset == "paper":
+        return
+    assert float((boxed - empty).abs().amax()) > 1e-3  # the box marks the memory
     bias = model.mask_projection.bias[None, :, None, None]  # (1, C, 1, 1)
     torch.testing.assert_close(empty, query + bias, rtol=1e-5, atol=1e-5)
-    assert float((boxed - empty).abs().amax()) > 1e-3  # the box still marks the memory
-    assert model.memory_backbone.neck is None
-    assert not any(n.startswith("memory_backbone.neck") for n, _ in model.named_parameters())
     save_weights(model, tmp_path / "m.safetensors", {"preset": "lite", "variant": "full"})
     again = load_model(tmp_path / "m.safetensors")
-    assert again.cfg.shared_neck
     with torch.no_grad():
         torch.testing.assert_close(again.encode_memory(image[:, None], mask[:, None])[:, 0], boxed)
-    separate = stif_core.build_model("lite", "full", pretrained=False, shared_neck=False)
-    with pytest.raises(ValueError):  # a shared-neck checkpoint does not fit a two-neck model
+    separate = stif_core.build_model("lite", "full", pretrained=False, mask_injection="first_conv")
+    with pytest.raises(ValueError, match="does not fit the model"):
         load_weights(separate, tmp_path / "m.safetensors")
 
 
 def test_an_option_added_after_a_save_takes_the_behaviour_before_it(tmp_path):
     """A checkpoint records its whole config; a field it lacks was added later, so the model is built with
     ModelConfig's default for it (the old behaviour) even where a preset's default has moved on."""
-    model = stif_core.build_model("lite", "full", pretrained=False, shared_neck=False)  # as trained before
+    model = stif_core.build_model("lite", "full", pretrained=False, similarity="dot")  # as trained before
     path = tmp_path / "m.safetensors"
     save_weights(model, path, {"preset": "lite", "variant": "full"})
     meta = read_metadata(path)
     record = json.loads(meta["model"])
-    del record["shared_neck"]  # as saved before the field existed
+    del record["similarity"]  # as saved before the field existed
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata=meta | {"model": json.dumps(record)})
-    assert stif_core.config.PRESETS["lite"].shared_neck  # the preset has moved on since
-    assert not load_model(path).cfg.shared_neck
+    assert stif_core.config.PRESETS["lite"].similarity == "scaled_cosine"  # the preset has moved on since
+    assert load_model(path).cfg.similarity == "dot"
 
 
 def memory_change(model, seq, shift_px: int) -> float:
@@ -160,33 +169,26 @@ def test_the_mask_changes_the_memory_features_of_a_real_frame():
     assert moved > 0.03 and empty > 0.03, (moved, empty)
 
 
-def test_a_retired_switch_loads_only_at_the_value_every_shipped_model_has(tmp_path):
-    """The shipped models record the retired switches (head_dilation 1, initial_token false) in their options:
-    they load and the record is dropped; another value is one line naming the switch, and so is a training
-    config that names one; a file that records no model options (saved before revision 2) is refused."""
+def test_a_checkpoint_of_an_earlier_design_is_one_line_and_a_saved_model_loads_as_it_was(tmp_path):
+    """A checkpoint recording an option this design no longer has (a switch of an experiment that lost), or
+    none at all, is refused in one line naming it; a model saved and loaded again is the same model."""
     shipped_path = checkpoint_path("stif_lite_full")
     meta = read_metadata(shipped_path)
     record = json.loads(meta["model"])
-    assert {k: record[k] for k in RETIRED_OPTIONS} == RETIRED_OPTIONS
-    shipped = load_model("stif_lite_full")
-    assert not any(hasattr(shipped.cfg, k) for k in RETIRED_OPTIONS)
     state = load_file(shipped_path)
-    for name, other in (("head_dilation", 2), ("initial_token", True)):
-        path = tmp_path / f"{name}.safetensors"
-        save_file(state, str(path), metadata=meta | {"model": json.dumps(record | {name: other})})
-        with pytest.raises(ValueError, match=rf"model option {name}={other!r} is a retired switch .* only "
-                                             rf"{name}={RETIRED_OPTIONS[name]!r} loads$") as caught:
-            load_model(path)
-        assert "\n" not in str(caught.value)
-        with pytest.raises(ValueError, match=rf"^model option {name} was retired"):
-            make_config("lite", "full", **{name: other})
+    path = tmp_path / "old.safetensors"
+    save_file(state, str(path), metadata=meta | {"model": json.dumps(record | {"head_dilation": 1})})
+    with pytest.raises(ValueError, match=r"records model options this design no longer has, \['head_dilation'\]"):
+        load_model(path)
+    with pytest.raises(ValueError, match=r"unknown model option\(s\) \['head_dilation'\]"):
+        make_config("lite", "full", head_dilation=1)
     bare = tmp_path / "bare.safetensors"
     save_file(state, str(bare), metadata={"preset": "lite", "variant": "full", "steps": "1700"})
-    with pytest.raises(ValueError, match="records no model options .* saved before design revision 2"):
+    with pytest.raises(ValueError, match="records no model options"):
         load_model(bare)
+    shipped = load_model("stif_lite_full")
     path = tmp_path / "again.safetensors"
     save_weights(shipped, path, {"preset": "lite", "variant": "full"})
-    assert not set(RETIRED_OPTIONS) & set(json.loads(read_metadata(path)["model"]))
     again = load_model(path)
     assert again.cfg == shipped.cfg
     for k, v in shipped.state_dict().items():

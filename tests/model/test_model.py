@@ -88,7 +88,7 @@ def test_gradients_reach_exactly_the_used_parameters(variant):
     assert ("sde_memory" in prefixes) == flags["ste"]
     assert ("sde_query" in prefixes) == flags["sde_query"]
     assert any(n.startswith("fusion.memory_branch") for n in names) == flags["stif"]
-    assert not any("query_backbone.mask_proj" in n or ".mask_proj" in n and "trunk" in n for n in names)
+    assert "mask_term.proj.weight" in names and not any("mask_proj" in n or "memory_encoder" in n for n in names)
 
 
 def test_unknown_names_are_rejected_with_the_valid_ones():
@@ -283,15 +283,15 @@ def test_shape_trace_walks_the_network_in_order():
     s = model.cfg.crop_size
     rows = shape_trace(model, torch.rand(1, 3, 3, s, s) * 255, torch.ones(1, 3, 1, s, s), torch.rand(1, 3, s, s) * 255)
     top = [r for r in rows if "." not in r.name]
-    assert [r.name for r in top] == ["trunk", "memory_backbone", "trunk", "query_backbone", "tde", "sde_memory",
-                                     "sde_query", "fusion", "head"]
-    assert top[0].inputs == f"(3, 3, {s}, {s})" and top[2].inputs == f"(1, 3, {s}, {s})"  # N memory crops, 1 query
+    assert [r.name for r in top] == ["query_encoder", "mask_term", "query_encoder", "tde", "sde_memory", "sde_query",
+                                     "fusion", "head"]  # the memory crops through the shared encoder, then the query
+    assert top[0].inputs == f"(1, 3, 3, {s}, {s})" and top[2].inputs == f"(1, 3, {s}, {s})"  # N memory crops, 1 query
     h = model.cfg.score_size
-    assert top[4].outputs == f"(1, {model.cfg.channels}, {h}, {h}), (1, 3)"  # TDE: F_m^T and the weights
+    assert top[3].outputs == f"(1, {model.cfg.channels}, {h}, {h}), (1, 3)"  # TDE: F_m^T and the weights
     assert top[-1].outputs == f"(1, 1, {h}, {h}), (1, 1, {h}, {h}), (1, 4, {h}, {h})"  # cls, ctr, reg
     seen = {r.name: r.parameters for r in top}
     assert sum(seen.values()) == sum(p.numel() for p in model.parameters())
-    assert not any(r.name.startswith("trunk.") for r in rows)  # the pretrained trunk is shown whole
+    assert [r.name for r in rows if "trunk" in r.name] == ["query_encoder.trunk"] * 2  # shown whole
 
 
 @pytest.mark.parametrize("depth, field", [(3, 7), (7, 15)])

@@ -54,9 +54,9 @@ def test_the_network_for_a_smaller_region_is_the_model_built_for_that_crop(model
         outs = []
         for m in (twin, fresh):
             engine = TorchEngine(m)
-            query = engine.query(image)  # (trunk features, F_q)
+            query = engine.query(image)  # F_q (1, C, 13, 13)
             memory = torch.stack([engine.memory(image, mask, query)] * 2, 1)  # (1, 2, C, 13, 13)
-            outs.append(engine.step(memory, query[1]))
+            outs.append(engine.step(memory, query))
     assert outs[0].cls.shape[-2:] == (13, 13)
     for a, b in ((outs[0].cls, outs[1].cls), (outs[0].reg, outs[1].reg)):
         torch.testing.assert_close(a, b)

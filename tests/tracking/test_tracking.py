@@ -79,8 +79,8 @@ def test_box_stays_valid_when_the_target_leaves(model):
 
 @pytest.mark.parametrize("box, message", [
     ([np.nan, 1, 10, 10], "finite"),
-    ([1, 1, 0, 10], "zero or negative"),
-    ([1, 1, 10, -2], "zero or negative"),
+    ([1, 1, 0, 10], "under one pixel wide or high"),
+    ([1, 1, 10, -2], "under one pixel wide or high"),
     ([500, 500, 10, 10], "outside"),
 ])
 def test_bad_initial_boxes_are_refused(model, box, message):
