@@ -60,9 +60,14 @@ class STIF(nn.Module):
             return Encoder(build_trunk(cfg.backbone, with_mask, cfg.pretrained, cfg.backbone_weights), c,
                            cfg.score_size)
 
-        self.query_encoder = encoder(False)
-        self.memory_encoder = None if neck_mask else encoder(True)  # None: memory shares the query's encoder
-        self.mask_term = MaskTerm(c, cfg.score_size, self.offset, cfg.stride) if neck_mask else None
+        # built memory side first, so that a seed initialises the same weights as it did for the shipped models
+        if neck_mask:  # memory shares the query's encoder and adds the mask's term
+            trunk = build_trunk(cfg.backbone, False, cfg.pretrained, cfg.backbone_weights)
+            self.mask_term, self.memory_encoder = MaskTerm(c, cfg.score_size, self.offset, cfg.stride), None
+            self.query_encoder = Encoder(trunk, c, cfg.score_size)
+        else:
+            self.mask_term, self.memory_encoder = None, encoder(True)
+            self.query_encoder = encoder(False)
         self.tde = TemporalEnhancement(cfg.temporal, cfg.similarity, cfg.tde_includes_initial) if cfg.ste else None
         self.sde_memory = SpatialAttention(norm=cfg.sde_norm) if cfg.ste else None
         self.sde_query = SpatialAttention(norm=cfg.sde_norm) if cfg.sde_query else None
