@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except MemoryError:  # e.g. under a tight ulimit -v
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {args.command} ran out of memory; {next(c.RESUME for c in COMMANDS if c.run is args.run)}",
+              file=sys.stderr)
+        return 2
     return 0
 
 

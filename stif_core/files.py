@@ -25,6 +25,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .paths import default_data_root
+
 MANIFEST = ".stif_core-files.json"  # {"files": {relative path: command}}: what the tools wrote in a folder
 # What a process that does not hold the folder (a notebook's kernel under ``report``) wrote there, one per process:
 FRAGMENT = re.compile(r"^\.stif_core-files\.\d+\.json$")
@@ -156,7 +158,10 @@ def atomic(path: str | Path, on_error: Path | None = None):
     ``path`` when the block ends, else deleted, or renamed to ``on_error`` (checked too: a run that keeps what it
     did, away from an earlier complete output)."""
     path = checked_target(path)
-    tmp = exclusive(path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"))  # the suffix kept for writers
+    try:
+        tmp = exclusive(path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"))  # the suffix kept for writers
+    except OSError as err:  # named by its target: the temporary name means nothing to the user
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
     try:
         yield tmp
     except BaseException:
@@ -421,9 +426,14 @@ def unique_keys(pairs: list[tuple], path, what: str) -> dict:
     return dict(pairs)
 
 
-def outside_data(path: str | Path, root: str | Path, what: str) -> Path:
-    """``path`` (resolved) when it lies outside the data root ``root``: results are never written into the data."""
-    path, root = Path(path).resolve(), Path(root).resolve()
+def outside_data(path: str | Path, root: str | Path | None, what: str) -> Path:
+    """``path`` (resolved) when it lies outside the data root ``root`` (None: the default one, where there is one):
+    results are never written into the data."""
+    root = default_data_root() if root is None else root
+    path = Path(path).resolve()
+    if root is None:
+        return path
+    root = Path(root).resolve()
     if path == root or root in path.parents:
         raise ValueError(f"{what} {path} lies inside the data root {root}; results are never written there")
     return path

@@ -94,6 +94,8 @@ def check_options(options, label: str, ranges: dict[str, tuple], choices: dict[s
     "<label> <name>=<value> is not valid: ..." otherwise."""
     for f in fields(options):
         value = getattr(options, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{label} {f.name}={value!r} is not valid: must be finite")
         if not TYPES[f.type](value):
             raise ValueError(f"{label} {f.name}={value!r} is not valid: expected {f.type}")
         if f.type in ("int", "float"):

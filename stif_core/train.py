@@ -34,7 +34,17 @@ from .data.sequences import Sequence, load_sequences, load_split, resolve_root
 from .data.synthetic import synthetic_clip
 from .device import DEVICES
 from .feature_cache import CachedSamples, trunk_digest, write_cache
-from .files import open_append, output_folder, outside_data, owned_dir, read_json, read_text, regular_file, write_text
+from .files import (
+    discard,
+    open_append,
+    output_folder,
+    outside_data,
+    owned_dir,
+    read_json,
+    read_text,
+    regular_file,
+    write_text,
+)
 from .losses import batch_loss
 from .options import MAX_JOBS, MAX_SEED, MAX_STEPS, check_options
 from .tracking.search import USABLE, available_bytes
@@ -332,7 +342,9 @@ class Trainer:
         terms = batch_loss(self.net, batch, self.model.centers, autocast=cfg.amp and dev.type == "cuda",
                            trunk=self.frozen_trunk)
         if not torch.isfinite(terms["loss"]):
-            raise FloatingPointError(f"step {self.step}: loss is {terms['loss'].item()}")
+            cache = (f" (feature cache {cfg.feature_cache}: rebuild it if its features are damaged)"
+                     if cfg.feature_cache else "")
+            raise FloatingPointError(f"step {self.step}: loss is {terms['loss'].item()}{cache}")
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
@@ -376,6 +388,10 @@ class Trainer:
             m = self.model.cfg
             self.probes = {"val": fixed_samples(validation_sequences(cfg), sampling, cfg.val_samples, cfg.seed + 1, m),
                            "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2, m)}
+        if self.step == 0 and self.rank == 0:  # a fresh run: what a run that never reached a checkpoint left is stale
+            for name in ("log.jsonl", "validation.jsonl", "best.safetensors", "model.safetensors"):
+                if (self.out / name).exists():
+                    discard(self.out / name)
         log = self.open_log("log.jsonl", self.step - 1) if self.rank == 0 else None
         vlog = self.open_log("validation.jsonl", self.step) if validating else None
         if vlog and self.step == 0:

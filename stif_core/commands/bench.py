@@ -26,6 +26,8 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
+    if args.training and args.json:
+        raise ValueError("--json writes the speed report; --training prints where a training step's time goes only")
     if args.training:
         from ..lab.bench import print_training_profile, training_profile
         from ..machine import conditions

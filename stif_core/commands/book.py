@@ -13,10 +13,12 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
-    from ..files import owned_dir
+    from ..files import outside_data, owned_dir
     from ..lab.book import browser_check, build, check_site
 
+    outside_data(args.out, None, "--out")
     if args.browser_check:
+        outside_data(args.browser_check, None, "--browser-check")
         owned_dir(args.browser_check, "--browser-check")  # a folder of the user's files: refused before the build
     index = build(args.out)
     problems = check_site(index)

@@ -34,5 +34,7 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..lab.report import run as report
 
+    if args.train_steps and not args.train:
+        raise ValueError("--train-steps sets the steps of --train's trainings; without --train the shipped models run")
     report(args.out, not args.full, args.device, args.data_root, args.variants, args.train, args.train_steps,
            not args.no_knockouts, args.jobs, args.starts)

@@ -171,7 +171,8 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
     many), beside the one-pass rows. Returns
     this run's rows."""
     if not sequences:
-        raise ValueError("no sequences to evaluate")
+        raise ValueError("no sequences to evaluate (a data root of another layout than OTB's reads as empty: "
+                         "--layout auto, got10k, lasot or trackingnet)")
     for name in [*trackers, *(s.name for s in sequences)]:
         check_name(name, "tracker or sequence name")
     blind = unscorable(sequences) if score else []

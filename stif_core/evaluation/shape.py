@@ -102,7 +102,8 @@ def format_shape(table: dict[str, dict]) -> str:
     lines = [f"box shape on the frames each tracker holds (IoU > {HELD_IOU}); per sequence: true w/h -> median "
              "predicted w/h", f"{'tracker':<28} {'held':>6} {'|log aspect err|':>17} {'centre err':>11}"]
     for name, r in table.items():
-        per = "; ".join(f"{s} {t:.2f}->{p:.2f}" for s, (t, p) in r["per_sequence"].items())
+        per = "; ".join(f"{s} {t:.2f}->{p:.2f}" if np.isfinite(p) else f"{s}: no frame held"
+                        for s, (t, p) in r["per_sequence"].items())
         lines.append(f"{name:<28} {r['held']:>6.2f} {r['aspect_error']:>17.3f} {r['centre_error']:>11.3f}   {per}"
                      + (f" (left out, other data: {', '.join(r['skipped'])})" if r["skipped"] else ""))
     if any(r["starts"] > 1 for r in table.values()):

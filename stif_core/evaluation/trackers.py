@@ -47,6 +47,8 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
                      "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {}) | (
                      {"search_size": size} if size else {}) | trained_with(meta)
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
+        if knockouts and not names:
+            raise ValueError(f"--knockouts {knockouts!r} names no knock-out; valid: all, or {knockouts_for(model)}")
         for ko in [None, *names]:
             twin = model if ko is None else knocked_out(model, ko)  # an unknown name fails here
             row = name if ko is None else f"{name}-ko-{ko}"

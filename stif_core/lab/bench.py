@@ -25,7 +25,7 @@ from .. import build_model
 from ..checkpoint import load_model, read_metadata
 from ..data.sequences import Sequence, load_sequences, resolve_root
 from ..data.synthetic import synthetic_clip
-from ..files import writable_file, write_text
+from ..files import outside_data, writable_file, write_text
 from ..machine import conditions, describe
 from ..paths import checkpoint_path
 from ..tracking.baselines import make_baseline
@@ -224,6 +224,8 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
         raise ValueError(f"--json {json_path} exists; bench never replaces a file: give another name")
     if data_root:
         resolve_root(data_root)  # a data root given and not there: an error, not a synthetic stand-in
+    if json_path:
+        outside_data(json_path, resolve_root(data_root) if data_root else None, "--json")
     search_size = search_size or FAST_SEARCH
     trained = read_metadata(checkpoint_path(checkpoint)).get("preset", "lite") if checkpoint else None
     machine = conditions()  # the load before this run's own work

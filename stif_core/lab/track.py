@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.crops import xywh_to_xyxy
 from ..data.video import FrameSource, video_writer
-from ..files import atomic, checked_target, output_folder, write_text
+from ..files import atomic, checked_target, output_folder, unaccounted, write_text
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
 from ..tracking.readout import step_readout
@@ -42,7 +42,7 @@ RSS_EVERY = 500  # frames between two resident-memory readings kept in track.jso
 def parse_box(text: str) -> np.ndarray:
     """``"x,y,w,h"`` -> (4,) float64; a clear error for anything else."""
     try:
-        box = np.array([float(v) for v in text.split(",")])
+        box = np.array([float(v) for v in text.split(",") if "_" not in v])  # float() reads 1_0 as 10
     except ValueError:
         box = np.zeros(0)
     if box.shape != (4,):
@@ -159,7 +159,14 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     keeps its frames there too, or in ``out/partial/`` when ``out`` holds an earlier complete run."""
     box = check_init_box(box, (source.size[1], source.size[0]))
     with output_folder(out, "track") as out:
+        earlier = recorded_video(out / "track.json")
+        if earlier is not None and Path(earlier).resolve() != source.path.resolve():
+            raise ValueError(f"{out} holds the run of another video, {earlier}: give another --out (two videos of "
+                             "one name share the default folder)")
         keep = out / "partial" if finished(out / "track.json") else out  # where a stopped run's files go
+        if keep != out and keep.exists() and unaccounted(keep):
+            raise ValueError(f"{keep} holds files this package did not write, where a stopped run would keep its "
+                             "frames: move them away")
         summary = {"video": str(source.path), "size": list(source.size), "fps": source.fps,
                    "frames_announced": source.announced, "first_box": box.tolist(), **(describe or {}),
                    "complete": False, "frames_tracked": 0, "stopped": "running", "rss_mib": {}}
@@ -177,6 +184,15 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
             raise
         write_status(out / "track.json", summary)
     return summary
+
+
+def recorded_video(status: Path) -> str | None:
+    """The video a ``track.json`` records, None without one."""
+    try:
+        video = json.loads(status.read_text(encoding="utf-8")).get("video")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return video if isinstance(video, str) else None
 
 
 def finished(status: Path) -> bool:

@@ -13,6 +13,7 @@ from stif_core.commands import COMMANDS
 from stif_core.config import MODEL_RANGES, ModelConfig, make_config
 from stif_core.data.sampling import SAMPLING_RANGES, SamplingConfig
 from stif_core.options import MAX_JOBS
+from stif_core.paths import default_data_root
 from stif_core.tracking import search
 from stif_core.tracking.search import SearchRegion, check_fits
 from stif_core.tracking.tracker import STIFTracker
@@ -105,7 +106,7 @@ def test_every_number_of_an_option_section_has_a_finite_range(cls, ranges, label
     ({"steps": 10**12}, r"training option steps=1000000000000 is not valid: must be in \[1, 10000000\]"),
     ({"batch_size": 100_000}, r"training option batch_size=100000 is not valid: must be in \[1, 256\]"),
     ({"num_workers": 100_000}, rf"num_workers=100000 is not valid: must be in \[0, {MAX_JOBS}\]"),
-    ({"lr": float("inf")}, r"training option lr=inf is not valid: expected float"),
+    ({"lr": float("inf")}, r"training option lr=inf is not valid: must be finite"),
     ({"model": {"crop_size": 100_000}}, r"model option crop_size=100000 is not valid: must be in \[1, 4096\]"),
 ])
 def test_a_config_beyond_what_the_machine_holds_is_refused(raw, message):
@@ -190,3 +191,37 @@ def test_a_training_config_out_holds_only_variant_and_seed(tmp_path):
         path.write_text('{"out": "%s"}' % template)
         with pytest.raises(ValueError, match=r"may hold only \{variant\} and \{seed\}"):
             TrainConfig.load(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "--train-steps", "5"], "--train-steps sets the steps of --train's trainings"),
+    (["bench", "--training", "configs/lite.json", "--json", "x.json"], "--json writes the speed report"),
+    (["eval", "--checkpoint", "stif_lite_full", "--knockouts", ",", "--sequences", "dudek", "--out", "x"],
+     "--knockouts ',' names no knock-out"),
+])
+def test_an_option_that_would_be_ignored_is_one_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.setenv("STIF_DATA_ROOT", str(default_data_root()))
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    def exhausted(args):
+        raise MemoryError
+
+    for command in COMMANDS:
+        monkeypatch.setattr(command, "run", exhausted)
+    assert main(["compare", "--metrics", "m.json"]) == 2
+    assert capsys.readouterr().err == "error: compare ran out of memory; nothing was written\n"
+
+
+@pytest.mark.parametrize("args", [["book", "--out", "{root}/book"], ["book", "--out", "{tmp}/b", "--browser-check",
+                                                                     "{root}/shots"],
+                                  ["bench", "--json", "{root}/bench.json"]])
+def test_book_and_bench_never_write_into_the_data_root(tmp_path, monkeypatch, capsys, args):
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("STIF_DATA_ROOT", str(root))
+    assert main([a.format(root=root, tmp=tmp_path) for a in args]) == 2
+    assert "lies inside the data root" in capsys.readouterr().err and list(root.iterdir()) == []

@@ -66,3 +66,10 @@ def test_a_tre_rows_shape_pools_the_frames_of_its_segments(tmp_path):
     assert table["held"] == pytest.approx(np.mean(held))
     assert table["aspect_error"] == pytest.approx(np.median(np.concatenate(aspects)))
     assert "a TRE row (<tracker>-tre<K>): the frames of every start" in format_shape({"kcf-tre3": table})
+
+
+def test_a_sequence_where_no_frame_is_held_says_so():
+    row = {"held": 0.0, "aspect_error": float("nan"), "centre_error": float("nan"), "starts": 1, "skipped": [],
+           "per_sequence": {"deer": (1.5, float("nan")), "dudek": (0.8, 0.9)}}
+    text = format_shape({"kcf": row})
+    assert "deer: no frame held" in text and "dudek 0.80->0.90" in text and "nan->nan" not in text

@@ -1,6 +1,7 @@
 """``track``: one's own video gives the harness's boxes on the same frames, per-frame internals that obey their
 definitions, and output that says when it is partial."""
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -114,7 +115,7 @@ def test_a_first_box_that_does_not_fit_the_frame_is_refused_before_any_file(tmp_
 
 def test_a_box_is_four_numbers():
     np.testing.assert_array_equal(parse_box("1,2.5,30,40"), [1, 2.5, 30, 40])
-    for text in ("1,2,3", "a,b,c,d", "1,2,3,4,5", ""):
+    for text in ("1,2,3", "a,b,c,d", "1,2,3,4,5", "", "1_0,10,10,10"):  # float() would read 1_0 as 10
         with pytest.raises(ValueError, match="give four numbers x,y,w,h"):
             parse_box(text)
 
@@ -140,3 +141,21 @@ def test_the_command_tracks_a_clip_and_refuses_what_it_cannot_use(tmp_path, trac
         done = cli(*args)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
     assert FrameSource(tmp_path / "run" / "track.mp4").announced == 30
+
+
+def test_a_run_of_another_video_or_a_partial_folder_of_yours_is_refused_before_any_frame(tmp_path, tracked, model):
+    """Two videos of one name share track's default folder: the second is refused, not tracked over the first's
+    complete run; a ``partial/`` folder of the user's, where a stopped run would keep its frames, is refused too."""
+    folder, _ = tracked
+    shutil.copytree(folder / "run", tmp_path / "run")
+    other = tmp_path / "elsewhere" / "clip.mp4"
+    other.parent.mkdir()
+    shutil.copyfile(folder / "clip.mp4", other)
+    box = np.array([120.0, 90, 40, 30])
+    with pytest.raises(ValueError, match="holds the run of another video"):
+        track_video(FrameSource(other), box, STIFTracker(model), tmp_path / "run", progress=False)
+    (tmp_path / "run" / "partial").mkdir()
+    (tmp_path / "run" / "partial" / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="partial holds files this package did not write"):
+        track_video(FrameSource(folder / "clip.mp4"), box, STIFTracker(model), tmp_path / "run", progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "partial").iterdir()) == ["keep.txt"]

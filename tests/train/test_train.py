@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from stif_core.checkpoint import read_metadata
 from stif_core.data.sampling import SamplingConfig, TrackingSamples
 from stif_core.data.sequences import FrameError, Sequence
 from stif_core.data.synthetic import synthetic_clip
@@ -245,3 +246,21 @@ def test_the_samples_take_the_models_crop_and_a_config_cannot_set_it(tmp_path):
         with pytest.raises(ValueError, match=rf"^sampling option {name} is derived from the model \(model option "
                                              rf"{owner}\): set that in the model section, not in sampling$"):
             tiny_config(tmp_path / "no", sampling={name: 161})
+
+
+def test_a_run_that_never_reached_a_checkpoint_leaves_nothing_to_the_next(tmp_path):
+    """A run stopped before its first checkpoint left its step-0 validation row and best.safetensors; a new run in
+    that folder (another config) starts clean: none of the earlier run's rows, and its own best weights."""
+    first = Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, lr=0.02))
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(progress=False, on_step=lambda row: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert (tmp_path / "run" / "best.safetensors").exists() and not (tmp_path / "run" / "checkpoint.pt").exists()
+    old = load_file(tmp_path / "run" / "best.safetensors")
+    second = Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, steps=2, lr=0.001))
+    second.fit(progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "validation.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2] and rows[0]["best"]
+    new = load_file(tmp_path / "run" / "best.safetensors")
+    assert any(not torch.equal(old[k], new[k]) for k in old)
+    assert read_metadata(tmp_path / "run" / "best.safetensors")["recipe"] == json.dumps(recipe(second.cfg),
+                                                                                         sort_keys=True)
