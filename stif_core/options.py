@@ -20,6 +20,14 @@ MAX_FPS = 1000  # frames per second of a video or a folder of frames
 MIN_FPS = 0.01  # OpenCV's MP4 writer opens no video below it (0.001: no encoder time base)
 
 
+def plain_float(text: str) -> float:
+    """``float(text)`` for a number as people write it: ``ValueError`` for Python's digit separators too (``float``
+    reads ``1_23`` as 123)."""
+    if "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def bounded_int(low: int, high: int, why: str = ""):
     """An argparse type: an integer in [low, high]; ``argparse.ArgumentTypeError`` giving the bound (and ``why``,
     what it stands for) otherwise."""
@@ -46,7 +54,7 @@ def bounded_float(low: float, high: float, above: bool = False):
     infinities are refused too; ``argparse.ArgumentTypeError`` giving the bound otherwise."""
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = plain_float(text)
         except ValueError:
             value = math.nan
         if not ((low < value if above else low <= value) and value <= high):

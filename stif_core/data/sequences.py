@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..files import check_name, read_json, read_text, regular_file
+from ..options import plain_float
 from ..paths import ENV_DATA_ROOT, default_data_root
 from .digests import FrameDigests
 
@@ -167,9 +168,7 @@ def read_boxes(path: Path) -> np.ndarray:
     rows = []
     for n, tokens in token_lines(path):
         try:
-            if any("_" in t for t in tokens):  # float() would read 1_23 as 123
-                raise ValueError
-            values = [float(t) for t in tokens]
+            values = [plain_float(t) for t in tokens]
         except ValueError:
             raise AnnotationError(f"{path}, line {n}: cannot read {' '.join(tokens)!r} as x, y, w, h") from None
         if len(values) != 4:

@@ -29,6 +29,7 @@ import numpy as np
 from ..data.crops import xywh_to_xyxy
 from ..data.video import FrameSource, video_writer
 from ..files import atomic, checked_target, output_folder, unaccounted, write_text
+from ..options import plain_float
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
 from ..tracking.readout import step_readout
@@ -42,7 +43,7 @@ RSS_EVERY = 500  # frames between two resident-memory readings kept in track.jso
 def parse_box(text: str) -> np.ndarray:
     """``"x,y,w,h"`` -> (4,) float64; a clear error for anything else."""
     try:
-        box = np.array([float(v) for v in text.split(",") if "_" not in v])  # float() reads 1_0 as 10
+        box = np.array([plain_float(v) for v in text.split(",")])
     except ValueError:
         box = np.zeros(0)
     if box.shape != (4,):
@@ -159,11 +160,11 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     keeps its frames there too, or in ``out/partial/`` when ``out`` holds an earlier complete run."""
     box = check_init_box(box, (source.size[1], source.size[0]))
     with output_folder(out, "track") as out:
-        earlier = recorded_video(out / "track.json")
-        if earlier is not None and Path(earlier).resolve() != source.path.resolve():
-            raise ValueError(f"{out} holds the run of another video, {earlier}: give another --out (two videos of "
-                             "one name share the default folder)")
-        keep = out / "partial" if finished(out / "track.json") else out  # where a stopped run's files go
+        earlier = read_status(out / "track.json")
+        if isinstance(earlier.get("video"), str) and Path(earlier["video"]).resolve() != source.path.resolve():
+            raise ValueError(f"{out} holds the run of another video, {earlier['video']}: give another --out (two "
+                             "videos of one name share the default folder)")
+        keep = out / "partial" if earlier.get("complete") is True else out  # where a stopped run's files go
         if keep != out and keep.exists() and unaccounted(keep):
             raise ValueError(f"{keep} holds files this package did not write, where a stopped run would keep its "
                              "frames: move them away")
@@ -186,21 +187,13 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     return summary
 
 
-def recorded_video(status: Path) -> str | None:
-    """The video a ``track.json`` records, None without one."""
+def read_status(status: Path) -> dict:
+    """What a ``track.json`` records (the video, whether the run tracked all of it); ``{}`` without a readable one."""
     try:
-        video = json.loads(status.read_text(encoding="utf-8")).get("video")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return video if isinstance(video, str) else None
-
-
-def finished(status: Path) -> bool:
-    """Whether ``track.json`` records a run that tracked its whole video."""
-    try:
-        return json.loads(status.read_text(encoding="utf-8")).get("complete") is True
-    except (OSError, ValueError, AttributeError):
-        return False
+        record = json.loads(status.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def write_status(path: Path, summary: dict) -> None:

@@ -32,7 +32,7 @@ def vit_stdvalue(std: tuple[float, ...] = VIT_STD) -> tuple[float, float, float,
     (4.367, 4.464, 4.444) / 255. Giving the quaternion inverse of the intended scale t = 1 / std, (t0, -t1, -t2, 0)
     / |t|^2, makes OpenCV's inverse come out as t."""
     t = 1.0 / np.asarray(std, dtype=np.float64)  # (3,) the intended scale
-    return tuple(float(v) for v in np.array([t[0], -t[1], -t[2], 0.0]) / (t ** 2).sum())
+    return tuple(float(v) for v in quaternion_inverse((*t, 0.0)))
 
 
 def quaternion_inverse(s: tuple[float, ...]) -> np.ndarray:

@@ -46,7 +46,10 @@ class TorchEngine:
     def memory(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
         """image (1, 3, S, S), mask (1, 1, S, S) and the crop's F_q ``query`` (computed here when None)
         -> F_m (1, C, H, W)."""
-        return self.model.remember(image, mask, self.query(image) if query is None else query)
+        return self.remember(image, mask, self.query(image) if query is None else query)
+
+    def remember(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return self.model.remember(image, mask, query)
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         """memory (1, N, C, H, W), F_q (1, C, H, W) -> the head maps (every internal map with ``internals``)."""
@@ -115,8 +118,8 @@ class OnnxEngine(TorchEngine):
     def query(self, image: torch.Tensor) -> torch.Tensor:
         return self.sessions["query"](image=image)[0]
 
-    def memory(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
-        return self.sessions["memory"](image=image, mask=mask, query=self.query(image) if query is None else query)[0]
+    def remember(self, image: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return self.sessions["memory"](image=image, mask=mask, query=query)[0]
 
     def step(self, memory: torch.Tensor, query: torch.Tensor, internals: bool = False) -> STIFOutput:
         if internals:

@@ -256,6 +256,11 @@ def test_a_run_that_never_reached_a_checkpoint_leaves_nothing_to_the_next(tmp_pa
         first.fit(progress=False, on_step=lambda row: (_ for _ in ()).throw(KeyboardInterrupt))
     assert (tmp_path / "run" / "best.safetensors").exists() and not (tmp_path / "run" / "checkpoint.pt").exists()
     old = load_file(tmp_path / "run" / "best.safetensors")
+    (tmp_path / "run" / "model.safetensors").write_text("mine")  # a file of the user's under a name the run uses
+    with pytest.raises(ValueError, match="was not written by this tool"):
+        Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, steps=2)).fit(progress=False)
+    assert (tmp_path / "run" / "model.safetensors").read_text() == "mine"
+    (tmp_path / "run" / "model.safetensors").unlink()
     second = Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, steps=2, lr=0.001))
     second.fit(progress=False)
     rows = [json.loads(line) for line in (tmp_path / "run" / "validation.jsonl").read_text().splitlines()]
