@@ -31,7 +31,9 @@ demo: setup
 report: setup
 	$(BIN)/python -m stif_core report
 
-# The notebooks as stored, as a static HTML site: reports/book/index.html (about a minute).
+# The notebooks as stored, as a static HTML site: reports/book/index.html (about a minute). With Chromium installed
+# (Debian: apt-get install chromium), `python -m stif_core book --browser-check DIR` then opens every page and the
+# search page, and fails on any console error, failed request, widget error, raw table pipes or clipped wide output.
 book: setup
 	$(BIN)/python -m stif_core book
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 from .options import check_options
 
 # The choices of ModelConfig's switches; the model's modules take them from here.
-BACKBONES = ("googlenet", "efficientnet_lite0")
+BACKBONES = ("googlenet", "efficientnet_lite0", "nanotrack_v2")
 GRANULARITIES = ("frame", "position")  # eq. 3: one weight per frame, or per frame and position
 SIMILARITIES = ("dot", "scaled_cosine")  # eq. 3's similarity
 ATTENTION_SIMILARITIES = ("dot", "cosine")  # eqs. 8-10's logits

@@ -21,6 +21,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -78,9 +79,14 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
 
 
 def save_manifest(folder: Path, files: dict[str, str], name: str = MANIFEST) -> None:
-    tmp = Path(folder) / f".{name}.{os.getpid()}.tmp"
-    exclusive(tmp).write_text(json.dumps({"files": dict(sorted(files.items()))}, indent=1))
-    os.replace(tmp, Path(folder) / name)
+    swap_in(Path(folder) / name, json.dumps({"files": dict(sorted(files.items()))}, indent=1))
+
+
+def swap_in(path: Path, text: str) -> None:
+    """``text`` written to a new temporary file beside ``path`` (``exclusive``), then renamed over it."""
+    tmp = exclusive(path.with_name(f".{path.name}.{os.getpid()}.tmp"))
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 FRAGMENTS: dict[Path, dict[str, str]] = {}  # this process's fragments, by folder
@@ -154,9 +160,8 @@ def checked_target(path: str | Path) -> Path:
 
 @contextmanager
 def atomic(path: str | Path, on_error: Path | None = None):
-    """A temporary file beside ``path`` (checked by ``checked_target``) for a writer to fill; renamed over
-    ``path`` when the block ends, else deleted, or renamed to ``on_error`` (checked too: a run that keeps what it
-    did, away from an earlier complete output)."""
+    """A temporary file beside ``path`` (``checked_target``) for a writer to fill; renamed over ``path`` when the
+    block ends, else deleted, or renamed to ``on_error``."""
     path = checked_target(path)
     try:
         tmp = exclusive(path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"))  # the suffix kept for writers
@@ -198,17 +203,10 @@ def discard(path: str | Path) -> None:
 
 
 def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[str]:
-    """Everything under ``folder`` that no manifest accounts for (a file listed in the manifest of its folder or of
-    a folder above it, by one of ``commands`` when given), links and other non-files included; bookkeeping and
-    temporary files count as accounted."""
+    """Everything under ``folder`` that no manifest (of its folder or one above, by one of ``commands`` when given)
+    lists, links and other non-files included; bookkeeping and temporary files count as accounted."""
     folder = Path(folder)
-    lists: dict[Path, dict[str, str] | None] = {}  # each folder's manifest, read once
-
-    def listed(at: Path) -> dict[str, str] | None:
-        if at not in lists:
-            lists[at] = read_manifest(at)
-        return lists[at]
-
+    listed = cache(read_manifest)  # each folder's manifest, read once
     found = []
     for path in sorted(folder.rglob("*")):
         rel = str(path.relative_to(folder))
@@ -224,15 +222,10 @@ def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[s
     return found
 
 
-def describe_unaccounted(items: list[str], commands: tuple[str, ...] | None = None) -> str:
-    who = f"that {'/'.join(commands)} did not write" if commands else "no tool of this package wrote"
-    return f"{len(items)} path(s) {who}, e.g. {', '.join(items[:3])}"
-
-
 @contextmanager
 def lock_held(lock: Path, label: str, command: str):
-    """Hold ``lock`` for the block; ``ValueError`` naming the other run (pid, command, start) when another process
-    holds it. A holder record left by a run that died is taken over, with a line saying so."""
+    """Hold ``lock`` for the block; ``ValueError`` naming the other run when another process holds it. A holder
+    record left by a run that died is taken over, with a line saying so."""
     record = lock.with_name(lock.name + ".json")
     for path in (lock, record):
         if path.is_symlink() or (path.exists() and not path.is_file()):
@@ -251,24 +244,26 @@ def lock_held(lock: Path, label: str, command: str):
                   file=sys.stderr, flush=True)
         holder = {"pid": os.getpid(), "command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                   "argv": sys.argv}
-        tmp = exclusive(record.with_name(f".{record.name}.{os.getpid()}.tmp"))
-        tmp.write_text(json.dumps(holder))
-        os.replace(tmp, record)
+        swap_in(record, json.dumps(holder))
         yield
     finally:
-        if record.is_file() and read_holder(record, raw=True).get("pid") == os.getpid():
+        if record.is_file() and json_object(record).get("pid") == os.getpid():
             record.unlink()
         guard.release()
 
 
-def read_holder(record: Path, raw: bool = False):
+def json_object(path: Path) -> dict:
+    """The JSON object in ``path``; ``{}`` when there is no readable one (a record that may be absent or cut)."""
     try:
-        holder = json.loads(record.read_text())
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        holder = {}
-    if raw:
-        return holder if isinstance(holder, dict) else {}
-    if not isinstance(holder, dict) or "pid" not in holder:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_holder(record: Path) -> str:
+    holder = json_object(record)
+    if "pid" not in holder:
         return "holder unknown"
     return f"pid {holder['pid']}, {holder.get('command', '?')}, started {holder.get('started', '?')}"
 
@@ -289,7 +284,7 @@ def owned_dir(path: str | Path, what: str = "--out") -> Path:
 @contextmanager
 def output_folder(path: str | Path, command: str, what: str = "--out"):
     """Hold the output folder ``path`` for the block (``owned_dir``, then its lock; re-entered freely by this
-    process); every write below it goes through ``checked_target``. Yields the resolved folder."""
+    process); yields the resolved folder."""
     root = owned_dir(path, what)
     if root in ACTIVE:
         ACTIVE[root].depth += 1
@@ -311,16 +306,16 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
 
 
 def check_replaceable(target: Path, commands: tuple[str, ...] | None, what: str) -> None:
-    """``ValueError`` unless ``target`` is absent, an empty folder, or a folder whose every file the tools wrote
-    (by ``commands`` when given)."""
+    """``ValueError`` unless ``target`` is absent or a folder whose every file the tools wrote (by ``commands``)."""
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ValueError(f"{what} {target} exists and is not a folder this tool made; it is never deleted: choose "
                          "another output folder, or move it away yourself")
     if target.is_dir():
         items = unaccounted(target, commands)
         if items:
-            raise ValueError(f"{what} {target} holds {describe_unaccounted(items, commands)}; it is never "
-                             "emptied: choose another output folder, or move it away yourself")
+            who = f"that {'/'.join(commands)} did not write" if commands else "no tool of this package wrote"
+            raise ValueError(f"{what} {target} holds {len(items)} path(s) {who}, e.g. {', '.join(items[:3])}; it is "
+                             "never emptied: choose another output folder, or move it away yourself")
 
 
 def fresh_folder(path: str | Path, commands: tuple[str, ...] | None = None, what: str = "folder") -> Path:
@@ -366,9 +361,7 @@ def replace_folder(target: str | Path, command: str, build, what: str = "--out")
 
 
 def regular_file(path: str | Path, what: str = "file") -> Path:
-    """``path`` when it is a regular file (links followed), checked before anything opens it: a FIFO would block
-    its reader. ``FileNotFoundError`` when missing, ``ValueError`` naming what it is instead (a folder, a FIFO, a
-    device)."""
+    """``path`` when it is a regular file, checked before anything opens it: a FIFO would block its reader."""
     path = Path(path)
     try:
         mode = path.stat().st_mode
@@ -386,10 +379,8 @@ BYTE_ORDER_MARKS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
-    """The text of the regular file ``path`` (``regular_file``), line ends made ``\\n``: UTF-8 with or without a
-    byte-order mark, or UTF-16 (LE or BE) with one, as annotation files are found saved. Any other bytes, and a NUL
-    (UTF-16 without its mark), raise ``ValueError`` naming the path (and ``what`` it is), the offset and the
-    bytes."""
+    """The text of the regular file ``path``, line ends made ``\\n``: UTF-8 with or without a byte-order mark, or
+    UTF-16 (LE or BE) with one, as annotation files are found saved; other bytes and a NUL are a ``ValueError``."""
     data = regular_file(path, what).read_bytes()
     bom, codec = next(((m, c) for m, c in BYTE_ORDER_MARKS if data.startswith(m)), (b"", "utf-8"))
     try:
@@ -408,8 +399,7 @@ def read_text(path: str | Path, what: str = "file") -> str:
 
 
 def read_json(path: str | Path, what: str = "file"):
-    """The JSON value of ``path`` (read by ``read_text``); ``FileNotFoundError`` or ``ValueError`` naming the path
-    (and ``what`` it is)."""
+    """The JSON value of ``path`` (read by ``read_text``); errors name the path and ``what`` it is."""
     text = read_text(path, what)
     try:
         return json.loads(text, object_pairs_hook=lambda pairs: unique_keys(pairs, path, what))
@@ -427,8 +417,7 @@ def unique_keys(pairs: list[tuple], path, what: str) -> dict:
 
 
 def outside_data(path: str | Path, root: str | Path | None, what: str) -> Path:
-    """``path`` (resolved) when it lies outside the data root ``root`` (None: the default one, where there is one):
-    results are never written into the data."""
+    """``path`` (resolved) when it lies outside the data root ``root`` (None: the default one, if any)."""
     root = default_data_root() if root is None else root
     path = Path(path).resolve()
     if root is None:
@@ -440,8 +429,7 @@ def outside_data(path: str | Path, root: str | Path | None, what: str) -> Path:
 
 
 def check_name(value: str, what: str) -> str:
-    """``value`` when it can name a single file or folder: not empty, not ``.`` or ``..``, no path separator and
-    no control character. A name checked here can never reach outside the folder it is joined to."""
+    """``value`` when it can name a single file or folder (never reaching outside the folder it is joined to)."""
     if not isinstance(value, str) or not value.strip() or value in (".", "..") or BAD_NAME_CHARS.search(value):
         raise ValueError(f"{what} {value!r} is not a valid name: it becomes a folder or file name, so it must be "
                          "non-empty, not '.' or '..', and hold no '/', '\\' or control character")
@@ -449,8 +437,7 @@ def check_name(value: str, what: str) -> str:
 
 
 def writable_dir(path: str | Path, what: str = "--out") -> Path:
-    """``path`` resolved and created, checked before any work: ``ValueError`` when it is a file or cannot be
-    written to."""
+    """``path`` resolved and created, checked before any work (a file, or a folder that cannot be written to)."""
     path = Path(path).resolve()
     if path.exists() and not path.is_dir():
         raise ValueError(f"{what} {path} is a file, not a folder")
@@ -464,8 +451,7 @@ def writable_dir(path: str | Path, what: str = "--out") -> Path:
 
 
 def writable_file(path: str | Path, what: str) -> Path:
-    """``path`` made absolute (its folder resolved, the file itself not: a link there is refused), checked before
-    any work: ``ValueError`` when it is a folder or a link, or its folder cannot be written to."""
+    """``path`` made absolute (its folder resolved, a link at the file refused), checked before any work."""
     path = Path(path)
     path = writable_dir(path.parent, f"the folder of {what}") / path.name
     if path.is_symlink():

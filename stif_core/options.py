@@ -29,8 +29,7 @@ def plain_float(text: str) -> float:
 
 
 def bounded_int(low: int, high: int, why: str = ""):
-    """An argparse type: an integer in [low, high]; ``argparse.ArgumentTypeError`` giving the bound (and ``why``,
-    what it stands for) otherwise."""
+    """An argparse type: an integer in [low, high] (``why``: what the bound stands for, in the message)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -51,7 +50,7 @@ def positive_int(high: int, why: str = ""):
 
 def bounded_float(low: float, high: float, above: bool = False):
     """An argparse type: a number in [low, high] (``above``: in (low, high]), bounds finite, so that nan and the
-    infinities are refused too; ``argparse.ArgumentTypeError`` giving the bound otherwise."""
+    infinities are refused too."""
     def parse(text: str) -> float:
         try:
             value = plain_float(text)
@@ -77,10 +76,6 @@ def name_list(valid: tuple[str, ...]):
     return parse
 
 
-def is_int(v) -> bool:
-    return isinstance(v, Integral) and not isinstance(v, bool)
-
-
 def is_number(v) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -88,7 +83,7 @@ def is_number(v) -> bool:
 TYPES = {  # annotation -> check
     "str": lambda v: isinstance(v, str),
     "str | None": lambda v: v is None or isinstance(v, str),
-    "int": is_int,
+    "int": lambda v: isinstance(v, Integral) and not isinstance(v, bool),
     "float": is_number,
     "bool": lambda v: isinstance(v, bool),
     "dict": lambda v: isinstance(v, dict),
@@ -98,8 +93,7 @@ TYPES = {  # annotation -> check
 
 def check_options(options, label: str, ranges: dict[str, tuple], choices: dict[str, tuple] | None = None) -> None:
     """Every field of the dataclass instance ``options`` of its annotated type, every number within
-    ``ranges[name]`` (low, high: each number has its finite range) and among ``choices[name]``; ``ValueError``
-    "<label> <name>=<value> is not valid: ..." otherwise."""
+    ``ranges[name]`` (low, high) and among ``choices[name]``; ``ValueError`` naming the option otherwise."""
     for f in fields(options):
         value = getattr(options, f.name)
         if isinstance(value, float) and not math.isfinite(value):

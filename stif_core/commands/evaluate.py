@@ -17,7 +17,8 @@ def register(sub) -> None:
                    help="the data root's layout: otb (this project's, with splits.json beside it), got10k, lasot, "
                         "trackingnet, or auto (detected)")
     p.add_argument("--sequences", nargs="+", help="sequence names (default: every sequence found)")
-    p.add_argument("--split", help="otb: a split of splits.json, e.g. val; got10k: train/val/test; lasot: a class; "
+    p.add_argument("--split", help="otb: a split of splits.json, e.g. val, or a cross-validation fold of one, "
+                                   "train:fold-0-of-4; got10k: train/val/test; lasot: a class; "
                                    "trackingnet: train/test or a chunk (TRAIN_3)")
     p.add_argument("--checkpoint", action="append", default=[],
                    help="STIF weights: a .safetensors file or a shipped model's name (stif_lite_full); repeatable")

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--out", help="output folder (overrides the config's)")
     p.add_argument("--steps", type=positive_int(MAX_STEPS),
                    help=f"number of steps (overrides the config's; at most {MAX_STEPS})")
+    p.add_argument("--split", help="the sequences to train on (overrides the config's): a split of splits.json, or "
+                                   "a cross-validation fold's complement, e.g. train:except-fold-0-of-4")
     p.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
     p.add_argument("--feature-cache", help="a folder of this seed's trunk features (python -m stif_core cache): the "
                                            "same training for the cost of the layers that learn")
@@ -31,7 +33,7 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..train import TrainConfig, Trainer
 
-    cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root,
+    cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root, split=args.split,
                            device=args.device, variant=args.variant, seed=args.seed,
                            feature_cache=args.feature_cache)
     print(f"weights written to {Trainer(cfg).fit(stop_at=args.stop_at)}")

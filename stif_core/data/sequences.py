@@ -34,8 +34,7 @@ class AnnotationError(ValueError):
 
 
 def frame_file(path: Path) -> Path:
-    """``path`` when it is a regular file; ``FrameError`` when it is missing or anything else (a FIFO would block
-    the decoder)."""
+    """``path`` when it is a regular file (a FIFO would block the decoder); ``FrameError`` otherwise."""
     try:
         return regular_file(path, "frame")
     except FileNotFoundError:
@@ -104,8 +103,8 @@ class Sequence:
                        absent=None if self.absent is None else self.absent[:n])
 
     def frame(self, i: int) -> np.ndarray:
-        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` names the index and file of a missing or corrupt frame,
-        and of a frame whose size differs from the first frame's (boxes and crops assume one size)."""
+        """Frame i as (H, W, 3) uint8 RGB; ``FrameError`` for a missing or corrupt frame, or one whose size differs
+        from the first frame's (boxes and crops assume one size)."""
         if isinstance(self.frames, np.ndarray):
             return self.frames[i]
         try:
@@ -129,10 +128,8 @@ class Sequence:
         return self._first_size
 
     def fingerprint(self, digests: Callable[[Path], str] | None = None) -> str:
-        """A digest of what the sequence is: its frames (each file's name and content digest, ``digests``: a
-        ``data.digests.FrameDigests``, which caches them; or the pixels of an in-memory clip) and its annotation
-        (boxes, absent flags, cover labels). Results stored for a sequence are reused only when this matches: the
-        same name over other data is another sequence."""
+        """A digest of the sequence's frames (``digests``: a ``data.digests.FrameDigests``, which caches them) and
+        annotation: results stored for a sequence are reused only when this matches."""
         digest = hashlib.sha256(f"{len(self)}:".encode())
         if isinstance(self.frames, np.ndarray):
             digest.update(np.ascontiguousarray(self.frames).tobytes())
@@ -149,8 +146,7 @@ class Sequence:
 
 
 def token_lines(path: Path) -> list[tuple[int, list[str]]]:
-    """(1-based line number, tokens) per line (the text as ``read_text`` reads it); blank lines are allowed only at
-    the end."""
+    """(1-based line number, tokens) per line; blank lines are allowed only at the end."""
     lines = read_text(path, "annotation file").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
@@ -192,13 +188,9 @@ def read_labels(path: Path, n_frames: int) -> np.ndarray:
 
 def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np.ndarray | None = None,
                    first_only: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """(L, 4) boxes checked against the frames, and the absent flags (L,) or None.
-
-    One box per frame (just the first when ``first_only``: the rest become NaN). Every box finite with positive
-    size and at most ``MAX_BOX_SCALE`` times the frame's width and height, except on frames marked absent; the first
-    box is always required and must overlap the frame. A later box that lies wholly outside the frame marks its
-    frame absent (as GOT-10k's absence label would): such a frame is neither scored nor sampled for training.
-    Invalid boxes of absent frames are NaN."""
+    """(L, 4) boxes checked against the frames (just the first when ``first_only``), and the absent flags (L,) or
+    None. The first box must be valid and overlap the frame; a later box wholly outside the frame marks its frame
+    absent (as GOT-10k's absence label would); invalid boxes of absent frames become NaN."""
     n_frames = len(frames)
     if len(boxes) != n_frames and not (first_only and len(boxes) == 1):
         raise AnnotationError(f"{path} has {len(boxes)} boxes for {n_frames} frames, {frames[0].name} to "
@@ -260,10 +252,8 @@ def natural_key(name: str) -> list[tuple[int, int | str]]:
 
 
 def frame_paths(folder: Path) -> list[Path]:
-    """Image files of a folder in frame order. Numbered names (1.jpg, 00000001.jpg) sort numerically, and a gap in
-    the numbering keeps its path, so that reading the missing frame raises ``FrameError`` naming it; other names
-    sort with their digit runs read as numbers. ``FrameError`` for a folder that mixes the two, two files of one
-    number (1.jpg and 01.jpg) or more missing numbers than frames."""
+    """Image files of a folder in frame order. Numbered names sort numerically, and a gap in the numbering keeps its
+    path, so that reading the missing frame raises ``FrameError`` naming it; other names sort naturally."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FrameError(f"frame folder {folder} is missing")
@@ -295,8 +285,7 @@ def frame_paths(folder: Path) -> list[Path]:
 
 
 def otb_files(seq_dir: Path) -> tuple[Path, Path] | None:
-    """(ground-truth file, frame folder) of our layout or OTB's own, None when neither. A ground truth that is not a
-    regular file (a folder, a FIFO) counts, so that reading it names it."""
+    """(ground-truth file, frame folder) of our layout or OTB's own, None when neither."""
     if (seq_dir / "groundtruth.txt").exists():
         return seq_dir / "groundtruth.txt", seq_dir
     if (seq_dir / "groundtruth_rect.txt").exists():
@@ -431,8 +420,7 @@ def detect_layout(root: Path) -> str:
 
 
 def open_dataset(root: str | Path, layout: str = "auto", split: str | None = None) -> list[Sequence]:
-    """The sequences of a dataset folder, frames read lazily. ``split``: OTB, a split of ``splits.json``
-    beside ``root``; GOT-10k, train/val/test; LaSOT, a class; TrackingNet, train/test or a chunk name."""
+    """The sequences of a dataset folder, frames read lazily, of one ``split`` (``eval --split``) when given."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; valid: {list(LAYOUTS)}")
     root = Path(root)
@@ -464,8 +452,20 @@ def resolve_root(data_root: str | Path | None) -> Path:
     return root
 
 
+FOLD = re.compile(r"(?P<split>.+):(?P<rest>except-)?fold-(?P<i>\d+)-of-(?P<k>\d+)")
+
+
 def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
-    """Sequence names of a split from ``splits.json`` beside the sequences folder."""
+    """Sequence names of a split from ``splits.json`` beside the sequences folder. ``train:fold-I-of-K`` is fold I
+    of the split's names sorted and dealt into K folds (every K-th from the I-th), ``train:except-fold-I-of-K`` the
+    other folds: cross-validation by sequence."""
+    fold = FOLD.fullmatch(split)
+    if fold:
+        names, i, k = sorted(load_split(fold["split"], data_root)), int(fold["i"]), int(fold["k"])
+        if not (2 <= k <= len(names) and 0 <= i < k):
+            raise ValueError(f"split {split!r}: a fold I of K needs 2 <= K <= {len(names)} (the split's sequences) "
+                             "and 0 <= I < K")
+        return [n for j, n in enumerate(names) if (j % k == i) != bool(fold["rest"])]
     path = resolve_root(data_root).parent / "splits.json"
     splits = read_json(path, "splits file")
     if not isinstance(splits, dict):

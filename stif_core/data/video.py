@@ -34,10 +34,9 @@ class Frame:
 
 
 class FrameSource:
-    """A video file or a folder of images as a stream of ``Frame``. Opening checks that a first frame decodes;
-    iterating reads one frame at a time. ``announced``: the frame count the file's header gives (None when it
-    gives none); ``stopped``: after iteration, why it stopped before ``announced`` (a broken or cut tail), else
-    None. A frame whose size differs from the first one's raises ``FrameError`` naming it."""
+    """A video file or a folder of images as a stream of ``Frame``; opening checks that a first frame decodes.
+    ``announced``: the frame count the file's header gives (or None); ``stopped``: after iteration, why it stopped
+    before ``announced`` (a broken or cut tail), else None."""
 
     def __init__(self, path: str | Path, fps: float = FOLDER_FPS):
         self.path = Path(path)

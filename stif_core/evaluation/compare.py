@@ -19,9 +19,8 @@ SHA8 = re.compile(r"-[0-9a-f]{8}(?=-|$)")  # the checkpoint's mark in a row's na
 
 
 def seed_groups(rows: dict) -> dict[str, list[str]]:
-    """Rows that are seeds of one row: their recorded set-up (``setup``, written by ``eval``) equal but for the
-    checkpoint and its seed, each with a seed recorded. A group is named after its first row, the checkpoint's
-    mark removed; a row without a recorded seed is a group of its own."""
+    """Rows that are seeds of one row: their recorded set-up equal but for the checkpoint and its seed, named after
+    the first row without the checkpoint's mark; a row without a recorded seed is a group of its own."""
     groups: dict[str, list[str]] = {}
     keys: dict[str, str] = {}
     for name, row in rows.items():
@@ -54,8 +53,7 @@ def by_scoring(rows: dict) -> dict[str, dict]:
 
 def common_sequences(rows: dict) -> tuple[list[str], dict[str, str]]:
     """The sequences that every row scored on the same data, in the first row's order, and the others with why
-    they are left out. A row written before data fingerprints (no ``data`` per sequence) is paired by name, and so
-    is a TRE row of an earlier eval (``tre.records_segments``) beside rows that record the sequence's own."""
+    they are left out; a row without fingerprints (``data``) of that sequence's kind is paired by name."""
     first = next(iter(rows.values()))["per_sequence"]
     named = {s for r in rows.values() for s in r["per_sequence"]}
     kept, dropped = [], {}
@@ -84,13 +82,10 @@ def check_scores(rows: dict, keys: tuple[str, ...], sequences: list[str]) -> Non
 def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED, seeds: bool = False,
                groups: dict[str, list[str]] | None = None, same_seeds: bool = False):
     """A DataFrame, one row per tracker: for each key its mean over the common sequences with the 95% interval,
-    and against ``reference`` (when given) the paired difference with its interval, how many sequences are
-    ahead / behind, and whether the interval excludes zero. ``seeds``: rows that are seeds of one row
-    (``seed_groups``) become one line, its mean over seeds and sequences, the bootstrap over both, and
-    ``<key>_seed_sd``, the spread of the seeds' means; ``reference`` may then name the group. ``groups``: the
-    seeds' grouping given (name -> its rows), instead of ``seed_groups``'. ``same_seeds``: every group's k-th row
-    comes from the reference's k-th training run (knock-outs of one model), paired seed by seed
-    (``stats.paired``)."""
+    and against ``reference`` (when given) the paired difference with its interval, sequences ahead / behind, and
+    whether the interval excludes zero. ``seeds``: rows that are seeds of one row (``seed_groups``, or the
+    ``groups`` given) become one line, with ``<key>_seed_sd``, the spread of the seeds' means. ``same_seeds``:
+    every group's k-th row comes from the reference's k-th training run, paired seed by seed (``stats.paired``)."""
     import pandas as pd
 
     if not rows:
@@ -133,8 +128,7 @@ def comparison(rows: dict, reference: str | None = None, keys: tuple[str, ...] =
 
 def comparisons(rows: dict, reference: str | None = None, keys: tuple[str, ...] = COMPARED, seeds: bool = False
                 ) -> dict[str, object]:
-    """``comparison`` of each set of rows scored alike (``by_scoring``: one-pass rows apart from TRE rows), the
-    reference only in the set it belongs to."""
+    """``comparison`` of each set of rows scored alike (``by_scoring``), the reference only in its own set."""
     kinds = by_scoring(rows)
     held = [k for k, part in kinds.items() if reference in part or (seeds and reference in seed_groups(part))]
     if reference is not None and len(kinds) > 1 and not held:

@@ -28,8 +28,8 @@ from .tre import base_name, pool_segments, segments, shortfall, starts_record, s
 
 def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Callable | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (L, 4) x, y, w, h and seconds per frame (L,), frame decoding included. The first box is the
-    ground truth the tracker starts from. ``on_frame(i, result)`` receives every later frame's result."""
+    """Boxes (L, 4) x, y, w, h and seconds per frame (L,), frame decoding included; ``on_frame(i, result)``
+    sees every later frame's result."""
     boxes = np.repeat(seq.boxes[:1], len(seq), axis=0)  # (L, 4); a failed tracker keeps its last box
     times = np.zeros(len(seq))  # (L,)
     i = 0
@@ -51,8 +51,7 @@ def track_sequence(tracker, seq: Sequence, progress: bool = True, on_frame: Call
 
 
 def fps(times: np.ndarray) -> float:
-    """Frames per second over the tracked frames (the initialisation, and frames after a tracker's failure,
-    which have no time, excluded)."""
+    """Frames per second over the tracked frames (not the initialisation, nor frames after a tracker's failure)."""
     tracked = times[1:][times[1:] > 0]
     return float(len(tracked) / max(tracked.sum(), 1e-9))
 
@@ -95,16 +94,14 @@ def claim_folder(folder: Path, signature: dict) -> None:
 
 
 def unscorable(sequences: list[Sequence]) -> list[str]:
-    """Names of the sequences with no visible ground-truth box after the first frame: nothing to score against
-    (a test split's withheld annotation, a one-frame sequence, a target absent after the start)."""
+    """Names of the sequences with no visible ground-truth box after the first frame: nothing to score against."""
     return [s.name for s in sequences if not visible_frames(s.boxes, hidden_frames(s))[1:].any()]
 
 
 def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool, data: str
                   ) -> tuple[np.ndarray, np.ndarray]:
     """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it computed on
-    the same data (``data``, its fingerprint), else tracked by a fresh tracker and written in both layouts
-    (the fingerprint first, then GOT-10k; the OTB boxes file, written last, marks completion)."""
+    the same data (``data``, its fingerprint), else tracked by a fresh tracker and written in both layouts."""
     record = folder / "data" / f"{seq.name}.txt"
     try:
         boxes, times = read_otb(folder / "otb", seq.name)
@@ -128,11 +125,9 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
 
 def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path,
                      progress: bool, prints: dict[str, str], score: bool = True, segmented: bool = False) -> dict:
-    """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint (``data``, from ``prints``)
-    per sequence and ``fps`` overall; ``score=False``: the result files only, and an empty report.
-    ``segmented``: the sequences are TRE segments (``tre.segments``), scored pooled per sequence, each sequence's
-    ``data`` its first segment's fingerprint (the sequence's own where that starts at frame 0) and ``starts_used``
-    its number of segments."""
+    """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint per sequence and ``fps``
+    overall; ``score=False``: the result files only. ``segmented``: the sequences are TRE segments, scored pooled
+    per sequence, each with its first segment's fingerprint and ``starts_used``."""
     per_seq, seq_times = {}, {}
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
         boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name])
@@ -161,15 +156,10 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
              progress: bool = True, signatures: dict[str, dict] | None = None, score: bool = True,
              starts: int = 1) -> dict:
     """Track every sequence with every tracker (a fresh one per sequence, from its factory); results under
-    ``out_dir/<tracker>/{otb,got10k}/`` and the scores (``auc``, ``prec20``, ``norm_prec``, ``ao``, ``sr50``,
-    ``sr75``, ``fps``) in ``out_dir/metrics.json``, updated after each tracker (rows of earlier runs kept).
-    ``signatures[name]``: what produces a tracker's results (default ``{"tracker": name}``), see
-    ``claim_folder``. ``score=False``: result files only (sequences without ground truth, for a server); with
-    scoring, such sequences are refused before anything runs. ``starts`` > 1: OTB's temporal robustness
-    evaluation (``tre``), each sequence tracked from up to that many starts and scored pooled; each row is then
-    ``<tracker>-tre<starts>`` (its record: ``tre.starts_record``; a line names the sequences too short for that
-    many), beside the one-pass rows. Returns
-    this run's rows."""
+    ``out_dir/<tracker>/{otb,got10k}/`` and the scores in ``out_dir/metrics.json``, updated after each tracker
+    (rows of earlier runs kept); returns this run's rows. ``signatures[name]``: what produces a tracker's results
+    (``claim_folder``). ``score=False``: result files only, for a server. ``starts`` > 1: OTB's temporal
+    robustness evaluation (``tre``), each row then ``<tracker>-tre<starts>``."""
     if not sequences:
         raise ValueError("no sequences to evaluate (a data root of another layout than OTB's reads as empty: "
                          "--layout auto, got10k, lasot or trackingnet)")
@@ -183,9 +173,9 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
                          "<out>/<tracker>/got10k to the benchmark's evaluation server")
     if starts < 1:
         raise ValueError(f"starts={starts}: give at least 1 (1 is one-pass evaluation)")
+    signatures = {n: (signatures or {}).get(n, {"tracker": n}) for n in trackers}
     if starts > 1:
-        signatures = {f"{n}-tre{starts}": (signatures or {}).get(n, {"tracker": n}) | {"starts": starts}
-                      for n in trackers}
+        signatures = {f"{n}-tre{starts}": signatures[n] | {"starts": starts} for n in trackers}
         trackers = {f"{n}-tre{starts}": f for n, f in trackers.items()}
         sequences = segments(sequences, starts, hidden_frames)
         fewer = shortfall(starts, starts_used([s.name for s in sequences]))
@@ -197,15 +187,14 @@ def evaluate(trackers: dict[str, Callable[[], object]], sequences: list[Sequence
 
 
 def track_and_score(trackers: dict[str, Callable[[], object]], sequences: list[Sequence], out: Path, progress: bool,
-                    signatures: dict[str, dict] | None, score: bool, starts: int) -> dict:
-    """``evaluate``'s work in the output folder ``out``, which this process holds: every tracker's folder claimed
-    before any tracking, then each tracker's sequences tracked or read back, ``metrics.json`` updated after each."""
+                    signatures: dict[str, dict], score: bool, starts: int) -> dict:
+    """``evaluate``'s work in the output folder ``out``, which this process holds."""
     metrics = out / "metrics.json"
     stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
     if score:
         checked_target(metrics)  # a planted link or a file the tools did not write: refused before any tracking
     for name in trackers:  # every folder checked before any tracking starts
-        claim_folder(out / name, (signatures or {}).get(name, {"tracker": name}))
+        claim_folder(out / name, signatures[name])
     digests = FrameDigests(out / "frame-digests.json")  # frames read once, then only when they change
     prints = {seq.name: seq.fingerprint(digests) for seq in sequences}  # once, for every tracker
     digests.save()
@@ -213,11 +202,10 @@ def track_and_score(trackers: dict[str, Callable[[], object]], sequences: list[S
     for name, factory in trackers.items():
         report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score, starts > 1)
         if score:
-            report[name]["setup"] = (signatures or {}).get(name, {"tracker": name})
+            report[name]["setup"] = signatures[name]
             if starts > 1:
                 used = {s: e["starts_used"] for s, e in report[name]["per_sequence"].items()}
                 report[name] |= starts_record(starts, used)
-        if score:
             write_text(metrics, json.dumps(stored | report, indent=2))
     return report if score else {}
 

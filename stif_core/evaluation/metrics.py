@@ -61,8 +61,8 @@ def normalized_center_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def otb_curves(pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
-    """Success (21,), precision (51,) and normalised precision (51,) curves of one sequence's visible frames,
-    the first of them the initialisation (its prediction replaced by the ground truth)."""
+    """Success (21,), precision (51,) and normalised precision (51,) curves of one sequence's visible frames, the
+    first one's prediction replaced by the ground truth."""
     pred = np.array(pred, dtype=np.float64)  # (N, 4)
     pred[0] = gt[0]
     iou = rect_iou(pred, gt)[:, None]  # (N, 1)
@@ -90,9 +90,8 @@ def visible_frames(gt: np.ndarray, absent: np.ndarray | None = None) -> np.ndarr
 
 def evaluate_sequence(pred: np.ndarray, gt: np.ndarray, image_size: tuple[int, int],
                       absent: np.ndarray | None = None) -> dict:
-    """One sequence: ``curves`` (OTB success, precision, normalised precision) over its ``frames`` visible
-    frames, and ``ious`` (GOT-10k's, pooled later). ``image_size`` is (width, height); ``absent`` (L,) marks
-    frames whose target is hidden."""
+    """One sequence: ``curves`` (OTB's) over its ``frames`` visible frames, and ``ious`` (GOT-10k's, pooled later);
+    ``image_size`` is (width, height)."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.shape != gt.shape:
         raise ValueError(f"{len(pred)} predicted boxes for {len(gt)} ground-truth boxes")
@@ -114,9 +113,7 @@ def scores(curves: dict[str, np.ndarray], ious: np.ndarray) -> dict[str, float]:
 
 
 def summarize(per_sequence: dict[str, dict]) -> dict:
-    """``overall`` and ``per_sequence`` scores from ``evaluate_sequence`` results, and the overall ``curves``
-    (lists, for plotting against the thresholds above): OTB curves averaged over sequences, GOT-10k IoUs pooled
-    over frames."""
+    """``overall`` and ``per_sequence`` scores from ``evaluate_sequence`` results, and the overall ``curves``."""
     mean_curves = {k: np.mean([r["curves"][k] for r in per_sequence.values()], 0) for k in CURVES}
     pooled = np.concatenate([r["ious"] for r in per_sequence.values()])  # (sum of counted frames,)
     return {"overall": scores(mean_curves, pooled),

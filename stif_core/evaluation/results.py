@@ -81,8 +81,7 @@ SHARES = ("auc", "prec20", "norm_prec", "ao", "sr50", "sr75")  # scores that are
 
 
 def row_problem(row) -> str | None:
-    """What makes ``row`` not a row of ``metrics.json`` (None: nothing): an object with ``per_sequence`` (sequence
-    -> scores: numbers, and ``data``, a string), and where present ``overall`` (scores) and ``setup`` (an object)."""
+    """What makes ``row`` not a row of ``metrics.json`` (None: nothing)."""
     if not isinstance(row, dict):
         return f"is {type(row).__name__}, not an object of overall, per_sequence"
     if not isinstance(row.get("per_sequence"), dict):
@@ -106,9 +105,7 @@ def row_problem(row) -> str | None:
 
 
 def read_metrics(path: str | Path, allow_empty: bool = False) -> dict:
-    """The rows of an ``eval`` run's ``metrics.json`` (tracker -> overall, per_sequence); ``FileNotFoundError`` or
-    ``ValueError`` naming the file (and the row) when it is missing, not JSON, not such rows (``row_problem``), or
-    (unless ``allow_empty``) empty."""
+    """The rows of an ``eval`` run's ``metrics.json`` (tracker -> overall, per_sequence), each checked."""
     rows = read_json(path, "metrics file")
     if not isinstance(rows, dict):
         raise ValueError(f"metrics file {path} is not an eval metrics file (an object of tracker -> overall, "

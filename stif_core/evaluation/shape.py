@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.sequences import Sequence
 from .harness import hidden_frames
-from .metrics import normalized_center_error, rect_iou
+from .metrics import normalized_center_error, rect_iou, visible_frames
 from .results import read_otb
 from .tre import records_segments, segments, segments_digest
 
@@ -25,22 +25,17 @@ def log_aspect_error(pred_wh: np.ndarray, true_wh: np.ndarray) -> np.ndarray:
 
 
 def visible(seq: Sequence, n: int) -> np.ndarray:
-    """(n,) bool: frames 1 .. n-1 whose target is annotated and not hidden (``hidden_frames``; frame 0 is the
-    given box)."""
-    gt = seq.boxes[:n]
-    ok = np.isfinite(gt).all(1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    """(n,) bool: frames 1 .. n-1 whose target is annotated and not hidden (frame 0 is the given box)."""
     hidden = hidden_frames(seq)
-    if hidden is not None:
-        ok &= ~hidden[:n]
+    ok = visible_frames(seq.boxes[:n], None if hidden is None else hidden[:n])
     ok[0] = False
     return ok
 
 
 def shape_errors(parts: list[tuple[np.ndarray, Sequence]]) -> dict:
-    """A tracker's boxes (N, 4) x, y, w, h on each sequence of ``parts`` (one sequence, or a TRE row's segments of
-    one), their frames taken together: the share of visible frames held, and on the held frames the signed log
-    aspect error log((w / h) / (true w / h)) (H,), the centre error over the target's size (H,), and the median
-    true and predicted w / h."""
+    """A tracker's boxes (N, 4) on each sequence of ``parts`` (one sequence, or a TRE row's segments of one), their
+    frames taken together: the share of visible frames held, and on the held frames the signed log aspect error
+    (H,), the centre error over the target's size (H,), and the median true and predicted w / h."""
     held, p, g = [], [], []
     for pred, seq in parts:
         pred = np.asarray(pred, dtype=np.float64)
@@ -58,8 +53,8 @@ def shape_errors(parts: list[tuple[np.ndarray, Sequence]]) -> dict:
 
 
 def tracked(row: dict, seq: Sequence, data: str) -> tuple[list[Sequence], str]:
-    """What a row tracked of ``seq`` (``data``: its fingerprint), the sequence or a TRE row's segments of it
-    (``tre.segments``), and the ``data`` the row records when it was computed on them."""
+    """What a row tracked of ``seq`` (the sequence, or a TRE row's segments of it) and the ``data`` the row records
+    when it was computed on them (``data``: the sequence's fingerprint)."""
     if row.get("starts", 1) == 1:
         return [seq], data
     parts = segments([seq], row["starts"], hidden_frames)
@@ -69,10 +64,9 @@ def tracked(row: dict, seq: Sequence, data: str) -> tuple[list[Sequence], str]:
 
 
 def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> dict[str, dict]:
-    """Per row of an eval run (its result files in ``out_dir``): the held share (mean over sequences), the median
-    |log aspect error| and centre error over every held frame, and per sequence true -> predicted median w / h.
-    A TRE row's figures pool the frames of each sequence's segments. Sequences whose stored data differ from
-    ``sequences``' are left out of that row, named in ``skipped``."""
+    """Per row of an eval run (its result files in ``out_dir``): the held share, the median |log aspect error| and
+    centre error over every held frame, and per sequence true -> predicted median w / h; sequences whose stored
+    data differ from ``sequences``' are left out of that row, named in ``skipped``."""
     table, prints = {}, {seq.name: seq.fingerprint() for seq in sequences}  # once, for every row
     for name, row in rows.items():
         held, aspect, centre, per, skipped = [], [], [], {}, []

@@ -45,9 +45,8 @@ def sequence_draws(count: int, resamples: int = RESAMPLES, seed: int = 0) -> np.
 def bootstrap_means(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
                     sequences: np.ndarray | None = None, stream: int = 1) -> np.ndarray:
     """Means of ``resamples`` resamples: values (S,) or (K seeds, S) -> (R,). Each resample draws the sequences
-    with replacement (``sequences``: (R, S) draws to share with another row, for paired differences) and, with
-    several seeds, the seeds too (with replacement, from the random stream ``seed + stream``): both the videos
-    and training luck vary. With one seed this is the plain bootstrap over sequences."""
+    (``sequences``: (R, S) draws shared with another row, for paired differences) and the seeds (from the random
+    stream ``seed + stream``) with replacement."""
     values = grid(values)
     k, s = values.shape
     rows = sequence_draws(s, resamples, seed) if sequences is None else sequences  # (R, S)
@@ -63,9 +62,7 @@ def interval_of(means: np.ndarray, mean: float, count: int, level: float) -> Int
 
 
 def interval(values: np.ndarray, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
-    """The mean of per-sequence scores, (S,) or (K seeds, S), and its percentile-bootstrap interval over
-    sequences (and seeds); no interval (NaN bounds, which exclude nothing) from a single sequence, whose
-    resamples are all the same value."""
+    """The mean of per-sequence scores, (S,) or (K seeds, S), and its percentile-bootstrap interval."""
     values = grid(values)
     return interval_of(bootstrap_means(values, resamples, seed), values.mean(), values.shape[1], level)
 
@@ -94,11 +91,9 @@ class Paired:
 
 def paired(a: np.ndarray, b: np.ndarray, tie: float = 1e-3, level: float = 0.95, resamples: int = RESAMPLES,
            seed: int = 0, same_seeds: bool = False) -> Paired:
-    """Compare per-sequence scores ``a`` and ``b`` on the same sequences in the same order, each (S,) or
-    (seeds, S): the bootstrap resamples sequences, keeping each sequence's pair together, and each row's seeds on
-    its own. ``same_seeds``: row k of ``a`` and of ``b`` come from one training run (a model and its knock-out),
-    so each resample draws one set of seeds for both, and the training's luck, common to both, cancels. Ahead /
-    behind count sequences by their mean over seeds."""
+    """Compare per-sequence scores ``a`` and ``b``, each (S,) or (seeds, S), on the same sequences: the bootstrap
+    keeps each sequence's pair together. ``same_seeds``: row k of ``a`` and of ``b`` come from one training run (a
+    model and its knock-out), so each resample draws one set of seeds for both and the training's luck cancels."""
     a, b = grid(a), grid(b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"paired scores must cover the same sequences: shapes {a.shape} and {b.shape}")

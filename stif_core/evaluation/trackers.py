@@ -17,17 +17,11 @@ from ..tracking.memory import DEFAULT_MEMORY_POLICY
 from ..tracking.tracker import STIFTracker
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str, engine: str = "torch",
                   knockouts: str = "", search_size: int | None = None) -> tuple[dict, dict]:
-    """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the first 8
-    hex digits of the checkpoint's SHA-256 when two checkpoints of one variant run together, and the parameter
-    set, memory policy, engine and search size (``s129``) when they are not the defaults (otb,
-    ``DEFAULT_MEMORY_POLICY``, torch, the model's crop). ``knockouts`` (comma-
-    separated, or "all" that apply) adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
+    """(name -> factory, name -> signature) for STIF checkpoints. A row is ``stif-<variant>``, with the checkpoint's
+    SHA-256 mark when two checkpoints of one variant run together, and every option that is not the default;
+    ``knockouts`` (comma-separated, or "all") adds a row ``<row>-ko-<name>`` per knock-out and checkpoint."""
     paths = [checkpoint_path(c) for c in checkpoints]
     metadata = [read_metadata(p) for p in paths]
     variants = [m.get("variant", p.stem) for m, p in zip(metadata, paths)]
@@ -37,7 +31,7 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
         model = load_model(path, device)  # a bad file fails here, before any tracking
         size = search_size if search_size not in (None, model.cfg.crop_size) else None
         STIFTracker(model, params, policy, engine=engine, search_size=size)  # a bad option fails here too
-        sha = file_sha256(path)
+        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         name = f"stif-{variant}" + (f"-{sha[:8]}" if variant in repeated else "")
         defaults = ((params, "otb"), (policy, DEFAULT_MEMORY_POLICY), (engine, "torch"))
         name += "".join(f"-{v}" for v, default in defaults if v != default) + (f"-s{size}" if size else "")
@@ -58,8 +52,7 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
 
 
 def trained_with(meta: dict[str, str]) -> dict:
-    """The seed and the recipe's digest of a checkpoint (``train.recipe``), where its metadata records them:
-    ``compare --seeds`` takes rows that differ only in checkpoint and seed as seeds of one row."""
+    """The seed and the recipe's digest of a checkpoint (``train.recipe``), where its metadata records them."""
     seed = {"seed": int(meta["seed"])} if "seed" in meta else {}
     return seed | ({"recipe": hashlib.sha256(meta["recipe"].encode()).hexdigest()[:12]} if "recipe" in meta else {})
 
@@ -73,8 +66,7 @@ def baseline_trackers(baselines: list[str]) -> tuple[dict, dict]:
 
 
 def dataset_sequences(root: Path, layout: str, split: str | None, names: list[str] | None) -> list[Sequence]:
-    """The sequences to evaluate: this project's OTB folder by split or names, or another layout's split
-    (``open_dataset``), cut to ``names`` when given; unknown names are an error that lists the available ones."""
+    """The sequences to evaluate: by split or names, in this project's OTB folder or another layout's."""
     if layout == "otb":
         return load_sequences(load_split(split, root) if split else names, root)
     sequences = open_dataset(root, layout, split)

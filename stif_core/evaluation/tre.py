@@ -12,6 +12,7 @@ a sequence is too short; each sequence's ``data`` is its first segment's fingerp
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -25,8 +26,7 @@ SEPARATOR = "@"  # name@start
 
 def segment_starts(visible: np.ndarray, count: int) -> list[int]:
     """OTB's TRE starts (``split_seq_TRE``): ``count`` frames spread evenly over the frames with a visible box that
-    leave at least ``MIN_FRAMES`` frames to the end, the first of them frame 0 and the last the latest such frame.
-    Fewer when the sequence has fewer candidates; frame 0 only when ``count`` is 1 (one-pass evaluation)."""
+    leave at least ``MIN_FRAMES`` frames to the end (fewer when there are fewer such frames)."""
     n = len(visible)
     candidates = [i for i in np.flatnonzero(visible) if n - i >= MIN_FRAMES] or [0]
     count = min(count, len(candidates))  # as many starts as candidates picks every candidate
@@ -60,15 +60,11 @@ def base_name(name: str) -> str:
 
 def starts_used(names: list[str]) -> dict[str, int]:
     """Segment names -> how many starts each sequence is tracked from."""
-    used: dict[str, int] = {}
-    for name in names:
-        used[base_name(name)] = used.get(base_name(name), 0) + 1
-    return used
+    return dict(Counter(base_name(name) for name in names))
 
 
 def starts_record(asked: int, used: dict[str, int]) -> dict:
-    """A TRE row's record of its starts: ``starts``, those asked, and ``starts_used``, the fewest and most any
-    sequence is tracked from."""
+    """A TRE row's record of its starts: those asked, and the fewest and most any sequence is tracked from."""
     return {"starts": asked, "starts_used": {"fewest": min(used.values()), "most": max(used.values())}}
 
 
@@ -83,8 +79,7 @@ def shortfall(asked: int, used: dict[str, int]) -> str:
 
 
 def starts_text(row: dict) -> str:
-    """How many starts a row's sequences were tracked from: ``3``, or ``2 to 5 of the 5 asked`` where some were
-    too short (a row recorded before ``starts_used``: those asked)."""
+    """How many starts a row's sequences were tracked from: ``3``, or ``2 to 5 of the 5 asked``."""
     asked = row.get("starts", 1)
     used = row.get("starts_used", {"fewest": asked, "most": asked})
     if used["fewest"] == asked:
@@ -106,8 +101,8 @@ def segments_digest(prints: dict[str, str]) -> str:
 
 
 def pool_segments(per_segment: dict[str, dict]) -> dict[str, dict]:
-    """``evaluate_sequence`` results of segments -> one result per sequence: its curves the frame-weighted mean of
-    its segments' curves (OTB's pooled frames), its GOT-10k IoUs and frame counts concatenated."""
+    """``evaluate_sequence`` results of segments -> one result per sequence: the frame-weighted mean of the
+    segments' curves (OTB's pooled frames), their IoUs and frame counts concatenated."""
     groups: dict[str, list[dict]] = {}
     for name, result in per_segment.items():
         groups.setdefault(base_name(name), []).append(result)

@@ -2,12 +2,9 @@
 
 - end-to-end tracking FPS (frame decoding, cropping, network, post-processing) and network-only latency, for
   both presets on the CPU and, when present, on the GPU, the lite model also on ONNX Runtime at its own crop and
-  at a smaller search crop; OpenCV's CSRT in the same run, every tracker timed in interleaved rounds;
+  at a smaller search crop; OpenCV's peers in the same run, every tracker timed in interleaved rounds;
 - resident memory of the process against the number of frames tracked on ``dog1``;
-- with ``--profile``, where a lite tracking frame's time goes (torch.profiler, labelled parts);
-- with ``--training CONFIG``, where a training step's time goes: JPEG decoding, building the samples (crops and
-  augmentation), the trunk's forward, the whole step (trunk, necks, fusion, head, loss, backward, SGD), and the
-  step of a run that reads a feature cache (no trunk, no crops: ``python -m stif_core cache``).
+- with ``--profile``, where a lite tracking frame's time goes; with ``--training CONFIG``, a training step's.
 Every figure is printed beside the conditions it ran under (CPU, threads, load before the run).
 """
 from __future__ import annotations
@@ -50,8 +47,7 @@ def sync(device: torch.device) -> None:
 @torch.no_grad()
 def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
     """Median time of one tracking step's network work, as the tracker does it: a query encode, a step over
-    N = T + 1 memory frames and the memory encode of the frame that enters memory (from the query's work where
-    the model shares it)."""
+    N = T + 1 memory frames and the memory encode of the frame that enters memory."""
     cfg = model.cfg
     s, n = cfg.crop_size, cfg.memory_size + 1
     image = torch.rand(1, 3, s, s, device=device) * 255
@@ -74,8 +70,7 @@ def network_latency_ms(model, device: torch.device, repeats: int = 20) -> float:
 def tracking_fps(tracker, seq: Sequence, frames: int) -> float:
     """Frames per second over ``frames`` frames after the first, decoding included. Callers make one untimed pass
     first: the first step of each memory size exports its ONNX step session or builds its CPU kernels (0.2-0.9 s,
-    once per model), which is not the tracker's speed, and which sizes occur depends on the scores, so a few
-    frames do not reach them all (docs/design.md, section 12)."""
+    once per model), which is not the tracker's speed (docs/design.md, section 12)."""
     tracker.init(seq.frame(0), seq.boxes[0])
     n = min(frames, len(seq) - 1)
     t0 = time.perf_counter()
@@ -90,8 +85,7 @@ STEP_PARTS = ("enhance", "fusion", "head")  # inside "step" (PyTorch engine only
 
 def profile_tracking(tracker, seq: Sequence, frames: int) -> dict[str, float]:
     """Milliseconds per frame of each labelled part of ``update`` (torch.profiler, children included), of the
-    step's own parts, the whole update, and "other": the Python around the parts (memory bookkeeping, box
-    update, conversions)."""
+    step's own parts, the whole update, and "other": the Python around the parts."""
     tracking_fps(tracker, seq, frames)  # the untimed pass
     n = min(frames, len(seq) - 1)
     images = [seq.frame(i) for i in range(1, n + 1)]  # decoded outside the profile
@@ -130,11 +124,9 @@ def bench_sequence(name: str, data_root: str | None) -> Sequence:
 
 
 def training_profile(config: str, batches: int = 3) -> dict[str, float]:
-    """Seconds per training batch of ``config``'s recipe at its first step, by part, in this process (a worker
-    overlaps the sample building with the step in a real run): decode, samples (decode included), trunk forward
-    (no gradient while it is frozen; in ONNX Runtime with ``trunk_engine="onnx"``), step (forward, loss, backward,
-    SGD: trunk included), cached step (the same step on the trunk's features, as a feature cache gives them). The
-    first batch warms up and is not counted."""
+    """Seconds per training batch of ``config``'s recipe at its first step, in this process, by part: decode,
+    samples (decode included), trunk forward, step (trunk included) and cached step (on the trunk's features, as a
+    feature cache gives them). The first batch warms up and is not counted."""
     import tempfile
 
     from torch.utils.data import default_collate
@@ -193,10 +185,9 @@ FAST_SEARCH = 129  # the lite tracker's fast search crop (``STIFTracker(search_s
 
 
 def speed_rows(trackers: dict[str, tuple[str, object, int, float | None]], seq: Sequence, rounds: int) -> list[dict]:
-    """Every tracker's end-to-end FPS on ``seq``, after one untimed pass of each (``tracking_fps``), measured in
-    ``rounds`` interleaved rounds (each tracker once per round, in turn), so that a machine whose speed drifts
-    during the run slows every tracker alike: the median over rounds, its range, and each round's figures.
-    ``trackers``: name -> (device, tracker, frames, network ms)."""
+    """Every tracker's end-to-end FPS on ``seq`` (``trackers``: name -> (device, tracker, frames, network ms)),
+    after one untimed pass of each, in ``rounds`` interleaved rounds, so that a machine whose speed drifts during
+    the run slows every tracker alike: the median over rounds, its range, and each round's figures."""
     fps = {name: [] for name in trackers}
     for _, tracker, n, _ in trackers.values():
         tracking_fps(tracker, seq, n)  # the untimed pass
@@ -222,10 +213,9 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
     json_path = writable_file(json_path, "--json") if json_path else None  # before a minute of timing
     if json_path and json_path.exists():
         raise ValueError(f"--json {json_path} exists; bench never replaces a file: give another name")
-    if data_root:
-        resolve_root(data_root)  # a data root given and not there: an error, not a synthetic stand-in
+    root = resolve_root(data_root) if data_root else None  # given and not there: an error, not a synthetic stand-in
     if json_path:
-        outside_data(json_path, resolve_root(data_root) if data_root else None, "--json")
+        outside_data(json_path, root, "--json")
     search_size = search_size or FAST_SEARCH
     trained = read_metadata(checkpoint_path(checkpoint)).get("preset", "lite") if checkpoint else None
     machine = conditions()  # the load before this run's own work

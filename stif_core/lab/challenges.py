@@ -9,14 +9,10 @@ PAPER_CHALLENGES = {"occlusion": ["OCC"], "deformation": ["DEF"], "background cl
                     "rotation": ["IPR", "OPR"]}
 
 
-def sequence_attributes() -> dict[str, list[str]]:
-    return json.loads(package_file("otb_attributes.json").read_text())["sequences"]
-
-
 def by_challenge(report: dict, key: str = "auc") -> dict[str, dict[str, float]]:
     """{challenge: {tracker: mean ``key`` over the sequences with that challenge}} from an ``evaluate`` report;
     challenges no evaluated sequence has are left out."""
-    attrs = sequence_attributes()
+    attrs = json.loads(package_file("otb_attributes.json").read_text())["sequences"]
     table = {}
     for challenge, codes in PAPER_CHALLENGES.items():
         row = {}

@@ -100,8 +100,8 @@ def weights_badge(weights: torch.Tensor, first: int = 1, bounds: Bounds = Bounds
 
 
 def attribution_badge(total: float, delta: float, tolerance: float = 0.1) -> Badge:
-    """Integrated gradients' completeness: the attributions' sum against f(x) - f(x'); a gap above
-    ``tolerance`` of |f(x) - f(x')| (or an f(x) - f(x') near zero) means the map explains little."""
+    """Integrated gradients' completeness: a gap between the attributions' sum and f(x) - f(x') above ``tolerance``
+    of it (or an f(x) - f(x') near zero) means the map explains little."""
     gap = abs(total - delta)
     if abs(delta) < 1e-3:
         return Badge(False, f"attribution: f(x) - f(x') = {delta:.4f}: nothing to explain, the map is noise")
@@ -112,8 +112,7 @@ def attribution_badge(total: float, delta: float, tolerance: float = 0.1) -> Bad
 
 
 def sample_frames(seq: Sequence, n: int, t: int) -> list[int]:
-    """Up to ``n`` query frames spread over the sequence, each with T earlier frames and a visible target in
-    it and the T + 1 frames before it."""
+    """Up to ``n`` query frames spread over the sequence, the target visible in each and the T + 1 frames before."""
     visible = np.isfinite(seq.boxes).all(1)  # (L,)
     if seq.absent is not None:
         visible &= ~seq.absent
@@ -122,8 +121,8 @@ def sample_frames(seq: Sequence, n: int, t: int) -> list[int]:
 
 
 def drifted_box(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The box (x, y, w, h) a tracker that had drifted would hold: the same size, its centre moved two sides
-    away, along the axis and direction with the most room in a frame of ``shape`` (H, W)."""
+    """The box (x, y, w, h) a drifted tracker would hold: moved two sides away, towards the most room in a frame
+    of ``shape`` (H, W)."""
     x, y, w, h = box
     room = {(0, -1): x, (0, 1): shape[1] - x - w, (1, -1): y, (1, 1): shape[0] - y - h}  # (axis, sign) -> px
     axis, sign = max(room, key=lambda k: room[k] / box[2 + k[0]])
@@ -133,8 +132,8 @@ def drifted_box(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def weight_of_a_drifted_frame(tracker: STIFTracker, seq: Sequence, frame: int, entries: list, first: int) -> float:
-    """The temporal weight of the middle reference frame when it is replaced by a drifted tracker's entry,
-    over the mean weight of the clean reference frames."""
+    """The temporal weight of the middle reference frame replaced by a drifted tracker's entry, over the clean
+    ones' mean."""
     k = (first + len(entries)) // 2
     j = entries[k].frame
     image = seq.frame(j)  # (H, W, 3)
@@ -151,9 +150,8 @@ def aspect_error(w: float, h: float, true_box: np.ndarray) -> float:
 
 
 def turned_aspect_error(tracker: STIFTracker, look, true_box: np.ndarray) -> float:
-    """The aspect error of the chosen cell's box when every crop of the sample (memory crops, their masks, the
-    query) is turned by 90 degrees, x and y swapped; the box is turned back and mapped out of the crop (whose
-    stretch, with ``square_crops``, is the upright sample's) before it is compared."""
+    """The aspect error of the chosen cell's box when every crop of the sample is turned by 90 degrees, the box
+    turned back and mapped out of the (upright sample's) crop before it is compared."""
     turn = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2))  # noqa: E731  (S, S, 3) x <-> y
     entries = [tracker.make_entry(e.frame, turn(e.crop), e.box_crop[[1, 0, 3, 2]]) for e in look.entries]
     query = torch.as_tensor(turn(look.query_crop), device=tracker.device).permute(2, 0, 1).float()[None]
@@ -219,8 +217,8 @@ CHECKS = {  # every check of the report, and the part of the model it needs (Non
 
 
 def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds: Bounds = Bounds()) -> dict:
-    """Medians over the samples of every sequence, and each bound with its verdict: ``ok`` True or False, or None
-    with ``why`` when the model lacks the part or there are fewer than ``bounds.min_samples`` samples."""
+    """Medians over the samples of every sequence, and each bound with its verdict (``ok`` None, with ``why``,
+    when the model lacks the part or there are too few samples)."""
     t = model.cfg.memory_size
     rows = [measure(model, seq, i) for seq in sequences for i in sample_frames(seq, per_sequence, t)]
     if not rows:
@@ -240,14 +238,12 @@ def report(model: STIF, sequences: list[Sequence], per_sequence: int = 8, bounds
         checks[name] = (v, f"<= {getattr(bounds, key)}", v <= getattr(bounds, key))
     for name in ("memory_map", "query_map"):
         if f"{name}_saturated" in col:
-            v = float(col[f"{name}_saturated"].mean())
-            summary[f"{name}_saturated"] = v
+            summary[f"{name}_saturated"] = v = float(col[f"{name}_saturated"].mean())
             checks[f"{name} cells above {SATURATED}"] = (v, f"< {bounds.saturated_share}", v < bounds.saturated_share)
     if "first_weight" in col:
-        mean, std = float(col["first_weight"].mean()), float(col["first_weight"].std())
-        summary |= {"first_weight_mean": mean, "first_weight_std": std}
-        largest = float(col["largest_weight"].mean())
-        summary["largest_weight_mean"] = largest
+        std, largest = float(col["first_weight"].std()), float(col["largest_weight"].mean())
+        summary |= {"first_weight_mean": float(col["first_weight"].mean()), "first_weight_std": std,
+                    "largest_weight_mean": largest}
         checks["first weighted frame's weight, std"] = (std, f">= {bounds.weight_spread}",
                                                              std >= bounds.weight_spread)
         checks["largest temporal weight, mean"] = (largest, f"< {bounds.largest_weight}",

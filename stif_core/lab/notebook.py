@@ -70,8 +70,8 @@ def check_choice(name: str, value, valid) -> None:
 
 
 def seed_everything(seed: int) -> None:
-    """Fixed seeds, deterministic kernels and a fixed CPU thread count (``$STIF_THREADS``, default 1: one thread
-    keeps a notebook fast on a machine busy with other work, where OpenMP spin-waits badly)."""
+    """Fixed seeds, deterministic kernels and a fixed CPU thread count (``$STIF_THREADS``, default 1: OpenMP
+    spin-waits badly on a machine busy with other work)."""
     threads = int(os.environ.get(ENV_THREADS, "1"))
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
@@ -83,11 +83,8 @@ def seed_everything(seed: int) -> None:
 
 def setup(data_root: str = "", sequence: str = "jogging-1", checkpoint: str = DEFAULT_CHECKPOINT,
           device: str = "auto", seed: int = 0, fast: bool = True) -> Session:
-    """Check the parameters and open what the notebook needs. ``checkpoint=""`` opens no model.
-
-    Without real data a synthetic clip stands in, so every notebook still runs on a fresh machine.
-    In fast mode the sequence is cut to ``FAST_FRAMES`` frames.
-    """
+    """Check the parameters and open what the notebook needs (``checkpoint=""``: no model); without real data a
+    synthetic clip stands in, so every notebook still runs on a fresh machine."""
     check_choice("device", device, DEVICES)
     check_choice("fast", fast, (True, False))
     check_int("seed", seed, 0)
@@ -118,8 +115,7 @@ def show_source(obj) -> None:
 
 
 def save_figure(fig, name: str) -> None:
-    """Save as ``<project>/figures/<name>.png`` (``stif_core.paths``; stable names; returns nothing, so no machine
-    path lands in outputs)."""
+    """Save as ``<project>/figures/<name>.png`` (returns nothing, so no machine path lands in outputs)."""
     with atomic(output_dir("figures") / f"{name}.png") as tmp:
         fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
 
@@ -134,11 +130,9 @@ def references(path: str) -> dict:
 
 
 def check(key: str, value: float) -> None:
-    """A notebook's key number (printed by the cell that checks it; ``check`` returns nothing, so a cell that ends
-    with it shows no stray value). With ``$STIF_NB_CHECK`` set (nbval, the tests) it must lie
-    within the tolerance stored for ``key``, measured across CPUs and thread counts by
-    ``python -m stif_core references`` (an infinite one, for a number that was NaN under some configurations,
-    takes anything); with ``$STIF_NB_RECORD`` set it is appended to that file."""
+    """A notebook's key number. With ``$STIF_NB_CHECK`` set (nbval, the tests) it must lie within the tolerance
+    stored for ``key`` (``python -m stif_core references``; an infinite one takes anything); with
+    ``$STIF_NB_RECORD`` set it is appended to that file."""
     value = float(value)
     if os.environ.get(ENV_RECORD):
         with open_append(os.environ[ENV_RECORD]) as f:

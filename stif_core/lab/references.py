@@ -12,12 +12,8 @@ differ are listed: they need an ``nbval-ignore-output`` tag.
 
 Writes ``notebooks/reference_values.json`` and ``<out>/spread.md``; ``--store`` also copies the plain run's
 executed notebooks over the sources (the stored outputs that nbval compares with). ``--notebooks 02 08`` re-runs
-only those notebooks (after a change that moves only their numbers) in the named configurations, inside the
-complete runs already in ``--out``; their keys are then measured in those configurations only. ``--restore 01 03``
-re-executes notebooks under the stored references and stores their outputs: for a change that moves none of
-their checked numbers (a docstring shown in a source listing); a check that fails stops it. ``--widen LABEL``
-runs the suite on this machine as it is and widens the tolerances by what a real CPU the configurations cannot
-emulate moves.
+only those notebooks inside the complete runs already in ``--out``, their keys then measured in the named
+configurations only; ``--restore`` and ``--widen``: see ``restore`` and ``widen``.
 """
 from __future__ import annotations
 
@@ -35,6 +31,7 @@ import papermill as pm
 from ..files import check_name, fresh_folder, read_json, write_text
 from ..paths import ENV_OUTPUT
 from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
+from .report import environment as environ_with
 from .report import execute, notebooks_dir, suite
 
 CONFIGS = {
@@ -58,8 +55,7 @@ def floor(value: float) -> float:
 
 
 def environment(name: str, folder: Path) -> dict[str, str]:
-    """The variables of a configuration's run (a name outside ``CONFIGS``: this machine as it is): its caps,
-    where ``check`` records, where figures go. A run measures: it is never held to stored tolerances."""
+    """The variables of a configuration's run (a name outside ``CONFIGS``: this machine as it is)."""
     env = os.environ | CONFIGS.get(name, {}) | {ENV_RECORD: str(folder / "values.jsonl")}
     env.pop(ENV_CHECK, None)
     if name != "plain":
@@ -93,8 +89,7 @@ def prefix(notebook: Path) -> str:
 
 
 def forget(values: Path, notebooks: list[Path]) -> None:
-    """Drop the recorded keys of ``notebooks`` from a run's values (they are about to be re-measured, or were
-    measured before a change)."""
+    """Drop the recorded keys of ``notebooks`` from a run's values (about to be re-measured)."""
     if values.is_file():
         keep = [line for line in values.read_text().splitlines()
                 if not json.loads(line)["key"].startswith(tuple(prefix(nb) for nb in notebooks))]
@@ -128,8 +123,7 @@ def distance(a: float, b: float) -> float:
 
 def tolerances(runs: dict[str, dict[str, float]], partial: bool = False) -> dict[str, dict]:
     """{key: value, tol, spread} from the values of every configuration (the plain one is the reference).
-    ``partial``: a key may lack from some configurations (re-measured in fewer); its spread is taken over those
-    that hold it, which are listed."""
+    ``partial``: a key may lack from some configurations; its spread is taken over those that hold it."""
     plain = runs["plain"]
     table = {}
     for key, value in plain.items():
@@ -191,8 +185,7 @@ def report(table: dict[str, dict], texts: list[str], names: list[str]) -> str:
 
 
 def complete(folder: Path, besides: list[Path] | None = None) -> bool:
-    """Whether a configuration's folder holds the whole suite's run (``besides``: but for these notebooks, which
-    are about to be run: a notebook new to the suite is measured inside the runs of the others)."""
+    """Whether a configuration's folder holds the whole suite's run (but for ``besides``, about to be run)."""
     names = {nb.name for nb in besides or []}
     return (folder / "values.jsonl").is_file() and all((folder / nb.name).is_file()
                                                         for nb in suite(ablation=True) if nb.name not in names)
@@ -204,9 +197,7 @@ def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
     chosen = pick_notebooks(notebooks)
     folder = Path(out).resolve() / "plain"
     folder.mkdir(parents=True, exist_ok=True)
-    previous = os.environ.get(ENV_CHECK)
-    os.environ[ENV_CHECK] = str(notebooks_dir() / REFERENCE_FILE)  # the kernels inherit it
-    try:
+    with environ_with(**{ENV_CHECK: str(notebooks_dir() / REFERENCE_FILE)}):  # the kernels inherit it
         for notebook in chosen:
             print(f"[restore] {notebook.name}", flush=True)
             try:
@@ -215,16 +206,11 @@ def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
                 raise ValueError(f"{notebook.name} failed: {err.ename}: {err.evalue} (executed copy: "
                                  f"{folder / notebook.name})") from None
             shutil.copyfile(folder / notebook.name, notebook)
-    finally:
-        if previous is None:
-            os.environ.pop(ENV_CHECK)
-        else:
-            os.environ[ENV_CHECK] = previous
 
 
 def widened(table: dict[str, dict], here: dict[str, float], label: str) -> dict[str, dict]:
-    """``table`` ({key: value, tol, spread, moved_in}) with each key's spread and tolerance grown, in place, by the
-    distance of ``here``'s value from the stored one (tolerance ``TOL_FACTOR`` times it, never shrunk)."""
+    """``table`` with each key's spread and tolerance grown, in place, by the distance of ``here``'s value from the
+    stored one (tolerance ``TOL_FACTOR`` times it, never shrunk)."""
     for key, row in table.items():
         if key in here:
             d = distance(here[key], row["value"])
@@ -235,10 +221,9 @@ def widened(table: dict[str, dict], here: dict[str, float], label: str) -> dict[
 
 
 def widen(label: str, notebooks: list[str] | None = None, out: str | Path = "runs/spread") -> Path:
-    """Run the suite (or ``notebooks``) on this machine as it is, and widen each key's stored tolerance to
-    ``TOL_FACTOR`` times its distance from the stored value where that is larger, recording the machine as
-    configuration ``label``. For a real CPU the configurations cannot emulate (they cap instruction sets, so a
-    study run on an AVX2 machine never sees AVX-512's rounding). Stored values and outputs stay as they are."""
+    """Run the suite (or ``notebooks``) on this machine as it is and widen the stored tolerances by what it moves
+    (``widened``), recording the machine as configuration ``label``: for a real CPU the configurations cannot
+    emulate (they cap instruction sets, so an AVX2 machine never shows AVX-512's rounding)."""
     check_name(label, "--widen label")
     path = notebooks_dir() / REFERENCE_FILE
     stored = read_json(path, "reference file")
@@ -259,9 +244,8 @@ def widen(label: str, notebooks: list[str] | None = None, out: str | Path = "run
 
 def run(out: str | Path = "runs/spread", names: list[str] | None = None, jobs: int = 2, store: bool = False,
         reuse: bool = False, notebooks: list[str] | None = None) -> Path:
-    """The study; returns the path of the reference file. ``reuse``: keep the complete runs already in ``out``
-    and run only the missing configurations. ``notebooks``: re-run only these, in ``names``, inside complete
-    runs of every configuration; the other configurations forget these notebooks' keys."""
+    """The study; returns the path of the reference file. ``reuse``: run only the configurations without a complete
+    run in ``out``; ``notebooks``: see the module docstring."""
     names = names or list(CONFIGS)
     unknown = sorted(set(names) - set(CONFIGS))
     if unknown or "plain" not in names:

@@ -44,15 +44,13 @@ def notebooks_dir() -> Path:
 
 
 def suite(ablation: bool = False) -> list[Path]:
-    """The teaching notebooks in order; the ablation notebook too when asked (it otherwise runs once per
-    variant)."""
+    """The teaching notebooks in order; the ablation notebook too when asked (it otherwise runs once per row)."""
     return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb") if ablation or p.name != ABLATION)
 
 
 def own_kernel(folder: Path) -> str:
-    """A kernel spec in ``folder/kernels`` that runs this interpreter (``sys.executable``, so this checkout's
-    package); returns its name. A kernel registered machine-wide under a fixed name would run whichever
-    environment registered it last."""
+    """A kernel spec in ``folder/kernels`` that runs this interpreter (not whichever environment registered a
+    machine-wide kernel last); returns its name."""
     name = f"stif-{os.getpid()}"
     spec = Path(folder) / "kernels" / name
     spec.mkdir(parents=True)
@@ -86,9 +84,8 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
 
 
 def execute(notebook: Path, output: Path, parameters: dict, outputs: Path | None = None) -> float:
-    """Run one notebook into ``output`` (in its own folder) on this interpreter (``own_kernel``); returns the
-    seconds it took. ``outputs``: the output folder its figures and runs go to (``$STIF_OUTPUT``; None: as set).
-    The kernel talks over local IPC sockets, not unencrypted TCP."""
+    """Run one notebook into ``output`` on this interpreter (``own_kernel``), its figures and runs in ``outputs``
+    (``$STIF_OUTPUT``; None: as set); returns the seconds it took. The kernel talks over local IPC sockets."""
     check_parameters(notebook, parameters)
     output = checked_target(output)  # never a link; listed where a run's folder has a manifest
     start = time.perf_counter()
@@ -108,10 +105,9 @@ def shipped_variants() -> list[str]:
 
 
 def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int, outputs: Path | None = None) -> dict[str, float]:
-    """Execute (label, notebook, output, parameters) tasks, ``jobs`` at a time (each kernel uses one CPU thread),
-    with ``outputs`` as their output folder (``execute``); returns the seconds per label. The first failure stops
-    the batch and is raised, as does Ctrl-C: the queued notebooks are cancelled and the running ones stopped (a pool
-    left to shut down by itself would run every queued notebook first)."""
+    """Execute (label, notebook, output, parameters) tasks, ``jobs`` at a time; returns the seconds per label. The
+    first failure or Ctrl-C stops the batch: the queued notebooks are cancelled and the running ones stopped (a
+    pool left to shut down by itself would run every queued notebook first)."""
     timings = {}
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=signal.signal,
                                initargs=(signal.SIGINT, signal.SIG_IGN))  # Ctrl-C reaches this process alone
@@ -137,11 +133,9 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         variants: list[str] | None = None, train: bool = False, train_steps: int | None = None,
         knockouts: bool = True, jobs: int = 2, starts: int = 1) -> Path:
     """Execute the suite, then the ablation notebook once per variant (every shipped seed of it, or retrained with
-    ``train``) and once per knock-out of the full model (over its seeds), ``jobs`` notebooks at a time; returns
-    the path of the summary. Without ``variants``: every Table 1 row with a shipped model (all six with
-    ``train``). ``fast``: the suite in fast mode and the ablation on the first 100 frames of each val sequence,
-    which keeps the 39 evaluations of six rows and seven knock-outs over three seeds within about 10 minutes on 2
-    cores; otherwise whole sequences, from ``starts`` starts each (OTB's TRE)."""
+    ``train``) and once per knock-out of the full model; returns the path of the summary. ``fast``: the ablation on
+    the first 100 frames of each val sequence, which keeps the 39 evaluations of six rows and seven knock-outs
+    over three seeds within about 10 minutes on 2 cores."""
     if variants:
         names = [variant_name(**parse_variant(v)) for v in variants]  # a bad name fails here
     else:
@@ -157,10 +151,8 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
 
 def run_in(out: Path, names: list[str], fast: bool, device: str, data_root: str, train: bool,
            train_steps: int | None, knockouts: bool, jobs: int, starts: int) -> Path:
-    """``run``'s batch in the output folder ``out``, which this process holds. Every notebook runs with ``out`` as
-    its output folder (``$STIF_OUTPUT``: its figures and runs land there, not in the project). Each ablation run
-    writes into its own row folder, ``ablation/<row>/``, emptied first (only when every file in it was written
-    by a tool), and its executed notebook beside it (``ablation/<row>.ipynb``)."""
+    """``run``'s batch in the output folder ``out``, which this process holds and every notebook writes into;
+    each ablation run writes into its own row folder ``ablation/<row>/``, emptied first."""
     common = {"device": device, "data_root": data_root}
     tasks = [(nb.name, nb, out / "notebooks" / nb.name, common | {"fast": fast}) for nb in suite()]
     runs = [(v, "") for v in names] + ([("full", k) for k in KNOCKOUTS] if knockouts and "full" in names else [])
@@ -191,8 +183,7 @@ def run_in(out: Path, names: list[str], fast: bool, device: str, data_root: str,
 
 
 def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int | None = None) -> Path:
-    """``summary.md`` and ``ablation.png`` from the gathered rows (``eval`` rows with their recorded set-up),
-    tracked on the first ``frames`` frames of each sequence (None: whole sequences)."""
+    """``summary.md`` and ``ablation.png`` from the gathered rows, tracked on ``frames`` frames (None: all)."""
     keys = ("auc", "ao")
     variants = table1.with_seed_means(table1.variant_table(rows), rows)
     tables = {"Table 1 rows (ours, val)": variants}

@@ -30,9 +30,8 @@ def row_label(setup: dict) -> str:
 
 
 def row_groups(rows: dict) -> dict[str, list[str]]:
-    """Label -> the names of its seeds' rows in seed order, Table 1's order first, then the knock-outs.
-    ``ValueError`` when a row has no recorded variant, or when two rows of one label differ in more than checkpoint
-    and seed (another engine, memory policy, number of starts, or recipe cannot be pooled as seeds)."""
+    """Label -> the names of its seeds' rows in seed order, Table 1's order first, then the knock-outs; rows of one
+    label that differ in more than checkpoint and seed cannot be pooled as seeds."""
     groups: dict[str, list[str]] = {}
     setups: dict[str, dict] = {}
     for name, row in rows.items():
@@ -53,9 +52,7 @@ def row_groups(rows: dict) -> dict[str, list[str]]:
 
 def evaluate_row(checkpoints: list[str], sequences: list, out: str | Path, knockout: str = "", device: str = "cpu",
                  memory_policy: str = DEFAULT_MEMORY_POLICY, starts: int = 1) -> dict:
-    """Track ``sequences`` with each checkpoint of one row (its seeds), with one part knocked out if asked, on
-    ONNX Runtime on a CPU; the rows (``out/metrics.json``) record variant, knock-out, seed and recipe, so that
-    ``row_groups`` pools a row's seeds."""
+    """Track ``sequences`` with each checkpoint (seed) of one row, with one part knocked out if asked."""
     from ..evaluation.harness import evaluate
     from ..evaluation.trackers import stif_trackers
 
@@ -80,8 +77,7 @@ def table_of(rows: dict, labels: list[str], reference: str | None, keys: tuple[s
 
 
 def variant_table(rows: dict, keys: tuple[str, ...] = ("auc", "ao", "sr50", "sr75")):
-    """The Table 1 rows beside each other: mean over seeds and sequences with intervals, the seed spread, paired
-    differences against the baseline, and the paper's AO, SR0.5 and SR0.75 (a pandas DataFrame)."""
+    """The Table 1 rows, paired against the baseline (``table_of``), beside the paper's AO, SR0.5 and SR0.75."""
     labels = [k for k in row_groups(rows) if k in VARIANTS]
     table = table_of(rows, labels, "baseline" if "baseline" in labels else None, keys)
     return table.join(paper_frame().add_prefix("paper "))
@@ -89,8 +85,7 @@ def variant_table(rows: dict, keys: tuple[str, ...] = ("auc", "ao", "sr50", "sr7
 
 def knockout_table(rows: dict, keys: tuple[str, ...] = ("auc", "ao")):
     """The full model with each part switched off at inference, paired against the full model by sequence and by
-    seed (each knock-out is a model's twin: the training's luck is common to both); beside it, the Table 1 row
-    trained without that part where one exists (the fusion as a whole: ste+sde_q)."""
+    seed (the training's luck is common to both), beside the Table 1 row trained without that part if any."""
     labels = [k for k in row_groups(rows) if k == "full" or k.startswith("full-ko-")]
     table = table_of(rows, labels, "full", keys, same_seeds=True)
     table["trained without it"] = [TRAINED_WITHOUT.get(k.split("-ko-")[-1]) for k in table.index]
@@ -107,8 +102,7 @@ def has_knockouts(rows: dict) -> bool:
 
 
 def interval_figure(tables: dict[str, pd.DataFrame]):
-    """AUC means with their intervals over seeds and sequences, one panel per table, and each seed's own mean as a
-    cross where ``with_seed_means`` put them in the table."""
+    """AUC means with their intervals, one panel per table, and each seed's mean (``with_seed_means``) a cross."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 3.8), squeeze=False)
@@ -134,8 +128,7 @@ def with_seed_means(table, rows: dict, key: str = "auc"):
 
 
 def row_sentences(table, reference: str) -> list[str]:
-    """One sentence per row: its difference to the reference with the interval, resolved or not, and the paper's
-    difference beside it where the paper has the row."""
+    """One sentence per row: its difference to the reference, resolved or not, and the paper's where it has one."""
     lines = []
     for label, r in table.drop(index=reference).iterrows():
         d = span(r["d_auc"], r["d_auc_low"], r["d_auc_high"], signed=True)
@@ -159,8 +152,7 @@ def resolved_sentence(table, reference: str) -> str:
 
 
 def trained_without_sentence(rows: dict) -> str:
-    """The fusion knocked out at inference against the fusion left out in training (ste+sde_q), both paired
-    against the full model."""
+    """The fusion knocked out at inference against the fusion left out in training (ste+sde_q)."""
     groups = row_groups(rows)
     if "ste+sde_q" not in groups or "full" not in groups:
         return "The row trained without the fusion (ste+sde_q) was not run."
@@ -171,8 +163,7 @@ def trained_without_sentence(rows: dict) -> str:
 
 
 def stored_rows() -> dict:
-    """The stored evaluation of the shipped seeds, ``<project>/data/table1_val.json`` (how it was made: the
-    model card)."""
+    """The stored evaluation of the shipped seeds, ``<project>/data/table1_val.json``."""
     from ..evaluation.results import read_metrics
     from ..paths import project_dir
 
@@ -181,7 +172,7 @@ def stored_rows() -> dict:
 
 def knockout_effects(names: list[str], rows: dict | None = None) -> tuple[list[str], dict[str, float]]:
     """What switching each named part off does to the full model (``rows``: the stored evaluation by default):
-    a sentence per knock-out with its paired interval, and each one's mean AUC difference."""
+    sentences, and each one's mean AUC difference."""
     from ..model.knockouts import KNOCKOUTS
 
     rows = stored_rows() if rows is None else rows

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.crops import xywh_to_xyxy
 from ..data.video import FrameSource, video_writer
-from ..files import atomic, checked_target, output_folder, unaccounted, write_text
+from ..files import atomic, checked_target, json_object, output_folder, unaccounted, write_text
 from ..options import plain_float
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
@@ -74,8 +74,7 @@ def columns(memory: int) -> list[str]:
 
 
 def frame_row(index: int, time_s: float, box: np.ndarray, look=None, reading: dict | None = None) -> dict:
-    """The CSV row of one frame: its box, and for a tracked frame (not frame 0) its step's memory (``look``, a
-    ``tracker.Inspection``) and numbers (``readout.step_readout``)."""
+    """The CSV row of one frame: its box, and for a tracked frame its step's memory and numbers."""
     row = {"frame": index, "time_s": round(time_s, 4), **dict(zip("xywh", np.round(box, 2)))}
     if look is None:
         return row
@@ -94,8 +93,8 @@ def heat_levels(heat: np.ndarray, size: tuple[int, int], top: float | None = Non
 
 
 def paste_heat(canvas: np.ndarray, heat: np.ndarray, rect: np.ndarray, alpha: float = 0.7) -> None:
-    """Blend ``heat`` in viridis over ``canvas`` (BGR) inside ``rect`` (frame x1, y1, x2, y2; clipped to the
-    frame), each pixel's opacity ``alpha`` times its level, so that the frame shows through where the map is low."""
+    """Blend ``heat`` in viridis over ``canvas`` (BGR) inside ``rect`` (frame x1, y1, x2, y2), each pixel's opacity
+    ``alpha`` times its level, so that the frame shows through where the map is low."""
     x1, y1, x2, y2 = np.round(rect).astype(int)
     h, w = canvas.shape[:2]
     cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
@@ -117,8 +116,8 @@ def grid_extent(model) -> np.ndarray:
 
 def draw_frame(image: np.ndarray, index: int, box: np.ndarray, look=None, reading: dict | None = None,
                maps: dict | None = None, grid: np.ndarray | None = None) -> np.ndarray:
-    """One frame of ``track.mp4`` (BGR): the box, its step's score (``look``), and the maps (``maps`` over the
-    crop's ``grid``) and temporal weights (``reading``) when ``maps`` is given (overlays on)."""
+    """One frame of ``track.mp4`` (BGR): the box and its step's score, and with ``maps`` (overlays on) the maps
+    over the crop's ``grid`` and the temporal weights."""
     canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     h, w = canvas.shape[:2]
     size = max(0.4, h / 600)  # text scale: legible at 240p and at 1080p
@@ -153,14 +152,13 @@ def draw_frame(image: np.ndarray, index: int, box: np.ndarray, look=None, readin
 
 def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out: Path, overlays: bool = True,
                 progress: bool = True, describe: dict | None = None) -> dict:
-    """Track ``source`` from ``box`` (x, y, w, h in the first frame) into the output folder ``out`` (held for the
-    run: ``files.output_folder``); returns ``track.json``'s content. The box is checked against the first frame
-    before any file is written. The files are written beside their names and renamed into place when the run
-    ends, ``track.json`` last, so the four files always come from one run; a run that stops (an error, Ctrl-C)
-    keeps its frames there too, or in ``out/partial/`` when ``out`` holds an earlier complete run."""
+    """Track ``source`` from ``box`` (x, y, w, h in the first frame) into the output folder ``out``; returns
+    ``track.json``'s content. The files are renamed into place when the run ends, ``track.json`` last, so the four
+    always come from one run; a run that stops keeps its frames too, in ``out/partial/`` when ``out`` holds an
+    earlier complete run."""
     box = check_init_box(box, (source.size[1], source.size[0]))
     with output_folder(out, "track") as out:
-        earlier = read_status(out / "track.json")
+        earlier = json_object(out / "track.json")  # the video of an earlier run, whether it tracked all of it
         if isinstance(earlier.get("video"), str) and Path(earlier["video"]).resolve() != source.path.resolve():
             raise ValueError(f"{out} holds the run of another video, {earlier['video']}: give another --out (two "
                              "videos of one name share the default folder)")
@@ -187,18 +185,8 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     return summary
 
 
-def read_status(status: Path) -> dict:
-    """What a ``track.json`` records (the video, whether the run tracked all of it); ``{}`` without a readable one."""
-    try:
-        record = json.loads(status.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 def write_status(path: Path, summary: dict) -> None:
-    """``track.json`` atomically; when that fails (a full disk has no room for the temporary file), rewritten in
-    place, whose blocks the truncation frees."""
+    """``track.json`` atomically, else (a full disk has no room for the temporary file) rewritten in place."""
     text = json.dumps(summary, indent=2)
     try:
         write_text(path, text)
@@ -258,9 +246,8 @@ def write_frames(source: FrameSource, box: np.ndarray, tracker: STIFTracker, box
 
 
 def box_widget(first: np.ndarray, box: np.ndarray | None):
-    """A ``jupyter_bbox_widget.BBoxWidget`` on the first frame (sent as PNG bytes, so no path lands in the saved
-    notebook) to draw, move or resize the target's box with the mouse; it starts with ``box`` (x, y, w, h) when
-    given, and a box drawn later is added after it (``drawn_box`` takes the last)."""
+    """A ``jupyter_bbox_widget.BBoxWidget`` on the first frame (PNG bytes: no path lands in the saved notebook) to
+    draw the target's box with the mouse, starting with ``box`` (x, y, w, h) when given."""
     from jupyter_bbox_widget import BBoxWidget
 
     ok, png = cv2.imencode(".png", cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
@@ -293,10 +280,9 @@ def video_frame(path: str | Path, index: int) -> np.ndarray:
 
 
 def internals_figure(table, iou: np.ndarray | None = None, mark: int | None = None):
-    """``frames.csv`` (a DataFrame) over time in four panels: peak score (and the IoU with a ground truth, when one
-    is known), the temporal weights of the memory's slots stacked (slot 0 the initial frame, then the others
-    oldest first), the two gates' means, and the q2m attention's entropy and mass on the target beside the mass
-    a uniform read would put there. ``mark``: a frame to draw a vertical line at."""
+    """``frames.csv`` (a DataFrame) over time in four panels: peak score (and the IoU with a ground truth), the
+    temporal weights of the memory's slots stacked, the two gates' means, and the q2m attention's entropy and mass
+    on the target; ``mark``: a frame to draw a vertical line at."""
     import matplotlib.pyplot as plt
 
     t = table.iloc[1:]  # frame 0 is the given box: no step, no internals

@@ -21,8 +21,7 @@ FORMAT = "stif_core training logs"
 
 
 def stored_training_logs(run: str) -> Path:
-    """Where a shipped run's logs are stored: ``<project>/data/training_logs/<run>.jsonl.gz``
-    (``stif_lite_full_s2``)."""
+    """Where a shipped run's logs are stored: ``<project>/data/training_logs/<run>.jsonl.gz``."""
     return project_dir() / "data" / "training_logs" / f"{run}{SUFFIX}"
 
 
@@ -81,10 +80,9 @@ def unpack_training_logs(path: Path) -> dict[str, list[str]]:
 
 
 def read_training_logs(source: str | Path) -> dict[str, list[dict]]:
-    """A training run's rows, ``{"log": [a row per step], "validation": [a row per checkpoint]}``, from
-    ``source``: a shipped run's name (``stif_lite_full_s2``: its stored file, ``stored_training_logs``), a stored
-    ``.jsonl.gz`` file, or a run's folder as ``train`` writes it (``log.jsonl``, ``validation.jsonl``; a part
-    missing there is empty). ``FileNotFoundError`` names what was looked for."""
+    """A training run's rows, ``{"log": [a row per step], "validation": [a row per checkpoint]}``, from ``source``:
+    a shipped run's name (``stif_lite_full_s2``), a stored ``.jsonl.gz`` file, or a run's folder as ``train``
+    writes it."""
     path = Path(source)
     if path.is_dir():
         found = {p: path / f"{p}.jsonl" for p in PARTS}

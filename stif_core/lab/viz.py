@@ -68,8 +68,7 @@ def curves_figure(report: dict, title: str = "") -> plt.Figure:
 
 def pca_rgb(*maps: np.ndarray, percentile: float = 1.0) -> list[np.ndarray]:
     """(C, H, W) feature maps -> (H, W, 3) images: every cell projected on the first three principal components
-    of all the maps' cells together (one shared basis, so colours compare across maps), each component's sign
-    fixed (long tail positive) and stretched between its percentiles to [0, 1]."""
+    of all the maps' cells together (one shared basis, so colours compare across maps), stretched to [0, 1]."""
     cells = np.concatenate([np.asarray(m, np.float64).reshape(m.shape[0], -1).T for m in maps])  # (cells, C)
     centred = cells - cells.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)  # rows: principal directions
@@ -90,8 +89,7 @@ def overlay_grid(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride:
                  interpolation: str = "bilinear", colorbar: bool = True):
     """An (h, w) or (h, w, 3) map of grid cells over its (S, S, 3) crop, cell (i, j) centred on crop pixel
     (offset + stride * j, offset + stride * i) as the head places it (``overlay`` stretches the grid over the
-    whole crop instead). ``interpolation="nearest"`` shows one square per cell. A colour bar beside a map of
-    values (not beside an RGB one; ``colorbar=False``: the caller draws one bar for several panels)."""
+    whole crop instead); a colour bar beside a map of values, not an RGB one."""
     h, w = np.shape(heat)[:2]  # (h, w) or (h, w, 3)
     half = stride / 2
     ax.imshow(image)
@@ -133,21 +131,17 @@ def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: int = 1, title: str = "",
                     total_steps: int | None = None) -> plt.Figure:
-    """Training log rows (``Trainer`` JSONL: step, loss, cls, reg, ctr, iou, lr) as three panels: every loss term,
-    the training IoU of the positive cells' boxes, the learning rate; ``smooth`` > 1 adds rolling means over the
-    raw curves, ``freeze_step`` marks where the backbone trunks start training."""
+    """Training log rows (``Trainer`` JSONL) as three panels: every loss term, the training IoU of the positive
+    cells' boxes, the learning rate; ``smooth`` > 1 adds rolling means, ``freeze_step`` marks where the trunks
+    start training."""
     step = np.array([r["step"] for r in rows])
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.8))
     raw_alpha = 0.25 if smooth > 1 else 1.0
-    for key, label, color in LOSS_TERMS:
+    for ax, key, label, color in [(a, *term) for term in LOSS_TERMS] + [(b, "iou", None, "tab:purple")]:
         v = np.array([r[key] for r in rows])
-        a.plot(step, v, color=color, alpha=raw_alpha, lw=1, label=None if smooth > 1 else label)
+        ax.plot(step, v, color=color, alpha=raw_alpha, lw=1, label=None if smooth > 1 else label)
         if smooth > 1:
-            a.plot(step, rolling_mean(v, smooth), color=color, lw=1.6, label=label)
-    iou = np.array([r["iou"] for r in rows])
-    b.plot(step, iou, color="tab:purple", alpha=raw_alpha, lw=1)
-    if smooth > 1:
-        b.plot(step, rolling_mean(iou, smooth), color="tab:purple", lw=1.6)
+            ax.plot(step, rolling_mean(v, smooth), color=color, lw=1.6, label=label)
     c.plot(step, [r["lr"] for r in rows], color="black")
     a.set(xlabel="step", ylabel="loss", title=f"loss terms {title}".strip())
     b.set(xlabel="step", ylabel="IoU", ylim=(0, 1), title=f"training IoU {title}".strip())
@@ -166,9 +160,8 @@ def training_figure(rows: list[dict], freeze_step: int | None = None, smooth: in
 
 
 def validation_figure(rows: list[dict], title: str = "") -> plt.Figure:
-    """``validation.jsonl`` rows (the trainer's fixed val and train probes at each checkpoint) as two panels: the
-    loss on each probe with the train/val gap shaded, and the IoU of the positive cells' boxes; the selected
-    checkpoint (lowest val loss) is starred."""
+    """``validation.jsonl`` rows as two panels, loss and IoU on the trainer's val and train probes, the gap shaded
+    and the selected checkpoint (lowest val loss) starred."""
     step = np.array([r["step"] for r in rows])
     best = max((r for r in rows if r["best"]), key=lambda r: r["step"])
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -187,10 +180,8 @@ def validation_figure(rows: list[dict], title: str = "") -> plt.Figure:
 
 
 def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
-    """STIF's data flow for a model config: the memory row (crops and masks -> trunk -> neck -> TDE -> SDE), the
-    query row (crop -> trunk -> neck -> SDE), the fusion and the head, each block with its equations and the
-    shape it gives (B = 1; N memory frames). Blocks the variant lacks are drawn dashed and grey; a shared trunk or
-    neck is one module, drawn on both rows and named so."""
+    """STIF's data flow for a model config: the memory and query rows, the fusion and the head, each block with
+    its equations and the shape it gives (B = 1; N memory frames); blocks the variant lacks dashed and grey."""
     from ..model.backbone import TRUNKS
 
     n, c, h, s = memory_frames, cfg.channels, cfg.score_size, cfg.crop_size
@@ -242,11 +233,9 @@ def architecture_figure(cfg, memory_frames: int = 4) -> plt.Figure:
 def explorer(draw, **controls) -> None:
     """Widgets (name=widget) that redraw ``draw(**values)`` below them whenever one changes.
 
-    Unlike ``interact`` it draws nothing when created: call ``draw`` with the defaults in the cell before, so a
-    headless run shows the default view. A widget callback that writes into an Output widget while papermill or
-    nbval executes the cell makes nbclient's Output mimic send comm messages on the shell channel mid-cell,
-    which now and then hangs the run (jupyter/nbclient#312); this explorer gives that callback nothing to do.
-    """
+    Unlike ``interact`` it draws nothing when created (call ``draw`` with the defaults in the cell before): a
+    callback writing into an Output widget while papermill or nbval executes the cell now and then hangs the run
+    (jupyter/nbclient#312)."""
     from IPython.display import clear_output
     from ipywidgets import Output, VBox
 
@@ -265,8 +254,7 @@ def explorer(draw, **controls) -> None:
 
 
 def show_widget(widget, static: str) -> None:
-    """Display ``widget`` with ``static`` as its text form, which views without a widget manager (GitHub, a terminal)
-    show instead of the widget's repr (``VBox(children=(...``)."""
+    """Display ``widget`` with ``static`` as the text form that views without a widget manager show."""
     from IPython.display import display
 
     view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}

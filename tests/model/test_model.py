@@ -1,5 +1,6 @@
 """The STIF network: shapes, gradients, equations checked numerically, weights, determinism."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 import stif_core
 from stif_core.config import VARIANTS, make_config, parse_variant
-from stif_core.model.backbone import EfficientNetLite0Trunk, InceptionV3Trunk
+from stif_core.model.backbone import EfficientNetLite0Trunk, InceptionV3Trunk, NanoTrackV2Trunk
 from stif_core.model.enhance import SpatialAttention, temporal_fusion, temporal_weights
 from stif_core.model.fusion import STIFFusion, attention
 from stif_core.model.head import cell_centers, conv_tower, decode_boxes, encode_boxes, grid_offset
@@ -242,6 +243,45 @@ def test_lite0_missing_tensor_fails_loudly(tmp_path):
     torch.save(state, tmp_path / "cut.pth")
     with pytest.raises(RuntimeError, match="_blocks.7._project_conv.weight"):
         EfficientNetLite0Trunk().load_pretrained(tmp_path / "cut.pth")
+
+
+def undilated(trunk: NanoTrackV2Trunk) -> NanoTrackV2Trunk:
+    """The trunk at NanoTrack's own stride 16: the fourth block strided again, the later ones undilated."""
+    trunk.blocks[3].depthwise.stride = (2, 2)
+    for block in trunk.blocks[4:]:
+        block.depthwise.dilation, block.depthwise.padding = (1, 1), (2, 2)
+    return trunk
+
+
+def test_nanotrack_trunk_is_the_onnx_backbone_to_float_rounding():
+    import onnxruntime as ort
+
+    from stif_core.paths import package_path
+
+    path = package_path("weights", "peers", "nanotrack-v2", "nanotrack_backbone_sim.onnx")
+    x = torch.rand(1, 3, 255, 255, generator=torch.Generator().manual_seed(0)) * 255  # RGB
+    expected = ort.InferenceSession(str(path)).run(None, {"input": x.flip(1).numpy()})[0]  # the network takes BGR
+    trunk = NanoTrackV2Trunk()
+    trunk.load_pretrained()
+    with torch.no_grad():
+        dense = trunk.eval()(x)  # (1, 48, 32, 32) at stride 8
+        own = undilated(trunk)(x)  # (1, 48, 16, 16)
+    assert dense.shape == (1, 48, 32, 32)
+    np.testing.assert_allclose(own.numpy(), expected, atol=1e-4 * np.abs(expected).max())
+    # stride 8 by dilation: the even cells are the network's own (up to squeeze-excite's mean over all cells)
+    assert np.corrcoef(dense[..., ::2, ::2].numpy().ravel(), expected.ravel())[0, 1] > 0.999
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        NanoTrackV2Trunk().load_pretrained(Path(stif_core.__file__).parent / "config.py")
+
+
+def test_nanotrack_lite_model_keeps_the_lite_geometry():
+    cfg = make_config("lite", "full", backbone="nanotrack_v2", pretrained=False)
+    model = stif_core.STIF(cfg).eval()
+    images, masks, query = inputs(cfg, cfg.memory_size + 1)
+    with torch.no_grad():
+        out = model(images, masks, query)
+    assert out.cls.shape[-2:] == (cfg.score_size, cfg.score_size) == (17, 17)
+    assert model.query_encoder.trunk.out_channels == 48
 
 
 def test_googlenet_loads_a_torchvision_style_file(tmp_path):
