@@ -1,5 +1,5 @@
-"""Command line: ``python -m stif_core {demo,train,cache,eval,compare,bench,report,health,references,track,clip,book}``;
-each command is a module of ``stif_core.commands``."""
+"""Command line: ``python -m stif_core COMMAND``, each command a module of ``stif_core.commands`` (``COMMANDS``:
+demo, train, cache, crossval, eval, compare, bench, report, health, references, track, clip, book)."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     line and exits with 2, an interruption (Ctrl-C) one line saying what was kept and exits with 130;
     ``--verbose`` shows the traceback too."""
     try:  # PyTorch takes seconds to import: Ctrl-C meanwhile is an interruption too
-        from .commands import COMMANDS
+        from .commands import COMMANDS, interruptible
         from .tracking.protocol import TrackerFailure
     except KeyboardInterrupt:
         print("interrupted while starting; nothing was written", file=sys.stderr)
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"  # a line, not a source excerpt
     try:
-        args.run(args)
+        interruptible(args.run)(args)
     except KeyboardInterrupt:
         if args.verbose:
             traceback.print_exc()

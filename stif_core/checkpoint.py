@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -11,15 +12,27 @@ from safetensors.torch import load_file, save_file
 
 from . import build_model
 from .config import ModelConfig
-from .files import atomic, regular_file
+from .files import WriteError, atomic, parse_json, regular_file
 from .model import STIF
 from .paths import checkpoint_path
 
 
 def atomic_save(obj, path: str | Path) -> None:
     """torch.save to a temporary file, then rename: a killed run never leaves a half-written file."""
-    with atomic(path) as tmp:
+    with atomic(path) as tmp, library_write(path):
         torch.save(obj, tmp)
+
+
+@contextmanager
+def library_write(path: str | Path):
+    """A failed write inside safetensors or torch.save (a full disk or a file-size limit surfaces there as a
+    ``SafetensorError`` or a ``RuntimeError`` about the file's position) as a ``WriteError`` naming ``path``."""
+    try:
+        yield
+    except (SafetensorError, RuntimeError) as err:
+        text = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise WriteError(f"cannot write {path}: {text} (a full disk or a file-size limit?); the earlier file, if "
+                         "any, is kept") from None
 
 
 def model_options(cfg: ModelConfig) -> dict:
@@ -34,7 +47,7 @@ def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> Non
     the model's whole config is always recorded ("model")."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = metadata | {"model": json.dumps(model_options(model.cfg))}
-    with atomic(path) as tmp:
+    with atomic(path) as tmp, library_write(path):
         save_file(state, str(tmp), metadata=metadata)
 
 
@@ -55,11 +68,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 def model_metadata(path: Path, meta: dict[str, str]) -> dict:
     """The model options of a checkpoint's metadata ``"model"`` (a JSON object; none: ``{}``); ``ValueError`` naming
     the file and the key when it is not one."""
-    try:
-        options = json.loads(meta.get("model", "{}"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint {path}: metadata \"model\" is not valid JSON ({err}); the file was not written "
-                         "by save_weights or was edited") from None
+    options = parse_json(meta.get("model", "{}"), f"checkpoint {path}: metadata \"model\"")
     if not isinstance(options, dict):
         raise ValueError(f"checkpoint {path}: metadata \"model\" must be a JSON object of model options, not "
                          f"{type(options).__name__}")
@@ -82,12 +91,14 @@ def load_weights(model: STIF, path: str | Path) -> None:
     unexpected = sorted(set(state) - set(own))
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state and state[k].shape != own[k].shape]
+    shapes += [f"{k}: file {state[k].dtype} vs model {own[k].dtype}"  # load_state_dict would cast it silently
+               for k in own if k in state and state[k].dtype != own[k].dtype]
     if missing or unexpected or shapes:
         meta = read_metadata(path)
         lines = [f"checkpoint {path} (preset {meta.get('preset', '?')}, variant {meta.get('variant', '?')}) "
                  f"does not fit the model (preset {model.cfg.backbone}/{model.cfg.crop_size}, "
                  f"variant {model.cfg.variant}):"]
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape or dtype mismatch", shapes)):
             if items:
                 lines.append(f"  {label} ({len(items)}): " + ", ".join(items[:8]) + (" ..." if len(items) > 8 else ""))
         raise ValueError("\n".join(lines))

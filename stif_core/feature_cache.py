@@ -11,8 +11,11 @@ samples is refused with the options that differ. One seed's cache of the lite re
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data.sampling import TrackingSamples
-from .files import checked_target, output_folder, read_json, regular_file, write_text
+from .files import WriteError, checked_target, output_folder, read_json, regular_file, write_text, writing
 from .losses import trunk_outputs
 
 META = "cache.json"
@@ -75,7 +78,7 @@ def fill_cache(samples: TrackingSamples, trunk, key: dict, out: Path, batch_size
                              "another folder")
         done, mode = meta["done"], "r+"
     n, length = samples.references + 1, len(samples)  # memory frames: the initial one and T references
-    arrays = None if mode == "w+" else open_arrays(out, "r+", length)
+    arrays = None if mode == "w+" else reserved(open_arrays(out, "r+", length))
     loader = DataLoader(samples, batch_size=batch_size, sampler=range(done, length), num_workers=workers)
     bar = tqdm(total=length, initial=done, disable=not progress, desc="feature cache", unit="sample")
     with torch.no_grad():
@@ -85,8 +88,14 @@ def fill_cache(samples: TrackingSamples, trunk, key: dict, out: Path, batch_size
                 shape = (length, n + 1, *query.shape[1:])
                 shapes = {"features": shape, "masks": (length, n, 4), "query_boxes": (length, 4),
                           "positive": (length,), "skipped": (length,)}
-                arrays = {name: open_memmap(checked_target(out / f"{name}.npy"), "w+", ARRAYS[name][0], size)
-                          for name, size in shapes.items()}
+                need = sum(np.dtype(ARRAYS[name][0]).itemsize * int(np.prod(size)) for name, size in shapes.items())
+                check_room(out, need)
+                arrays = {}
+                for name, size in shapes.items():
+                    path = checked_target(out / f"{name}.npy")
+                    with writing(path, kept=f"the cache needs {need:,} bytes in all"):  # e.g. a file-size limit
+                        arrays[name] = open_memmap(path, "w+", ARRAYS[name][0], size)
+                    reserved({name: arrays[name]})
             rows = slice(done, done + len(query))
             arrays["features"][rows] = torch.cat([memory, query[:, None]], 1).numpy()  # (B, N + 1, Ct, H', W')
             arrays["masks"][rows] = mask_rectangles(batch["memory_masks"])
@@ -102,6 +111,36 @@ def fill_cache(samples: TrackingSamples, trunk, key: dict, out: Path, batch_size
     bar.close()
     if not meta_path.is_file():  # nothing was left to encode
         write_record(meta_path, key, done)
+
+
+def check_room(folder: Path, need: int, held: int = 0) -> None:
+    """``WriteError`` naming ``folder`` and the bytes when its disk has not ``need`` bytes free (``held``: those
+    of its files already allocated): the arrays are written through memory maps, where a full disk is a bus error
+    that kills the process, not an error."""
+    free = shutil.disk_usage(folder).free
+    if need - held > free:
+        raise WriteError(f"feature cache folder {folder} needs {need:,} bytes and its disk has {free:,} free "
+                         f"({(need - held - free) / 2**30:.2f} GiB short): free space, or choose another folder")
+
+
+def reserved(arrays: dict[str, np.memmap]) -> dict[str, np.memmap]:
+    """``arrays`` (memory maps of files) with every block of their files allocated (``posix_fallocate``), so that
+    a full disk is an error here rather than a bus error at a write through the map."""
+    for array in arrays.values():
+        path = Path(array.filename)
+        size = path.stat().st_size
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as err:
+            if err.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it: its free space checked
+                check_room(path.parent, size, held=path.stat().st_blocks * 512)
+            else:
+                raise WriteError(f"feature cache folder {path.parent}: cannot reserve {size:,} bytes for "
+                                 f"{path.name} ({err.strerror}): free space, or choose another folder") from None
+        finally:
+            os.close(fd)
+    return arrays
 
 
 def write_record(path: Path, key: dict, done: int) -> None:

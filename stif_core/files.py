@@ -12,6 +12,7 @@ Also here: JSON read with its path in every error, names that become paths check
 locations checked before any work."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -32,9 +33,11 @@ MANIFEST = ".stif_core-files.json"  # {"files": {relative path: command}}: what 
 # What a process that does not hold the folder (a notebook's kernel under ``report``) wrote there, one per process:
 FRAGMENT = re.compile(r"^\.stif_core-files\.\d+\.json$")
 LOCK = ".stif_core.lock"  # held by the run writing into a folder; its holder described in LOCK + ".json"
-TEMPORARY = re.compile(r"^\..+\.\d+\.(tmp|new|old)(\.[^.]+)?$")  # a write or swap under way (or cut short) of a pid
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.(tmp|new|old)(\.[^.]+)?$")  # a write or swap under way (or cut short) of a pid
 BOOKKEEPING = (MANIFEST, LOCK, LOCK + ".json")
 BAD_NAME_CHARS = re.compile(r"[/\\\x00-\x1f]")
+NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file-size limit (ulimit -f), a quota
+MAX_JSON_BYTES = 64 * 2**20  # a JSON file read whole (configs, records, metadata): far above any this tool writes
 
 
 @dataclass
@@ -85,8 +88,34 @@ def save_manifest(folder: Path, files: dict[str, str], name: str = MANIFEST) -> 
 def swap_in(path: Path, text: str) -> None:
     """``text`` written to a new temporary file beside ``path`` (``exclusive``), then renamed over it."""
     tmp = exclusive(path.with_name(f".{path.name}.{os.getpid()}.tmp"))
-    tmp.write_text(text)
+    try:
+        with writing(path):
+            tmp.write_text(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+class WriteError(OSError):
+    """A write that failed, named by its target (not the temporary file it went to) and why."""
+
+
+@contextmanager
+def writing(path: Path | str, kept: str = "the earlier file, if any, is kept"):
+    """An ``OSError`` of the block that names no file (a full disk or a file-size limit met by a writer) becomes a
+    ``WriteError`` naming ``path``, the file being written (and, for no room, what is ``kept``)."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as err:
+        if err.filename is not None and err.errno not in NO_ROOM:
+            raise
+        why = f"{err.strerror or err}" + (f"; {kept}" if err.errno in NO_ROOM else "")
+        error = WriteError(f"cannot write {path}: {why}")
+        error.errno = err.errno
+        raise error from None
 
 
 FRAGMENTS: dict[Path, dict[str, str]] = {}  # this process's fragments, by folder
@@ -168,7 +197,8 @@ def atomic(path: str | Path, on_error: Path | None = None):
     except OSError as err:  # named by its target: the temporary name means nothing to the user
         raise OSError(f"cannot write {path}: {err.strerror or err}") from None
     try:
-        yield tmp
+        with writing(path):
+            yield tmp
     except BaseException:
         if on_error is None:
             tmp.unlink(missing_ok=True)
@@ -191,9 +221,8 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def open_append(path: str | Path):
     """``path`` opened to append text (a log that grows as a run goes on), never through a link."""
-    path = checked_target(path)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-    return os.fdopen(fd, "a", encoding="utf-8")
+    path = checked_target(path)  # opened by name, so that a failed write names it (``f.name``)
+    return open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW, 0o666))
 
 
 def discard(path: str | Path) -> None:
@@ -256,7 +285,7 @@ def json_object(path: Path) -> dict:
     """The JSON object in ``path``; ``{}`` when there is no readable one (a record that may be absent or cut)."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -294,6 +323,7 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
             ACTIVE[root].depth -= 1
         return
     with lock_held(root / LOCK, f"{what} {root}", command):
+        remove_leftovers(root)
         ACTIVE[root] = Output(root, command, dict(read_manifest(root) or {}))
         if ACTIVE[root].files:  # the fragments merged into the manifest
             save_manifest(root, ACTIVE[root].files)
@@ -303,6 +333,27 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
             yield root
         finally:
             del ACTIVE[root]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none, or a number no process can have
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def remove_leftovers(root: Path) -> None:
+    """Delete the temporary files (``TEMPORARY``) under ``root`` that processes no longer running left (a kill
+    during a write); the caller holds ``root``'s lock, so no run of this package is writing them."""
+    for folder, _, names in os.walk(root):  # links to folders are not followed
+        for name in names:
+            found = TEMPORARY.match(name)
+            path = Path(folder, name)
+            if found and path.is_file() and not path.is_symlink() and not alive(int(found[1])):
+                path.unlink(missing_ok=True)
 
 
 def check_replaceable(target: Path, commands: tuple[str, ...] | None, what: str) -> None:
@@ -398,13 +449,26 @@ def read_text(path: str | Path, what: str = "file") -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_json(path: str | Path, what: str = "file"):
-    """The JSON value of ``path`` (read by ``read_text``); errors name the path and ``what`` it is."""
-    text = read_text(path, what)
+def read_json(path: str | Path, what: str = "file", limit: int = MAX_JSON_BYTES):
+    """The JSON value of ``path`` (read by ``read_text``; a file over ``limit`` bytes is refused unread); errors
+    name the path and ``what`` it is."""
+    size = regular_file(path, what).stat().st_size
+    if size > limit:
+        raise ValueError(f"{what} {path} is {size / 2**20:,.0f} MiB, over the {limit / 2**20:,.0f} MiB this tool "
+                         "reads: it is not one this tool wrote or reads; give the right file")
+    return parse_json(read_text(path, what), f"{what} {path}", lambda pairs: unique_keys(pairs, path, what))
+
+
+def parse_json(text: str, label: str, hook=None):
+    """``json.loads`` of ``text`` with a one-line ``ValueError`` starting with ``label`` (what and where the text
+    is) for invalid JSON and for values nested too deeply for the parser (Python's recursion limit)."""
     try:
-        return json.loads(text, object_pairs_hook=lambda pairs: unique_keys(pairs, path, what))
+        return json.loads(text, object_pairs_hook=hook)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{what} {path} is not valid JSON ({err})") from None
+        raise ValueError(f"{label} is not valid JSON ({err})") from None
+    except RecursionError:
+        raise ValueError(f"{label} holds JSON nested too deeply to read (over about {sys.getrecursionlimit()} "
+                         "levels of lists or objects): it is not one this tool wrote") from None
 
 
 def unique_keys(pairs: list[tuple], path, what: str) -> dict:

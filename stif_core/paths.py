@@ -89,15 +89,21 @@ def row_seeds(row: str) -> list[str]:
 
 
 def checkpoint_path(checkpoint: str | Path) -> Path:
-    """A weights file: an existing path as given, else a shipped model's name (``stif_lite_full``, a row's name,
-    stands for the seed the notebooks use; ``stif_lite_full_s1`` names a seed). ``FileNotFoundError`` names both
-    places looked at."""
+    """A weights file: a shipped model's name (``stif_lite_full``, a row's name, stands for the seed the notebooks
+    use; ``stif_lite_full_s1`` names a seed), else a path. A bare name (no folder, no extension) is only ever a
+    shipped model's, whatever files the working folder holds: a file is given with a folder or its extension
+    (``./stif_lite_full``, ``model.safetensors``). ``FileNotFoundError`` names both places looked at."""
     path = Path(checkpoint)
-    if path.exists():  # anything but a regular file is refused, named, where it is read
+    bare = "/" not in str(checkpoint) and os.sep not in str(checkpoint) and not path.suffix
+    if not bare and path.exists():  # anything but a regular file is refused, named, where it is read
         return path
     name = path.name.removesuffix(SHIPPED_SUFFIX)
     shipped = package_path("weights", notebook_seeds().get(name, name) + SHIPPED_SUFFIX)
     if path.parent == Path(".") and shipped.is_file():
         return shipped
+    if bare and path.exists():
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} is no shipped model's name (shipped: "
+                                f"{shipped_models()}); for the file of that name in the working folder, give "
+                                f"./{checkpoint}")
     raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file, and no shipped model of that name "
                             f"(shipped: {shipped_models()})")

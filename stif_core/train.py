@@ -44,6 +44,7 @@ from .files import (
     read_text,
     regular_file,
     write_text,
+    writing,
 )
 from .losses import batch_loss
 from .options import MAX_JOBS, MAX_SEED, MAX_STEPS, check_options
@@ -117,9 +118,11 @@ class TrainConfig:
         if isinstance(raw.get("out"), str):
             slug = str(raw.get("variant", cls.variant)).replace("+", "_")
             try:
-                named = [f for _, f, _, _ in string.Formatter().parse(raw["out"]) if f is not None]
-                if set(named) - {"variant", "seed"}:  # no attribute or index of them either
-                    raise KeyError(sorted(set(named) - {"variant", "seed"})[0])
+                parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(raw["out"]) if f is not None]
+                wrong = [f"{{{f}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}" for f, spec, conv in parts
+                         if f not in ("variant", "seed") or spec or conv]  # no attribute, index, width or conversion
+                if wrong:
+                    raise KeyError(wrong[0])
                 raw["out"] = raw["out"].format(variant=slug, seed=raw.get("seed", cls.seed))
             except (KeyError, IndexError, ValueError) as err:
                 raise ValueError(f"{path}: out {raw['out']!r} may hold only {{variant}} and {{seed}} ({err!r})"
@@ -174,7 +177,25 @@ def read_checkpoint(path: Path, device: torch.device) -> dict:
     wrong = [k for k, kind in entries.items() if not isinstance(state, dict) or not isinstance(state.get(k), kind)]
     if wrong:
         raise foreign_checkpoint(path, f"no {', '.join(wrong)} entry of the expected type")
+    data = state.get("data", {})  # sequence -> fingerprint; absent in checkpoints written before it was recorded
+    if not (isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())):
+        raise foreign_checkpoint(path, "its 'data' entry is not an object of sequence -> fingerprint")
     return state
+
+
+def data_prints(sequences: list[Sequence]) -> dict[str, str]:
+    """Each training sequence's fingerprint (``Sequence.fingerprint``: its frames' content and its ground truth),
+    recorded in a training checkpoint: a resume on other data is refused."""
+    return {seq.name: seq.fingerprint() for seq in sequences}
+
+
+def data_changes(stored: dict[str, str], now: dict[str, str]) -> str:
+    """What differs between two ``data_prints`` (empty: nothing)."""
+    parts = [f"{label}: {', '.join(names[:5])}" + (" ..." if len(names) > 5 else "") for label, names in (
+        ("frames or ground truth changed", sorted(n for n in stored.keys() & now.keys() if stored[n] != now[n])),
+        ("no longer trained on", sorted(stored.keys() - now.keys())), ("added", sorted(now.keys() - stored.keys())))
+        if names]
+    return "; ".join(parts)
 
 
 OPTION_RANGES = {"steps": (1, MAX_STEPS), "batch_size": (1, 256), "lr": (0, 10), "min_lr": (0, 10),
@@ -209,7 +230,19 @@ def training_sequences(cfg: TrainConfig) -> list[Sequence]:
         return [synthetic_clip(120, seed=cfg.seed + i, name=f"synthetic-{i}") for i in range(4)]
     if cfg.sequences == []:
         raise ValueError("training option sequences=[] names no sequence; give names, or null to use the split")
-    return load_sequences(cfg.sequences or load_split(cfg.split, cfg.data_root), cfg.data_root)
+    names = cfg.sequences or load_split(cfg.split, cfg.data_root)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"training option sequences names {twice[:5]} more than once (a sequence given twice is "
+                         "sampled twice as often): give each sequence once")
+    if cfg.val_split:
+        shared = sorted(set(names) & set(load_split(cfg.val_split, cfg.data_root)))
+        if shared:
+            trained = "sequences" if cfg.sequences else f"split {cfg.split!r}"
+            raise ValueError(f"the training {trained} and val_split {cfg.val_split!r} share {len(shared)} "
+                             f"sequence(s), e.g. {shared[:5]}: validation would score what is trained on; train and "
+                             "validate on different sequences, or set val_split to null")
+    return load_sequences(names, cfg.data_root)
 
 
 def validation_sequences(cfg: TrainConfig) -> list[Sequence]:
@@ -293,6 +326,8 @@ class Trainer:
             dist.barrier()
         self.step = 0
         self.best_val = math.inf
+        self.trained_on: dict[str, str] | None = None  # the data of the checkpoint resumed from (``data_prints``)
+        self.prints: dict[str, str] = {}  # the data of this run (``data_prints``), once it is loaded
         self.resume()
 
     @property
@@ -318,11 +353,12 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError, TypeError) as err:
             raise foreign_checkpoint(self.checkpoint_path, err) from None
         self.step = state["step"]
+        self.trained_on = state.get("data")
 
     def save_checkpoint(self) -> None:
         if self.rank == 0:
             atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                         "step": self.step, "config": asdict(self.cfg)}, self.checkpoint_path)
+                         "step": self.step, "config": asdict(self.cfg), "data": self.prints}, self.checkpoint_path)
 
     def loader(self, dataset: TrackingSamples, end: int) -> DataLoader:
         """Batches of the steps still to run up to ``end``; rank r takes its own slice of each global batch."""
@@ -375,6 +411,11 @@ class Trainer:
                                   seed=cfg.seed, model=self.model.cfg)
         self.data = data_record(cfg, dataset.sequences)
         sequences = dataset.sequences
+        self.prints = data_prints(sequences)
+        changed = data_changes(self.trained_on, self.prints) if self.trained_on else ""
+        if changed:  # the same options, another data set: the run would mix two
+            raise ValueError(f"{self.checkpoint_path} was trained on other data than {cfg.data_root or 'the data root'}"
+                             f" holds now ({changed}); resume on the data it was trained on, or use another --out")
         if cfg.feature_cache:
             dataset = CachedSamples(cfg.feature_cache, cache_key(cfg, self.model, dataset))
         self.net.train()
@@ -502,8 +543,9 @@ def resumed_log(path: Path, last_step: int) -> tuple[TextIO, float]:
 
 
 def write_row(f: TextIO, row: dict) -> None:
-    f.write(json.dumps(row) + "\n")
-    f.flush()
+    with writing(Path(str(getattr(f, "name", "training log"))), kept="its earlier rows are kept"):  # names the log
+        f.write(json.dumps(row) + "\n")
+        f.flush()
 
 
 def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:

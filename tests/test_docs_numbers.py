@@ -15,7 +15,7 @@ The stored files, and the command each document must name beside the numbers it 
 ``data/val_metrics.json`` (``eval --split val``, then ``compare``), ``data/table1_val.json`` (``report --full
 --starts 3``), ``data/training_logs/`` (``train --config configs/lite.json``; read by
 ``stif_core.lab.training_logs.read_training_logs``), ``stif_core/weights/`` and its ``notebook_seeds.json``, and
-``notebooks/reference_values.json`` (``references --store``).
+``notebooks/reference_values.json`` (``references --store``), ``data/crossval.json`` (``crossval``).
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ COMMANDS = {  # a document that quotes a family of stored values names the comma
     "table1": "python -m stif_core report --full --starts 3",
     "logs": "train --config configs/lite.json",
     "notebooks": "python -m stif_core references",
+    "cv": "python -m stif_core crossval",
 }
 VAL_ROWS = {"full": "stif-full-onnx", "baseline": "stif-baseline-onnx", "csrt": "csrt", "kcf": "kcf"}
 NUMBER = r"[-+]?\d+(?:\.\d+)?"
@@ -73,7 +74,8 @@ def load_stored(project: Path = PROJECT) -> dict:
             "table1": read_metrics(project / "data" / "table1_val.json"),
             "seeds": seeds, "logs": logs, "notebook_seeds": paths.notebook_seeds(),
             "file_mb": {n: paths.checkpoint_path(n).stat().st_size / 1e6 for n in logs},
-            "references": json.loads((project / "notebooks" / "reference_values.json").read_text())["values"]}
+            "references": json.loads((project / "notebooks" / "reference_values.json").read_text())["values"],
+            "cv": read_metrics(project / "data" / "crossval.json")}
 
 
 def selected(logs: dict) -> dict:
@@ -154,9 +156,23 @@ def logs_values(logs: dict) -> dict:
     return v
 
 
+def cv_values(rows: dict) -> dict:
+    """``data/crossval.json``: the recipes' and peers' AUC pooled over the held-out folds, and each against the
+    reference recipe (the ImageNet trunk, ``lite``), paired by sequence."""
+    table = comparison(rows, "lite", ("auc",))
+    v = {"cv sequences": len(next(iter(rows.values()))["per_sequence"])}
+    for name, r in table.iterrows():
+        v[f"cv {name} auc"] = Interval(r["auc"], r["auc_low"], r["auc_high"])
+        if name != "lite":
+            v[f"cv {name} minus lite auc"] = Interval(r["d_auc"], r["d_auc_low"], r["d_auc_high"])
+            v[f"cv {name} ahead of lite"] = r["auc_ahead"]
+    return v
+
+
 def stored_values(stored: dict) -> dict:
     """Every value a document may quote with ``<!-- check: KEY -->``."""
     return (val_values(stored["val"]) | table1_values(stored["table1"]) | logs_values(stored["logs"])
+            | cv_values(stored["cv"])
             | {k: r["value"] for k, r in stored["references"].items()})
 
 

@@ -138,3 +138,60 @@ def test_a_folder_of_someone_elses_files_is_never_written_into(tmp_path):
     with pytest.raises(ValueError, match="holds files this package did not write"):
         owned_dir(mine, "--out")  # a summary.md does not make it a report folder
     assert sorted(p.name for p in mine.iterdir()) == ["summary.md", "thesis.tex"]
+
+
+def test_a_write_that_finds_no_room_names_its_file_and_keeps_the_earlier_one(tmp_path):
+    """A full disk or a file-size limit reaches a writer as an ``OSError`` without a file name (``[Errno 28] No
+    space left on device``): it names the file being written, and the earlier file stays."""
+    import errno
+
+    from stif_core.files import atomic, open_append
+
+    path = tmp_path / "metrics.json"
+    write_text(path, "earlier")
+    for code, why in ((errno.ENOSPC, "No space left on device"), (errno.EFBIG, "File too large")):
+        with pytest.raises(OSError, match=f"^cannot write {path}: {why}; the earlier file, if any, is kept$"):
+            with atomic(path) as tmp:
+                tmp.write_text("half")
+                raise OSError(code, os.strerror(code))
+    assert path.read_text() == "earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+    with open_append(tmp_path / "log.jsonl") as log:  # opened by name: its errors name it
+        assert log.name == str(tmp_path / "log.jsonl")
+
+
+def test_json_nested_too_deeply_or_too_large_is_one_line_naming_the_file(tmp_path):
+    """Python's JSON parser recurses: 100,000 nested lists were a RecursionError traceback; a 2 GB file was read
+    whole before it was refused."""
+    from stif_core.checkpoint import model_metadata
+
+    deep = tmp_path / "config.json"
+    deep.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match=f"training config {deep} holds JSON nested too deeply to read"):
+        read_json(deep, "training config")
+    with pytest.raises(ValueError, match='checkpoint w.safetensors: metadata "model" holds JSON nested too deeply'):
+        model_metadata("w.safetensors", {"model": "[" * 10_000 + "]" * 10_000})
+    big = tmp_path / "metrics.json"
+    with open(big, "wb") as f:  # sparse: 80 MiB that no reader should read
+        f.truncate(80 * 2**20)
+    with pytest.raises(ValueError, match=f"metrics {big} is 80 MiB, over the 64 MiB this tool reads"):
+        read_json(big, "metrics")
+
+
+def test_temporary_files_of_runs_that_died_are_removed_by_the_next_run(tmp_path):
+    """A kill (SIGKILL, SIGTERM) during a write leaves ``.<name>.<pid>.tmp``: the next run that holds the folder
+    removes those of processes no longer running; a live process's (a notebook's kernel writing there) stay."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    with output_folder(tmp_path, "track"):
+        write_text(tmp_path / "boxes.txt", "1,2,3,4\n")
+    (tmp_path / "sub").mkdir()
+    left = [tmp_path / f".boxes.{pid}.tmp.txt", tmp_path / f"..stif_core-files.json.{pid}.tmp",
+            tmp_path / "sub" / f".track.{pid}.tmp.mp4"]
+    live = tmp_path / f".frames.{os.getpid()}.tmp.csv"
+    for path in (*left, live):
+        path.write_text("cut")
+    with output_folder(tmp_path, "track"):
+        assert not any(p.exists() for p in left) and live.exists()

@@ -3,6 +3,47 @@ as the default), ``run(args)`` does the work with its heavy imports inside, and 
 interrupted run keeps and how to go on. ``python -m stif_core`` (``stif_core/__main__.py``) dispatches."""
 from __future__ import annotations
 
-from . import bench, book, cache, clip, compare, demo, evaluate, health, references, report, track, train
+import os
 
-COMMANDS = (demo, train, cache, evaluate, compare, bench, report, health, references, track, clip, book)
+from . import bench, book, cache, clip, compare, crossval, demo, evaluate, health, references, report, track, train
+
+COMMANDS = (demo, train, cache, crossval, evaluate, compare, bench, report, health, references, track, clip, book)
+
+
+def interruptible(run):
+    """``run`` with SIGTERM an interruption as Ctrl-C is (``KeyboardInterrupt``: the command keeps what it did and
+    ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it stops one line, not a traceback
+    from whatever code it lands in (a clean-up, an ``atexit`` callback): it is ignored, the stop goes on."""
+    import functools
+    import signal
+    import sys
+    import threading
+
+    def stop(signum, frame):
+        if stopping:
+            print(f"stif_core: already stopping (signal {signum} ignored); kill -9 {os.getpid()} ends it at once",
+                  file=sys.stderr, flush=True)
+            return
+        stopping.append(signum)
+        raise KeyboardInterrupt
+
+    @functools.wraps(run)
+    def wrapped(args):
+        if threading.current_thread() is not threading.main_thread():
+            return run(args)
+        stopping.clear()
+        before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        interrupted = False
+        try:
+            return run(args)
+        except KeyboardInterrupt:
+            interrupted = stopping.append(signal.SIGINT) or True  # a Ctrl-C of Python's own counts too
+            raise
+        finally:  # the command line keeps the quiet handler for the interpreter's exit; a caller gets its own back
+            spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+            if not (interrupted and getattr(spec, "name", None) == f"{__name__.split('.')[0]}.__main__"):
+                for s, handler in before.items():
+                    signal.signal(s, handler)
+
+    stopping: list[int] = []
+    return wrapped

@@ -33,13 +33,13 @@ def register(sub) -> None:
 
 def run(args) -> None:
     import sys
-    from pathlib import Path
 
     from ..checkpoint import load_model
+    from ..data.sequences import check_box_scale
     from ..data.video import FOLDER_FPS, FrameSource
     from ..files import check_name
-    from ..lab.track import draw_box, parse_box, track_video
-    from ..paths import checkpoint_path, output_dir
+    from ..lab.track import draw_box, outside_inputs, parse_box, track_video
+    from ..paths import checkpoint_path, output_root
     from ..tracking.memory import DEFAULT_MEMORY_POLICY
     from ..tracking.protocol import check_init_box
     from ..tracking.tracker import STIFTracker
@@ -48,11 +48,12 @@ def run(args) -> None:
     if args.fps and source.paths is None:
         print(f"note: --fps is for a folder of frames; the video keeps its own rate, {source.fps:g} frames/s",
               file=sys.stderr)
-    out = args.out or output_dir("runs") / "track" / check_name(source.path.stem, "the video's name (or give --out)")
-    if Path(out).resolve() in source.path.resolve().parents:
-        raise ValueError(f"the video {source.path} lies inside --out {out}, which the run writes: give another --out")
+    out = args.out or output_root() / "runs" / "track" / check_name(source.path.stem, "the video's name (or give "
+                                                                    "--out)")
+    outside_inputs(out, source)  # neither in the data nor around the video, before any folder is made
     box = parse_box(args.box) if args.box else draw_box(next(iter(source)).image)
-    box = check_init_box(box, (source.size[1], source.size[0]))  # a box off the first frame fails before any file
+    box = check_init_box(check_box_scale(box, source.size, "--box"), (source.size[1], source.size[0]))  # a box
+    # off the first frame, or over 4 times its size (eval's rule for ground truth), fails before any file
     policy = args.memory_policy or DEFAULT_MEMORY_POLICY
     model = load_model(args.checkpoint)
     tracker = STIFTracker(model, memory_policy=policy, engine=args.engine, search_size=args.search_size)

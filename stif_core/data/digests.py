@@ -33,7 +33,7 @@ class FrameDigests:
         if store is not None and Path(store).is_file():
             try:
                 entries = json.loads(Path(store).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 entries = None  # unreadable: rebuilt from the frames, which are the truth
             self.entries = entries if isinstance(entries, dict) else {}
 

@@ -61,6 +61,13 @@ def read_image(path: Path) -> np.ndarray:
         raise FrameError(f"frame {path} is missing") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:  # undecodable or truncated
         raise FrameError(f"frame {path} is corrupt or not an image ({err})") from None
+    except Image.DecompressionBombError as err:
+        raise too_large(path, err) from None
+
+
+def too_large(path: Path, err: Exception) -> FrameError:
+    """The error of a frame whose header announces more pixels than PIL decodes (``Image.MAX_IMAGE_PIXELS``)."""
+    return FrameError(f"frame {path} is too large to decode ({err}); resize it")
 
 
 @dataclass
@@ -208,8 +215,7 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
         absent[:len(boxes)] |= off
     finite = np.isfinite(boxes).all(1)  # (K,)
     invalid = ~(finite & (boxes[:, 2] > 0) & (boxes[:, 3] > 0))  # (K,)
-    with np.errstate(invalid="ignore"):
-        huge = ~invalid & ((boxes[:, 2] > MAX_BOX_SCALE * w) | (boxes[:, 3] > MAX_BOX_SCALE * h))  # (K,)
+    huge = ~invalid & oversized(boxes, (w, h))  # (K,)
     excused = np.zeros(len(boxes), bool) if absent is None else absent[:len(boxes)].copy()  # (K,)
     excused[0] = False
     bad = np.flatnonzero((invalid | huge) & ~excused)
@@ -223,6 +229,30 @@ def validate_boxes(boxes: np.ndarray, frames: list[Path], path: Path, absent: np
     return out, absent
 
 
+def oversized(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(K,) True for boxes (K, 4) over ``MAX_BOX_SCALE`` times a frame of ``size`` (W, H) wide or high."""
+    with np.errstate(invalid="ignore"):
+        return (boxes[:, 2] > MAX_BOX_SCALE * size[0]) | (boxes[:, 3] > MAX_BOX_SCALE * size[1])
+
+
+def check_box_scale(box: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray:
+    """``box`` (x, y, w, h) unless it is over ``MAX_BOX_SCALE`` times the frame of ``size`` (W, H), the rule ground
+    truth is read by; ``AnnotationError`` naming ``what`` gave it otherwise."""
+    box = np.asarray(box, dtype=np.float64)
+    if oversized(box.reshape(1, 4), size)[0]:
+        raise AnnotationError(f"{what} {box.tolist()} is over {MAX_BOX_SCALE} times the {size[0]}x{size[1]} frame "
+                              "wide or high: give the target's box in the first frame's pixels")
+    return box
+
+
+def data_roots(path: str | Path) -> list[Path]:
+    """The data roots ``path`` (a video or frames) may lie in: the default one, and the folder above each
+    sequence folder (frames and ground truth) on its way; outputs are never written into them."""
+    path = Path(path).resolve()
+    found = [p.parent for p in (path, *path.parents) if p.is_dir() and otb_files(p) is not None]
+    return [r for r in [default_data_root(), *found] if r is not None]
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(W, H) of an image file, from its header."""
     try:
@@ -232,6 +262,8 @@ def image_size(path: Path) -> tuple[int, int]:
         raise FrameError(f"frame {path} is missing") from None
     except (UnidentifiedImageError, OSError) as err:
         raise FrameError(f"frame {path} is corrupt or not an image ({err})") from None
+    except Image.DecompressionBombError as err:
+        raise too_large(path, err) from None
 
 
 def off_image(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from ..files import atomic, regular_file
+from ..files import WriteError, atomic, regular_file
 from .sequences import FrameError, Sequence, frame_paths, read_image
 
 FOLDER_FPS = 30.0  # the frame rate given to a folder of images, which has none
@@ -127,7 +127,23 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.
             writer.release()
     if n == 0:
         raise ValueError(f"no frame to write to {path}")
+    check_video(path, n, name)
     return n
+
+
+def check_video(path: str | Path, frames: int, name: Path | None = None) -> None:
+    """``WriteError`` (an ``OSError``) naming the video (``name``: its final path) unless ``path`` decodes to
+    ``frames`` frames: OpenCV's writer reports no failed write (a full disk, a file-size limit), and its video
+    then has a cut or no index."""
+    capture, decoded = cv2.VideoCapture(str(path)), 0
+    try:
+        while capture.isOpened() and decoded < frames + 1 and capture.grab():
+            decoded += 1
+    finally:
+        capture.release()
+    if decoded != frames:
+        raise WriteError(f"cannot write {name or path}: {decoded} of the {frames} frames written can be decoded back "
+                         "(a full disk or a file-size limit?); the earlier file, if any, is kept")
 
 
 def sequence_video(seq: Sequence, path: str | Path, fps: float = 30.0, frames: int | None = None) -> Path:

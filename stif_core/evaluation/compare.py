@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 
@@ -19,16 +20,34 @@ SHA8 = re.compile(r"-[0-9a-f]{8}(?=-|$)")  # the checkpoint's mark in a row's na
 
 
 def seed_groups(rows: dict) -> dict[str, list[str]]:
-    """Rows that are seeds of one row: their recorded set-up equal but for the checkpoint and its seed, named after
-    the first row without the checkpoint's mark; a row without a recorded seed is a group of its own."""
-    groups: dict[str, list[str]] = {}
-    keys: dict[str, str] = {}
+    """Rows that are seeds of one row: their recorded set-up (the recipe's digest among it) equal but for the
+    checkpoint and its seed, each seed once, named after the first row without the checkpoint's mark (its own name
+    where another group has that one); a row without a recorded seed and recipe is a group of its own, and so is a
+    second row of a seed already in its group (the same training run scored twice), with a warning naming both."""
+    by_setup: dict[str, list[str]] = {}
     for name, row in rows.items():
         setup = row.get("setup", {})
-        key = (json.dumps({k: v for k, v in setup.items() if k not in SEED_KEYS}, sort_keys=True)
-               if "seed" in setup else name)
-        keys.setdefault(key, SHA8.sub("", name) if "seed" in setup else name)
-        groups.setdefault(keys[key], []).append(name)
+        seeded = "seed" in setup and "recipe" in setup
+        key = json.dumps({k: v for k, v in setup.items() if k not in SEED_KEYS}, sort_keys=True) if seeded else None
+        by_setup.setdefault(key or f"row {name}", []).append(name)
+    groups: dict[str, list[str]] = {}
+    for names in by_setup.values():
+        kept, apart, seen = [], [], {}
+        for name in names:
+            seed = rows[name].get("setup", {}).get("seed")
+            if len(names) > 1 and seed in seen:
+                warnings.warn(f"rows {seen[seed]!r} and {name!r} are both seed {seed} of one set-up (one training "
+                              f"run scored twice, or two runs of one seed): {name!r} is kept apart, not counted twice",
+                              stacklevel=2)
+                apart.append(name)
+                continue
+            seen[seed] = name
+            kept.append(name)
+        title = SHA8.sub("", kept[0]) if len(kept) > 1 else kept[0]
+        if title not in kept and (title in groups or title in rows):  # another row's name: the first row's own
+            title = kept[0]
+        groups[title] = kept
+        groups |= {name: [name] for name in apart}
     return groups
 
 

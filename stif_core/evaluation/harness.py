@@ -105,8 +105,10 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
     record = folder / "data" / f"{seq.name}.txt"
     try:
         boxes, times = read_otb(folder / "otb", seq.name)
-    except (OSError, ValueError):  # missing, or cut short by an interruption
+    except (OSError, ValueError) as err:  # missing, or cut short by an interruption, or not a result of ours
         boxes = None
+        if otb_paths(folder / "otb", seq.name)[0].is_file():  # complete, as written, but unreadable: said so
+            print(f"{folder.name}/{seq.name}: the stored result cannot be used ({err}); tracking again")
     if boxes is not None:
         stored = record.read_text().strip() if record.is_file() else None
         if stored == data and len(boxes) == len(seq):

@@ -39,7 +39,7 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
             raise ValueError(f"checkpoint {path} is given twice")
         signature = {"tracker": "stif", "variant": variant, "checkpoint_sha256": sha, "params": params,
                      "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {}) | (
-                     {"search_size": size} if size else {}) | trained_with(meta)
+                     {"search_size": size} if size else {}) | trained_with(meta, path)
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
         if knockouts and not names:
             raise ValueError(f"--knockouts {knockouts!r} names no knock-out; valid: all, or {knockouts_for(model)}")
@@ -51,8 +51,12 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
     return factories, signatures
 
 
-def trained_with(meta: dict[str, str]) -> dict:
-    """The seed and the recipe's digest of a checkpoint (``train.recipe``), where its metadata records them."""
+def trained_with(meta: dict[str, str], path: Path) -> dict:
+    """The seed and the recipe's digest of a checkpoint (``train.recipe``), where its metadata records them;
+    ``ValueError`` naming the file for a seed that is not a whole number."""
+    if "seed" in meta and not (meta["seed"].isascii() and meta["seed"].isdigit()):
+        raise ValueError(f"checkpoint {path}: metadata \"seed\" is {meta['seed'][:40]!r}, not a whole number of 0 "
+                         "or more (train writes one); the file was edited or not written by this tool")
     seed = {"seed": int(meta["seed"])} if "seed" in meta else {}
     return seed | ({"recipe": hashlib.sha256(meta["recipe"].encode()).hexdigest()[:12]} if "recipe" in meta else {})
 

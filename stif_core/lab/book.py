@@ -86,6 +86,7 @@ SEARCH_SCRIPT = """(function () {
   };
 })();
 """
+NOTEBOOK_BYTES = 512 * 2**20  # an executed notebook with its figures is read whole; a few MB each today
 SEARCH_TEXTS = "_static/stif_search_texts.js"
 SEARCH_QUERY = "memory"  # the word browser_check searches for: every module notebook has it
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -187,7 +188,7 @@ def wanted_widget_modules(notebooks: list[Path]) -> dict[str, str]:
     """The widget modules the notebooks' saved widgets need beyond the manager's own (name -> saved version)."""
     wanted = {}
     for path in notebooks:
-        for model in _widget_state(read_json(path, "notebook")).values():
+        for model in _widget_state(read_json(path, "notebook", NOTEBOOK_BYTES)).values():
             for key in ("model_module", "view_module"):
                 name = model.get(key) or model.get("state", {}).get(f"_{key}")
                 if name and name not in BUILTIN_WIDGET_MODULES:
@@ -240,7 +241,7 @@ def check_notebooks(notebooks: list[Path]) -> None:
     import nbformat
 
     for nb in notebooks:
-        raw = read_json(nb, "notebook")  # a JSON error with its line and column
+        raw = read_json(nb, "notebook", NOTEBOOK_BYTES)  # a JSON error with its line and column
         if not isinstance(raw, dict):
             raise ValueError(f"notebook {nb} holds a JSON {type(raw).__name__}, not a notebook (an object)")
         try:
@@ -273,7 +274,7 @@ def build_site(out: Path, notebooks: list[Path], scripts: dict[str, Path] | None
         source.mkdir()
         shutil.copy(intro_page(), source / "intro.md")
         for path in notebooks:  # a copy, where a widget the site cannot draw shows its stored static view
-            nb = read_json(path, "notebook")
+            nb = read_json(path, "notebook", NOTEBOOK_BYTES)
             shown = static_widget_views(nb, set(BUILTIN_WIDGET_MODULES) | set(modules))
             if shown and progress:
                 print(f"{path.name}: {len(shown)} widget(s) shown as their stored static view (their module is "

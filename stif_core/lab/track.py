@@ -27,8 +27,18 @@ import cv2
 import numpy as np
 
 from ..data.crops import xywh_to_xyxy
-from ..data.video import FrameSource, video_writer
-from ..files import atomic, checked_target, json_object, output_folder, unaccounted, write_text
+from ..data.sequences import check_box_scale, data_roots
+from ..data.video import FrameSource, check_video, video_writer
+from ..files import (
+    atomic,
+    checked_target,
+    json_object,
+    output_folder,
+    outside_data,
+    unaccounted,
+    write_text,
+    writing,
+)
 from ..options import plain_float
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
@@ -156,7 +166,8 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     ``track.json``'s content. The files are renamed into place when the run ends, ``track.json`` last, so the four
     always come from one run; a run that stops keeps its frames too, in ``out/partial/`` when ``out`` holds an
     earlier complete run."""
-    box = check_init_box(box, (source.size[1], source.size[0]))
+    box = check_init_box(check_box_scale(box, source.size, "--box"), (source.size[1], source.size[0]))
+    outside_inputs(out, source)
     with output_folder(out, "track") as out:
         earlier = json_object(out / "track.json")  # the video of an earlier run, whether it tracked all of it
         if isinstance(earlier.get("video"), str) and Path(earlier["video"]).resolve() != source.path.resolve():
@@ -173,8 +184,12 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
             with ExitStack() as files:
                 boxes, table, video = (files.enter_context(atomic(out / name, on_error=keep / name))
                                        for name in ("boxes.txt", "frames.csv", "track.mp4"))
-                write_frames(source, box, tracker, boxes, table, video, overlays, progress, summary, out / "track.mp4")
+                with writing(f"{out}/boxes.txt, frames.csv or track.mp4", kept="what was tracked is kept, partial"):
+                    write_frames(source, box, tracker, boxes, table, video, overlays, progress, summary,
+                                 out / "track.mp4")
+                check_video(video, summary["frames_tracked"], out / "track.mp4")  # OpenCV reports no failed write
         except BaseException as err:  # an error or an interruption: what was tracked is kept, marked partial
+            summary["complete"] = False
             summary["stopped"] = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             write_status(keep / "track.json", summary)
             if keep != out:
@@ -185,6 +200,15 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     return summary
 
 
+def outside_inputs(out: str | Path, source: FrameSource) -> None:
+    """``ValueError`` when ``out`` lies in a data root (``data_roots``: the default one, or one the input lies in)
+    or inside the input video, as every command refuses."""
+    if Path(out).resolve() in source.path.resolve().parents:
+        raise ValueError(f"the video {source.path} lies inside --out {out}, which the run writes: give another --out")
+    for root in data_roots(source.path):
+        outside_data(out, root, "--out")
+
+
 def write_status(path: Path, summary: dict) -> None:
     """``track.json`` atomically, else (a full disk has no room for the temporary file) rewritten in place."""
     text = json.dumps(summary, indent=2)
@@ -192,8 +216,12 @@ def write_status(path: Path, summary: dict) -> None:
         write_text(path, text)
     except OSError:
         path = checked_target(path)
-        with open(path, "w", encoding="utf-8") as status:
-            status.write(text)
+        try:
+            with open(path, "w", encoding="utf-8") as status:
+                status.write(text)
+        except OSError:  # no room at all: no track.json rather than an empty or cut one
+            path.unlink(missing_ok=True)
+            raise
 
 
 def write_frames(source: FrameSource, box: np.ndarray, tracker: STIFTracker, boxes_path: Path, table_path: Path,

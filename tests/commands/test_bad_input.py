@@ -420,3 +420,33 @@ def test_ctrl_c_while_pytorch_loads_is_one_line(tmp_path):
     out, err = process.communicate(timeout=60)
     lines = [line for line in err.splitlines() if not line.startswith("import time:")]
     assert process.returncode == 130 and lines == ["interrupted while starting; nothing was written"], err
+
+
+def test_sigterm_is_an_interruption_and_a_second_signal_while_stopping_is_one_line(capsys):
+    """SIGTERM stops a command as Ctrl-C does (it keeps what it did, ``interrupted: ...``); a second Ctrl-C while
+    it stops is one line, not a traceback from the clean-up or an ``atexit`` callback it lands in."""
+    from stif_core.commands import interruptible
+
+    ignored = signal.signal(signal.SIGTERM, lambda *_: None)  # the caller's own: without the guard, no stop
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    cleaned = []
+
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises here
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again during the clean-up
+            time.sleep(0.05)
+            cleaned.append(True)
+            raise
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interruptible(run)(None)
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # a caller's own back
+    finally:
+        signal.signal(signal.SIGTERM, ignored)
+    assert cleaned == [True]
+    err = capsys.readouterr().err
+    assert "already stopping (signal 2 ignored)" in err and len(err.splitlines()) == 1

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import cli
 from numpy.lib.format import open_memmap
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from stif_core.checkpoint import load_model
 from stif_core.data.sequences import FrameError, read_otb_sequence
@@ -215,3 +215,88 @@ def test_a_corrupt_notebook_is_named_before_the_book_builds(tmp_path):
     cut.write_text("[]", encoding="utf-8")
     with pytest.raises(ValueError, match="holds a JSON list, not a notebook"):
         check_notebooks([cut])
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float16, torch.bfloat16])
+def test_a_checkpoint_tensor_of_another_dtype_is_refused_naming_it(tmp_path, dtype):
+    """``load_state_dict`` casts a tensor to the model's dtype silently: an int32 or half-precision copy of a
+    float32 weight had loaded as if it were the weight."""
+    from stif_core.checkpoint import read_metadata
+    from stif_core.paths import checkpoint_path
+
+    shipped = checkpoint_path("stif_lite_full")
+    state = {k: v.clone() for k, v in load_file(shipped).items()}
+    name = next(k for k, v in state.items() if v.dtype == torch.float32)
+    state[name] = state[name].to(dtype)
+    save_file(state, str(tmp_path / "w.safetensors"), metadata=read_metadata(shipped))
+    with pytest.raises(ValueError, match=rf"shape or dtype mismatch \(1\): {re.escape(name)}: file {dtype} vs model "
+                                         r"torch.float32"):
+        load_model(tmp_path / "w.safetensors")
+
+
+@pytest.mark.subprocess
+def test_a_checkpoint_write_over_a_file_size_limit_is_one_line_and_keeps_the_earlier_file(tmp_path):
+    """safetensors and torch.save report a full disk or ``ulimit -f`` in errors of their own (``SafetensorError``,
+    ``RuntimeError: [enforce fail at inline_container.cc:672] unexpected pos``): one line naming the file."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; from stif_core.checkpoint import atomic_save, load_model, save_weights\n"
+            "m = load_model('stif_lite_full'); resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+            "for save, path in ((lambda p: save_weights(m, p, {}), sys.argv[1]),"
+            " (lambda p: atomic_save({'model': m.state_dict()}, p), sys.argv[2])):\n"
+            "    try: save(path)\n"
+            "    except OSError as err: print(err)\n")
+    paths = [tmp_path / "model.safetensors", tmp_path / "checkpoint.pt"]
+    for path in paths:
+        path.write_text("earlier")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True, timeout=300)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, done.stderr
+    for line, path in zip(lines, paths):
+        assert line.startswith(f"cannot write {path}: ") and line.endswith("; the earlier file, if any, is kept")
+        assert path.read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "model.safetensors"]
+
+
+def test_a_frame_too_large_to_decode_is_one_line_naming_it(tmp_path):
+    """A PNG whose header says 20000x20000: PIL's DecompressionBombError had been a traceback in eval, clip and
+    track."""
+    import struct
+    import zlib
+
+    from stif_core.data.sequences import image_size, read_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "0001.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    for read in (read_image, image_size):
+        with pytest.raises(FrameError, match=f"frame {path} is too large to decode"):
+            read(path)
+
+
+def test_checkpoint_metadata_with_a_seed_that_is_not_a_number_names_the_file(tmp_path):
+    from stif_core.evaluation.trackers import trained_with
+
+    path = tmp_path / "w.safetensors"
+    assert trained_with({"seed": "2", "recipe": "{}"}, path)["seed"] == 2
+    for seed in ("NaN", "-1", "1.5", ""):
+        with pytest.raises(ValueError, match=f'checkpoint {path}: metadata "seed" is {seed!r}, not a whole number'):
+            trained_with({"seed": seed}, path)
+
+
+def test_a_bare_name_is_a_shipped_model_whatever_the_working_folder_holds(tmp_path, monkeypatch):
+    """A file ``stif_lite_full`` in the working folder had been used in place of the shipped model: a bare name is
+    only ever a shipped model's; a file is given with a folder or an extension."""
+    from stif_core.paths import checkpoint_path, package_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stif_lite_full").write_text("not weights")
+    (tmp_path / "mine").write_text("not weights")
+    assert checkpoint_path("stif_lite_full").parent == package_path("weights")
+    assert checkpoint_path("./stif_lite_full").resolve() == tmp_path / "stif_lite_full"
+    with pytest.raises(FileNotFoundError, match="'mine' is no shipped model's name .* give ./mine"):
+        checkpoint_path("mine")

@@ -5,6 +5,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from helpers import Lossy
 from PIL import Image
 
 from stif_core.data import video
@@ -115,3 +116,14 @@ def test_a_variable_frame_rate_keeps_each_frames_own_time(tmp_path, monkeypatch)
         warnings.simplefilter("error")  # every announced frame read: no warning
         frames = list(FrameSource(tmp_path / "vfr.mp4"))
     assert [f.time for f in frames] == [0.0, 0.04, 0.05, 0.12, 0.125]  # none dropped, none repeated
+
+
+def test_a_video_that_does_not_decode_back_is_an_error_and_the_earlier_one_stays(tmp_path, clip, monkeypatch):
+    """OpenCV's writer reports no failed write (a full disk, a file-size limit): the video is decoded back and
+    counted before it replaces an earlier one (``clip --replace`` had swapped a good video for one of 0 frames)."""
+    path = sequence_video(clip, tmp_path / "clip.mp4")
+    before = path.read_bytes()
+    monkeypatch.setattr(cv2, "VideoWriter", Lossy)
+    with pytest.raises(OSError, match=rf"cannot write {path}: 5 of the 12 frames written can be decoded back"):
+        sequence_video(clip, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]

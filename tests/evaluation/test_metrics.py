@@ -235,3 +235,21 @@ def test_baselines_keep_a_finite_box_when_the_target_leaves(tracker):
 def test_unknown_baseline_is_named():
     with pytest.raises(ValueError, match="'csrt', 'kcf'"):
         make_baseline("mosse")
+
+
+def test_a_stored_result_that_is_not_finite_boxes_is_tracked_again_with_a_line(tmp_path, capsys):
+    """A result file of the tool's layout holding a NaN row had been read back, scored NaN into metrics.json, and
+    every later eval into that folder then failed reading it; it is now taken as absent, and said so."""
+    from stif_core.data.synthetic import synthetic_clip
+
+    seq = synthetic_clip(20, seed=2, name="clip")
+    first = evaluate({"kcf": lambda: make_baseline("kcf")}, [seq], tmp_path, progress=False)
+    path = tmp_path / "kcf" / "otb" / "clip.txt"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:5] + ["nan,nan,nan,nan\n"] + lines[6:]))
+    calls = []
+    again = evaluate({"kcf": lambda: calls.append(1) or make_baseline("kcf")}, [seq], tmp_path, progress=False)
+    assert calls == [1] and again["kcf"]["per_sequence"]["clip"]["auc"] == first["kcf"]["per_sequence"]["clip"]["auc"]
+    said = capsys.readouterr().out
+    assert f"kcf/clip: the stored result cannot be used (result file {path}, line 6: not finite" in said
+    assert np.isfinite(json.loads((tmp_path / "metrics.json").read_text())["kcf"]["overall"]["auc"])

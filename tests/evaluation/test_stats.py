@@ -135,3 +135,21 @@ def test_a_knockout_paired_seed_by_seed_is_not_drowned_by_the_seeds_luck():
     assert not paired(knocked, full).resolved
     with pytest.raises(ValueError, match="same_seeds pairs seed k with seed k: 3 and 2 seeds"):
         paired(knocked, full[:2], same_seeds=True)
+
+
+def test_seeds_group_only_one_recipe_and_count_each_seed_once():
+    """Two eval runs into one --out (seed 0, then seeds 0 and 1) name one checkpoint ``stif-full`` and
+    ``stif-full-<sha8>``: it is kept apart with a warning, not counted twice; a row of another recipe with the
+    same name is its own group, not merged in."""
+    def row(seed: int, sha: str, recipe: str = "r1", auc: float = 0.5) -> dict:
+        setup = {"tracker": "stif", "variant": "full", "checkpoint_sha256": sha, "seed": seed, "recipe": recipe}
+        return {"per_sequence": {s: {"auc": auc, "ao": auc, "data": s} for s in "ab"}, "setup": setup}
+
+    rows = {"stif-full": row(0, "aaaa"), "stif-full-fd482416": row(0, "aaaa"), "stif-full-11112222": row(1, "bbbb"),
+            "stif-full-33334444": row(0, "cccc", recipe="r2")}
+    with pytest.warns(UserWarning, match="'stif-full' and 'stif-full-fd482416' are both seed 0 of one set-up"):
+        groups = seed_groups(rows)
+    assert groups == {"stif-full": ["stif-full", "stif-full-11112222"], "stif-full-fd482416": ["stif-full-fd482416"],
+                      "stif-full-33334444": ["stif-full-33334444"]}
+    assert seed_groups({"stif-full-0000aaaa": row(0, "aaaa", "r1"), "stif-full-1111bbbb": row(1, "bbbb", "r2")}) == {
+        "stif-full-0000aaaa": ["stif-full-0000aaaa"], "stif-full-1111bbbb": ["stif-full-1111bbbb"]}

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import cli
+from helpers import Lossy, cli
 
 from stif_core.checkpoint import load_model
 from stif_core.data.sequences import Sequence
@@ -159,3 +159,34 @@ def test_a_run_of_another_video_or_a_partial_folder_of_yours_is_refused_before_a
     with pytest.raises(ValueError, match="partial holds files this package did not write"):
         track_video(FrameSource(folder / "clip.mp4"), box, STIFTracker(model), tmp_path / "run", progress=False)
     assert sorted(p.name for p in (tmp_path / "run" / "partial").iterdir()) == ["keep.txt"]
+
+
+def test_a_video_that_does_not_decode_back_makes_the_run_partial(tmp_path, tracked, model, monkeypatch):
+    """A full disk or a file-size limit fails OpenCV's writes silently: track.mp4 is decoded back and counted
+    before ``complete`` is decided (``ulimit -f`` had given an unreadable video and ``complete: true``)."""
+    folder, _ = tracked
+    monkeypatch.setattr(cv2, "VideoWriter", Lossy)
+    with pytest.raises(OSError, match="track.mp4: 5 of the 30 frames written can be decoded back"):
+        track_video(FrameSource(folder / "clip.mp4"), np.array([120.0, 90, 40, 30]), STIFTracker(model),
+                    tmp_path / "run", progress=False)
+    summary = json.loads((tmp_path / "run" / "track.json").read_text())
+    assert summary["complete"] is False and "can be decoded back" in summary["stopped"]
+
+
+def test_a_huge_first_box_or_an_output_in_the_data_is_refused_before_any_file(tmp_path, tracked, model):
+    """``--box`` follows ground truth's rule (over 4 times the frame: refused, not clipped), and ``--out`` is
+    never in a data root: the default one, or the one above a sequence folder given as the video."""
+    folder, _ = tracked
+    with pytest.raises(ValueError, match=r"--box \[1.0, 1.0, 1000000000.0, 1000000000.0\] is over 4 times the 320x240"):
+        track_video(FrameSource(folder / "clip.mp4"), np.array([1, 1, 1e9, 1e9]), STIFTracker(model), tmp_path / "o")
+    clip = synthetic_clip(3, seed=1)
+    sequence = tmp_path / "data" / "clip"  # a sequence folder: frames and ground truth
+    sequence.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(sequence / f"{i + 1:04d}.png"), clip.frame(i))
+    (sequence / "groundtruth.txt").write_text("".join(",".join(map(str, b)) + "\n" for b in clip.boxes))
+    for out in (sequence / "trk", tmp_path / "data" / "trk"):
+        with pytest.raises(ValueError, match=f"--out {out} lies inside the data root {tmp_path / 'data'}"):
+            track_video(FrameSource(sequence), clip.boxes[0], STIFTracker(model), out)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["clip"]
+    assert "trk" not in {p.name for p in sequence.iterdir()}

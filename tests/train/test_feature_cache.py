@@ -112,3 +112,27 @@ def test_a_cache_of_other_samples_is_refused(tmp_path):
         build_feature_cache(tiny_config(tmp_path / "run", seed=1), cache, progress=False)
     with pytest.raises(ValueError, match="trains the trunk from step 1"):
         tiny_config(tmp_path / "free", freeze_backbone_steps=1, feature_cache=str(cache))
+
+
+def test_a_cache_with_no_room_on_its_disk_is_one_line_not_a_bus_error(tmp_path, monkeypatch):
+    """The arrays are written through memory maps, where a full disk is SIGBUS ("Bus error", exit 135, no
+    message): the bytes are checked and allocated before any is mapped."""
+    import resource
+    import shutil
+
+    cfg = tiny_config(tmp_path / "run")
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10_000))
+    with pytest.raises(OSError, match=rf"feature cache folder {tmp_path / 'full'} needs [\d,]+ bytes and its disk "
+                                      r"has 10,000 free .*: free space, or choose another folder"):
+        build_feature_cache(cfg, tmp_path / "full", progress=False)
+    assert not list((tmp_path / "full").glob("*.npy"))
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, hard))  # ulimit -f: what the disk has, the files may not
+    try:
+        with pytest.raises(OSError, match=rf"cannot write {tmp_path / 'limited' / 'features.npy'}: File too large; "
+                                          r"the cache needs [\d,]+ bytes in all"):
+            build_feature_cache(cfg, tmp_path / "limited", progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

@@ -17,6 +17,7 @@ from stif_core.data.sampling import SamplingConfig, TrackingSamples
 from stif_core.data.sequences import FrameError, Sequence
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.train import TrainConfig, Trainer, lr_at, recipe, sampling_config
+from stif_core.train import training_sequences as real_training_sequences  # the fixture replaces it
 
 
 def tiny_config(out: Path, **kw) -> TrainConfig:
@@ -269,3 +270,53 @@ def test_a_run_that_never_reached_a_checkpoint_leaves_nothing_to_the_next(tmp_pa
     assert any(not torch.equal(old[k], new[k]) for k in old)
     assert read_metadata(tmp_path / "run" / "best.safetensors")["recipe"] == json.dumps(recipe(second.cfg),
                                                                                          sort_keys=True)
+
+
+def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, monkeypatch):
+    """The same options and data root, but ground truth edited between a stopped run and its resume: the run would
+    have mixed two data sets; the checkpoint records each sequence's fingerprint."""
+    Trainer(tiny_config(tmp_path)).fit(progress=False, stop_at=2)  # stopped at its step-2 checkpoint
+    clips = [synthetic_clip(30, size=(120, 160), seed=s, name=f"clip{s}") for s in (1, 2)]
+    clips[1].boxes[5, 0] += 3  # one box of clip2 edited
+    monkeypatch.setattr("stif_core.train.training_sequences", lambda cfg: clips)
+    with pytest.raises(ValueError, match=r"was trained on other data than the data root holds now \(frames or ground "
+                                         r"truth changed: clip2\); resume on the data it was trained on"):
+        Trainer(tiny_config(tmp_path)).fit(progress=False)
+
+
+def write_data(root: Path, names: list[str], splits: dict) -> Path:
+    """A data root of 3-frame synthetic sequences (OTB layout) with ``splits.json`` beside it."""
+    from PIL import Image
+
+    for name in names:
+        clip = synthetic_clip(3, size=(60, 80), seed=1)
+        (root / "seqs" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(clip.frame(i)).save(root / "seqs" / name / f"{i + 1:04d}.png")
+        (root / "seqs" / name / "groundtruth.txt").write_text("".join(",".join(map(str, b)) + "\n" for b in clip.boxes))
+    (root / "splits.json").write_text(json.dumps(splits))
+    return root / "seqs"
+
+
+def test_training_on_validation_sequences_or_a_sequence_twice_is_refused(tmp_path):
+    """``sequences`` holding a val sequence, or ``split`` = ``val_split``, trained and validated on the same data
+    silently; a sequence given twice was sampled twice as often."""
+    root = str(write_data(tmp_path, ["a", "b", "c"], {"train": ["a", "b"], "val": ["c"]}))
+    assert [s.name for s in real_training_sequences(TrainConfig(data_root=root))] == ["a", "b"]
+    cases = [(dict(sequences=["a", "c"]), r"the training sequences and val_split 'val' share 1 sequence\(s\), e.g. "
+                                          r"\['c'\]"),
+             (dict(split="val"), r"the training split 'val' and val_split 'val' share 1 sequence"),
+             (dict(sequences=["a", "b", "a"]), r"training option sequences names \['a'\] more than once")]
+    for options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            real_training_sequences(TrainConfig(data_root=root, **options))
+    assert len(real_training_sequences(TrainConfig(data_root=root, sequences=["a", "c"], val_split=None))) == 2
+
+
+@pytest.mark.parametrize("out", ["/tmp/x/o_{seed:>4000000000}", "o_{variant!r}", "o_{seed:d}"])
+def test_a_config_out_holds_plain_variant_and_seed_only(tmp_path, out):
+    """A format width in ``out`` had allocated gigabytes; a conversion or spec is refused before formatting."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"out": out}))
+    with pytest.raises(ValueError, match=r"may hold only \{variant\} and \{seed\}"):
+        TrainConfig.load(path)

@@ -1,0 +1,76 @@
+"""``python -m stif_core crossval``: training recipes compared by cross-validation over a split's sequences, so that
+a recipe is chosen without tracking the reporting split: each recipe trained on all folds but one (seed fixed) and
+tracked on the held-out fold, every fold's scores pooled per sequence and paired against the first recipe."""
+from __future__ import annotations
+
+from ..device import DEVICES
+
+RESUME = "each fold's trainings and tracking are kept in --out: the same command resumes there"
+
+
+def register(sub) -> None:
+    from ..options import MAX_SEED, MAX_STEPS, bounded_int, positive_int
+
+    p = sub.add_parser("crossval", help="compare training recipes by cross-validation over the train split's "
+                                        "sequences (train on K-1 folds, track the held-out one)")
+    p.add_argument("--config", action="append", required=True,
+                   help="a training config (a recipe), named by its file's stem; repeatable; the first is the "
+                        "reference the others are paired with")
+    p.add_argument("--folds", type=bounded_int(2, 1000), default=4, help="K, the number of folds (default 4)")
+    p.add_argument("--fold", type=bounded_int(0, 999), action="append",
+                   help="run only this fold (repeatable; default: every fold); the pooled table covers the folds run")
+    p.add_argument("--split", default="train", help="the split whose sequences are dealt into folds (default train)")
+    p.add_argument("--steps", type=positive_int(MAX_STEPS), help="training steps (overrides the configs')")
+    p.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0, help="training seed (default 0)")
+    p.add_argument("--baselines", default="csrt,nanotrack", help="OpenCV peers tracked on each fold too")
+    p.add_argument("--data-root", help="sequences folder (default: $STIF_DATA_ROOT or ../shared/data/sequences)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--out", required=True, help="output folder: <recipe>_f<i>/ (training), eval_f<i>/ (tracking), "
+                                                "crossval.json (the pooled rows)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> None:
+    import json
+    from pathlib import Path
+
+    from ..data.sequences import resolve_root
+    from ..device import resolve_device
+    from ..evaluation.compare import comparison, format_comparison
+    from ..evaluation.harness import evaluate
+    from ..evaluation.results import pooled_rows, read_metrics
+    from ..evaluation.trackers import baseline_trackers, dataset_sequences, stif_trackers
+    from ..files import outside_data, write_text
+    from ..tracking.memory import DEFAULT_MEMORY_POLICY
+    from ..train import TrainConfig, Trainer
+
+    labels = [Path(c).stem for c in args.config]
+    baselines = [b for b in args.baselines.split(",") if b]
+    if len(set(labels)) < len(labels) or set(labels) & set(baselines):
+        raise ValueError(f"--config: recipes are named by their files' stems, which must differ from each other and "
+                         f"from the baselines: {labels}, baselines {baselines}")
+    folds = sorted(set(args.fold or range(args.folds)))
+    if folds[-1] >= args.folds:
+        raise ValueError(f"--fold {folds[-1]}: folds are numbered 0 to {args.folds - 1}")
+    root = resolve_root(args.data_root)
+    out = outside_data(args.out, root, "--out")
+    device = resolve_device(args.device).type
+    for i in folds:
+        trackers, signatures = baseline_trackers(baselines)
+        for label, config in zip(labels, args.config):
+            cfg = TrainConfig.load(config, split=f"{args.split}:except-fold-{i}-of-{args.folds}", seed=args.seed,
+                                   steps=args.steps, data_root=str(root), out=str(out / f"{label}_f{i}"),
+                                   device=args.device)
+            print(f"fold {i} of {args.folds}, {label}: training on {cfg.split} -> {cfg.out}")
+            Trainer(cfg).fit()
+            best = Path(cfg.out) / "best.safetensors"  # the run's checkpoint by its own val loss
+            factories, setups = stif_trackers([str(best)], "otb", DEFAULT_MEMORY_POLICY, device, "onnx")
+            (row,) = factories
+            trackers[label], signatures[label] = factories[row], setups[row]
+        held = dataset_sequences(root, "otb", f"{args.split}:fold-{i}-of-{args.folds}", None)
+        evaluate(trackers, held, out / f"eval_f{i}", signatures=signatures)
+    rows = pooled_rows([read_metrics(out / f"eval_f{i}" / "metrics.json") for i in folds])
+    write_text(out / "crossval.json", json.dumps(rows, indent=1))
+    print(f"folds {folds} of {args.folds}, pooled over their held-out sequences:")
+    print(format_comparison(comparison(rows, labels[0], ("auc",)), labels[0], ("auc",)))
+    print(f"pooled rows written to {out / 'crossval.json'} (python -m stif_core compare --metrics reads it)")

@@ -1,0 +1,42 @@
+"""``crossval``: recipes trained on all folds but one and tracked on the held-out fold, pooled and paired."""
+import json
+import shutil
+
+import pytest
+from helpers import cli
+
+from stif_core.paths import default_data_root
+
+SEQUENCES = ["uav-truck4_1", "uav-boat5", "uav-group1_1", "vot-traffic"]  # 16-25 frames each
+
+
+@pytest.mark.data
+def test_two_recipes_over_two_folds_pool_every_training_sequence_once(tmp_path):
+    root = tmp_path / "data" / "sequences"
+    for name in [*SEQUENCES, "dtb70-mountainbike6"]:
+        shutil.copytree(default_data_root() / name, root / name)
+    (root.parent / "splits.json").write_text(json.dumps({"train": SEQUENCES, "val": ["dtb70-mountainbike6"]}))
+    tiny = {"num_workers": 0, "threads": 1, "batch_size": 2, "val_samples": 2, "checkpoint_every": 1,
+            "warmup_steps": 1, "steps": 2}
+    (tmp_path / "imagenet.json").write_text(json.dumps(tiny))
+    (tmp_path / "nano.json").write_text(json.dumps(tiny | {"model": {"backbone": "nanotrack_v2"}}))
+    args = ["crossval", "--config", str(tmp_path / "imagenet.json"), "--config", str(tmp_path / "nano.json"),
+            "--folds", "2", "--baselines", "csrt", "--data-root", str(root), "--out", str(tmp_path / "cv")]
+    run = cli(*args)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads((tmp_path / "cv" / "crossval.json").read_text())
+    assert set(rows) == {"imagenet", "nano", "csrt"}
+    for row in rows.values():  # every training sequence tracked once, by a model that never trained on it
+        assert sorted(row["per_sequence"]) == sorted(SEQUENCES)
+    for fold in (0, 1):
+        trained = json.loads((tmp_path / "cv" / f"nano_f{fold}" / "config.json").read_text())
+        assert trained["split"] == f"train:except-fold-{fold}-of-2" and trained["seed"] == 0
+        assert trained["model"]["backbone"] == "nanotrack_v2"
+    assert "nano" in run.stdout and "imagenet" in run.stdout
+    log = (tmp_path / "cv" / "imagenet_f0" / "log.jsonl").read_text()
+    again = cli(*args)  # resumes: nothing trained or tracked again, the same pooled rows
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "cv" / "imagenet_f0" / "log.jsonl").read_text() == log
+    assert json.loads((tmp_path / "cv" / "crossval.json").read_text()) == rows
+    bad = cli(*args[:-2], "--fold", "2", "--out", str(tmp_path / "cv2"))
+    assert bad.returncode != 0 and "folds are numbered 0 to 1" in bad.stderr
