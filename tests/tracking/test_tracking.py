@@ -114,7 +114,7 @@ def test_checkpoint_round_trip_and_misfit(tmp_path, model):
     with pytest.raises(ValueError, match="unexpected .*fusion.memory_branch"):
         load_model(path, variant="baseline")
     paper = stif_core.build_model("paper", "full", pretrained=False)
-    with pytest.raises(ValueError, match=r"shape mismatch .*neck.weight: file \(128"):
+    with pytest.raises(ValueError, match=r"shape or dtype mismatch .*neck.weight: file \(128"):
         load_weights(paper, path)
     with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
         load_model(tmp_path / "nothing.safetensors")
