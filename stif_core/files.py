@@ -33,7 +33,8 @@ MANIFEST = ".stif_core-files.json"  # {"files": {relative path: command}}: what 
 # What a process that does not hold the folder (a notebook's kernel under ``report``) wrote there, one per process:
 FRAGMENT = re.compile(r"^\.stif_core-files\.\d+\.json$")
 LOCK = ".stif_core.lock"  # held by the run writing into a folder; its holder described in LOCK + ".json"
-TEMPORARY = re.compile(r"^\..+\.(\d+)\.(tmp|new|old)(\.[^.]+)?$")  # a write or swap under way (or cut short) of a pid
+# A write or swap under way (or cut short) by a pid: ``temporary_name``'s, marked so that no user's file matches.
+TEMPORARY = re.compile(r"^\..+\.stif-(\d+)\.(tmp|new|old)(\.[^.]+)?$")
 BOOKKEEPING = (MANIFEST, LOCK, LOCK + ".json")
 BAD_NAME_CHARS = re.compile(r"[/\\\x00-\x1f]")
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file-size limit (ulimit -f), a quota
@@ -87,7 +88,7 @@ def save_manifest(folder: Path, files: dict[str, str], name: str = MANIFEST) -> 
 
 def swap_in(path: Path, text: str) -> None:
     """``text`` written to a new temporary file beside ``path`` (``exclusive``), then renamed over it."""
-    tmp = exclusive(path.with_name(f".{path.name}.{os.getpid()}.tmp"))
+    tmp = exclusive(temporary_name(path))
     try:
         with writing(path):
             tmp.write_text(text)
@@ -132,6 +133,11 @@ def note_written(path: Path) -> None:
     if rel not in files:
         files[rel] = Path(sys.argv[0]).name or "python"
         save_manifest(folder, files, f".stif_core-files.{os.getpid()}.json")
+
+
+def temporary_name(path: Path, kind: str = "tmp", suffix: str = "") -> Path:
+    """This process's temporary file beside ``path``: ``.<name>.stif-<pid>.<kind><suffix>`` (``TEMPORARY``)."""
+    return path.with_name(f".{path.name if not suffix else path.stem}.stif-{os.getpid()}.{kind}{suffix}")
 
 
 def exclusive(path: Path) -> Path:
@@ -193,7 +199,7 @@ def atomic(path: str | Path, on_error: Path | None = None):
     block ends, else deleted, or renamed to ``on_error``."""
     path = checked_target(path)
     try:
-        tmp = exclusive(path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"))  # the suffix kept for writers
+        tmp = exclusive(temporary_name(path, suffix=path.suffix))  # the suffix kept for writers
     except OSError as err:  # named by its target: the temporary name means nothing to the user
         raise OSError(f"cannot write {path}: {err.strerror or err}") from None
     try:
@@ -389,8 +395,7 @@ def replace_folder(target: str | Path, command: str, build, what: str = "--out")
     check_replaceable(target, (command,), what)
     writable_dir(target.parent, f"the folder of {what}")
     with lock_held(target.parent / f".{target.name}.lock", f"{what} {target}", command):
-        new = target.with_name(f".{target.name}.{os.getpid()}.new")
-        old = target.with_name(f".{target.name}.{os.getpid()}.old")
+        new, old = temporary_name(target, "new"), temporary_name(target, "old")
         for leftover in (new, old):  # this pid's own, from a run cut short
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover)
@@ -481,14 +486,14 @@ def unique_keys(pairs: list[tuple], path, what: str) -> dict:
 
 
 def outside_data(path: str | Path, root: str | Path | None, what: str) -> Path:
-    """``path`` (resolved) when it lies outside the data root ``root`` (None: the default one, if any)."""
-    root = default_data_root() if root is None else root
+    """``path`` (resolved) when it lies outside the data root ``root`` and outside the default one (a run on a copy
+    of the data never writes into the original either)."""
+    if not str(path).strip():
+        raise ValueError(f"{what} is empty: name an output folder")
     path = Path(path).resolve()
-    if root is None:
-        return path
-    root = Path(root).resolve()
-    if path == root or root in path.parents:
-        raise ValueError(f"{what} {path} lies inside the data root {root}; results are never written there")
+    for data in {Path(r).resolve() for r in (root, default_data_root()) if r is not None}:
+        if path == data or data in path.parents:
+            raise ValueError(f"{what} {path} lies inside the data root {data}; results are never written there")
     return path
 
 

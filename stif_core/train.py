@@ -184,8 +184,8 @@ def read_checkpoint(path: Path, device: torch.device) -> dict:
 
 
 def data_prints(sequences: list[Sequence]) -> dict[str, str]:
-    """Each training sequence's fingerprint (``Sequence.fingerprint``: its frames' content and its ground truth),
-    recorded in a training checkpoint: a resume on other data is refused."""
+    """Each sequence's fingerprint (``Sequence.fingerprint``: its frames' content and its ground truth), recorded in
+    a training checkpoint for the training and the validation sequences: a resume on other data is refused."""
     return {seq.name: seq.fingerprint() for seq in sequences}
 
 
@@ -411,8 +411,11 @@ class Trainer:
                                   seed=cfg.seed, model=self.model.cfg)
         self.data = data_record(cfg, dataset.sequences)
         sequences = dataset.sequences
-        self.prints = data_prints(sequences)
-        changed = data_changes(self.trained_on, self.prints) if self.trained_on else ""
+        validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
+        val_sequences = validation_sequences(cfg) if validating else []
+        self.prints = data_prints(sequences) | {f"val {k}": v for k, v in data_prints(val_sequences).items()}
+        now = self.prints if any(k.startswith("val ") for k in self.trained_on or {}) else data_prints(sequences)
+        changed = data_changes(self.trained_on, now) if self.trained_on else ""  # val too, where it was recorded
         if changed:  # the same options, another data set: the run would mix two
             raise ValueError(f"{self.checkpoint_path} was trained on other data than {cfg.data_root or 'the data root'}"
                              f" holds now ({changed}); resume on the data it was trained on, or use another --out")
@@ -424,10 +427,9 @@ class Trainer:
             from .model.ort import FrozenTrunk
 
             self.frozen_trunk = FrozenTrunk(self.model)
-        validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
         if validating:
             m = self.model.cfg
-            self.probes = {"val": fixed_samples(validation_sequences(cfg), sampling, cfg.val_samples, cfg.seed + 1, m),
+            self.probes = {"val": fixed_samples(val_sequences, sampling, cfg.val_samples, cfg.seed + 1, m),
                            "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2, m)}
         if self.step == 0 and self.rank == 0:  # a fresh run: what a run that never reached a checkpoint left is stale
             for name in ("log.jsonl", "validation.jsonl", "best.safetensors", "model.safetensors"):

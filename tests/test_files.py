@@ -11,6 +11,7 @@ from stif_core.files import (
     check_name,
     fresh_folder,
     output_folder,
+    outside_data,
     read_json,
     writable_dir,
     writable_file,
@@ -178,8 +179,9 @@ def test_json_nested_too_deeply_or_too_large_is_one_line_naming_the_file(tmp_pat
 
 
 def test_temporary_files_of_runs_that_died_are_removed_by_the_next_run(tmp_path):
-    """A kill (SIGKILL, SIGTERM) during a write leaves ``.<name>.<pid>.tmp``: the next run that holds the folder
-    removes those of processes no longer running; a live process's (a notebook's kernel writing there) stay."""
+    """A kill (SIGKILL, SIGTERM) during a write leaves ``.<name>.stif-<pid>.tmp``: the next run that holds the folder
+    removes those of processes no longer running; a live process's (a notebook's kernel writing there) stay, and so
+    do a user's hidden files whatever their names look like."""
     import subprocess
     import sys
 
@@ -188,10 +190,23 @@ def test_temporary_files_of_runs_that_died_are_removed_by_the_next_run(tmp_path)
     with output_folder(tmp_path, "track"):
         write_text(tmp_path / "boxes.txt", "1,2,3,4\n")
     (tmp_path / "sub").mkdir()
-    left = [tmp_path / f".boxes.{pid}.tmp.txt", tmp_path / f"..stif_core-files.json.{pid}.tmp",
-            tmp_path / "sub" / f".track.{pid}.tmp.mp4"]
-    live = tmp_path / f".frames.{os.getpid()}.tmp.csv"
-    for path in (*left, live):
+    left = [tmp_path / f".boxes.stif-{pid}.tmp.txt", tmp_path / f"..stif_core-files.json.stif-{pid}.tmp",
+            tmp_path / "sub" / f".track.stif-{pid}.tmp.mp4"]
+    live = tmp_path / f".frames.stif-{os.getpid()}.tmp.csv"
+    users = [tmp_path / ".holiday.2019.old.jpg", tmp_path / f".notes.{pid}.tmp"]
+    for path in (*left, live, *users):
         path.write_text("cut")
     with output_folder(tmp_path, "track"):
-        assert not any(p.exists() for p in left) and live.exists()
+        assert not any(p.exists() for p in left) and live.exists() and all(p.exists() for p in users)
+
+
+def test_an_output_inside_the_default_data_root_is_refused_whatever_data_root_is_given(tmp_path, monkeypatch):
+    """A run on a copy of the data (``--data-root COPY``) never writes into the original either."""
+    original = tmp_path / "data" / "sequences"
+    original.mkdir(parents=True)
+    monkeypatch.setattr("stif_core.files.default_data_root", lambda: original)
+    with pytest.raises(ValueError, match="lies inside the data root"):
+        outside_data(original / "biker" / "out", tmp_path / "copy", "--out")
+    assert outside_data(tmp_path / "runs", tmp_path / "copy", "--out") == (tmp_path / "runs").resolve()
+    with pytest.raises(ValueError, match="--out is empty"):
+        outside_data("", tmp_path / "copy", "--out")

@@ -32,6 +32,7 @@ def register(sub) -> None:
 
 def run(args) -> None:
     import json
+    import re
     from pathlib import Path
 
     from ..data.sequences import resolve_root
@@ -40,37 +41,62 @@ def run(args) -> None:
     from ..evaluation.harness import evaluate
     from ..evaluation.results import pooled_rows, read_metrics
     from ..evaluation.trackers import baseline_trackers, dataset_sequences, stif_trackers
-    from ..files import outside_data, write_text
+    from ..files import output_folder, outside_data, write_text
     from ..tracking.memory import DEFAULT_MEMORY_POLICY
-    from ..train import TrainConfig, Trainer
+    from ..train import Trainer
 
     labels = [Path(c).stem for c in args.config]
     baselines = [b for b in args.baselines.split(",") if b]
-    if len(set(labels)) < len(labels) or set(labels) & set(baselines):
-        raise ValueError(f"--config: recipes are named by their files' stems, which must differ from each other and "
-                         f"from the baselines: {labels}, baselines {baselines}")
+    if (len(set(labels)) < len(labels) or set(labels) & {*baselines, "eval"}
+            or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*", label) for label in labels)):
+        raise ValueError(f"--config: recipes are named by their files' stems, which must be plain names (letters, "
+                         f"digits, _+-), differ from each other, from the baselines and from 'eval': {labels}")
     folds = sorted(set(args.fold or range(args.folds)))
     if folds[-1] >= args.folds:
         raise ValueError(f"--fold {folds[-1]}: folds are numbered 0 to {args.folds - 1}")
     root = resolve_root(args.data_root)
-    out = outside_data(args.out, root, "--out")
     device = resolve_device(args.device).type
-    for i in folds:
-        trackers, signatures = baseline_trackers(baselines)
-        for label, config in zip(labels, args.config):
-            cfg = TrainConfig.load(config, split=f"{args.split}:except-fold-{i}-of-{args.folds}", seed=args.seed,
-                                   steps=args.steps, data_root=str(root), out=str(out / f"{label}_f{i}"),
-                                   device=args.device)
-            print(f"fold {i} of {args.folds}, {label}: training on {cfg.split} -> {cfg.out}")
-            Trainer(cfg).fit()
-            best = Path(cfg.out) / "best.safetensors"  # the run's checkpoint by its own val loss
-            factories, setups = stif_trackers([str(best)], "otb", DEFAULT_MEMORY_POLICY, device, "onnx")
-            (row,) = factories
-            trackers[label], signatures[label] = factories[row], setups[row]
-        held = dataset_sequences(root, "otb", f"{args.split}:fold-{i}-of-{args.folds}", None)
-        evaluate(trackers, held, out / f"eval_f{i}", signatures=signatures)
-    rows = pooled_rows([read_metrics(out / f"eval_f{i}" / "metrics.json") for i in folds])
-    write_text(out / "crossval.json", json.dumps(rows, indent=1))
+    recipes = {i: {label: fold_config(config, args, i, root, label) for label, config in zip(labels, args.config)}
+               for i in folds}  # every recipe checked for every fold before any work
+    with output_folder(outside_data(args.out, root, "--out"), "crossval") as out:
+        for i, configs in recipes.items():
+            trackers, signatures = baseline_trackers(baselines)
+            for label, cfg in configs.items():
+                cfg.out = str(out / f"{label}_f{i}")
+                print(f"fold {i} of {args.folds}, {label}: training on {cfg.split} -> {cfg.out}")
+                Trainer(cfg).fit()
+                best = Path(cfg.out) / "best.safetensors"  # the run's checkpoint by its own val loss
+                factories, setups = stif_trackers([str(best)], "otb", DEFAULT_MEMORY_POLICY, device, "onnx")
+                (row,) = factories
+                trackers[label], signatures[label] = factories[row], setups[row]
+            held = dataset_sequences(root, "otb", f"{args.split}:fold-{i}-of-{args.folds}", None)
+            evaluate(trackers, held, out / f"eval_f{i}", signatures=signatures)
+        runs = [read_metrics(out / f"eval_f{i}" / "metrics.json") for i in folds]
+        rows = pooled_rows([{n: r for n, r in run.items() if n in [*labels, *baselines]} for run in runs])
+        write_text(out / "crossval.json", json.dumps(rows, indent=1))
     print(f"folds {folds} of {args.folds}, pooled over their held-out sequences:")
     print(format_comparison(comparison(rows, labels[0], ("auc",)), labels[0], ("auc",)))
     print(f"pooled rows written to {out / 'crossval.json'} (python -m stif_core compare --metrics reads it)")
+
+
+def fold_config(path: str, args, fold: int, root, label: str):
+    """Recipe ``path`` trained on every fold of the split but ``fold``: refused when the recipe names its own
+    sequences, selects no checkpoint (no validation), or selects it on sequences of the held-out fold."""
+    from ..data.sequences import load_split
+    from ..train import TrainConfig
+
+    raw = TrainConfig.load(path)
+    if raw.sequences is not None or raw.synthetic:
+        raise ValueError(f"--config {path}: a recipe for crossval trains on the folds it is given; remove its "
+                         "'sequences' (or 'synthetic')")
+    cfg = TrainConfig.load(path, split=f"{args.split}:except-fold-{fold}-of-{args.folds}", seed=args.seed,
+                           steps=args.steps, data_root=str(root), device=args.device)
+    if not cfg.val_split or cfg.val_samples == 0:
+        raise ValueError(f"--config {path}: crossval tracks each run's checkpoint chosen by its val loss; give the "
+                         "recipe a val_split and val_samples")
+    held = set(load_split(f"{args.split}:fold-{fold}-of-{args.folds}", root))
+    shared = sorted(held & set(load_split(cfg.val_split, root)))
+    if shared:
+        raise ValueError(f"--config {path}: its val_split {cfg.val_split!r} shares {shared[:3]} with held-out fold "
+                         f"{fold}: the checkpoint would be chosen on the sequences it is scored on")
+    return cfg

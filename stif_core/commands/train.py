@@ -36,4 +36,7 @@ def run(args) -> None:
     cfg = TrainConfig.load(args.config, out=args.out, steps=args.steps, data_root=args.data_root, split=args.split,
                            device=args.device, variant=args.variant, seed=args.seed,
                            feature_cache=args.feature_cache)
+    if args.split and cfg.sequences is not None:
+        raise ValueError(f"--split {args.split}: {args.config} names its training sequences ('sequences'); give one "
+                         "or the other")
     print(f"weights written to {Trainer(cfg).fit(stop_at=args.stop_at)}")

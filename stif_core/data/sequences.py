@@ -484,7 +484,7 @@ def resolve_root(data_root: str | Path | None) -> Path:
     return root
 
 
-FOLD = re.compile(r"(?P<split>.+):(?P<rest>except-)?fold-(?P<i>\d+)-of-(?P<k>\d+)")
+FOLD = re.compile(r"(?P<split>[^:]+):(?P<rest>except-)?fold-(?P<i>0|[1-9][0-9]{0,5})-of-(?P<k>[1-9][0-9]{0,5})")
 
 
 def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
@@ -502,13 +502,19 @@ def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
     splits = read_json(path, "splits file")
     if not isinstance(splits, dict):
         raise ValueError(f"{path} must hold an object of split name -> list of sequence names")
+    if any(":" in name for name in splits):
+        raise ValueError(f"{path}: split names hold no ':' (it names a cross-validation fold, train:fold-0-of-4): "
+                         f"{[n for n in splits if ':' in n][:3]}")
     if split not in splits:
-        raise ValueError(f"unknown split {split!r}; valid: {sorted(splits)}")
+        raise ValueError(f"unknown split {split!r}; valid: {sorted(splits)}, or a fold of one (train:fold-0-of-4)")
     names = splits[split]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path}: split {split!r} must be a list of sequence names, not {names!r}")
     if not names:
         raise ValueError(f"{path}: split {split!r} lists no sequences")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{path}: split {split!r} lists {twice[:3]} more than once; each sequence once")
     for other, listed in splits.items():  # a sequence in two splits would be trained on and reported on
         listed = listed if other != split and isinstance(listed, list) else []
         shared = sorted(set(names) & {n for n in listed if isinstance(n, str)})

@@ -167,7 +167,7 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     always come from one run; a run that stops keeps its frames too, in ``out/partial/`` when ``out`` holds an
     earlier complete run."""
     box = check_init_box(check_box_scale(box, source.size, "--box"), (source.size[1], source.size[0]))
-    outside_inputs(out, source)
+    outside_inputs(out, source, around_input=False)
     with output_folder(out, "track") as out:
         earlier = json_object(out / "track.json")  # the video of an earlier run, whether it tracked all of it
         if isinstance(earlier.get("video"), str) and Path(earlier["video"]).resolve() != source.path.resolve():
@@ -200,10 +200,11 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
     return summary
 
 
-def outside_inputs(out: str | Path, source: FrameSource) -> None:
-    """``ValueError`` when ``out`` lies in a data root (``data_roots``: the default one, or one the input lies in)
-    or inside the input video, as every command refuses."""
-    if Path(out).resolve() in source.path.resolve().parents:
+def outside_inputs(out: str | Path, source: FrameSource, around_input: bool = True) -> None:
+    """``ValueError`` when ``out`` lies in a data root (``data_roots``: the default one, or one the input lies in),
+    as every command refuses, or (``around_input``: the command's check; a notebook may track a clip the package
+    wrote into the run's folder) when the input lies inside ``out``."""
+    if around_input and Path(out).resolve() in source.path.resolve().parents:
         raise ValueError(f"the video {source.path} lies inside --out {out}, which the run writes: give another --out")
     for root in data_roots(source.path):
         outside_data(out, root, "--out")

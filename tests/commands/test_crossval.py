@@ -1,5 +1,6 @@
 """``crossval``: recipes trained on all folds but one and tracked on the held-out fold, pooled and paired."""
 import json
+import re
 import shutil
 
 import pytest
@@ -40,3 +41,24 @@ def test_two_recipes_over_two_folds_pool_every_training_sequence_once(tmp_path):
     assert json.loads((tmp_path / "cv" / "crossval.json").read_text()) == rows
     bad = cli(*args[:-2], "--fold", "2", "--out", str(tmp_path / "cv2"))
     assert bad.returncode != 0 and "folds are numbered 0 to 1" in bad.stderr
+
+
+@pytest.mark.data
+def test_recipes_that_would_leak_or_collide_are_refused_before_any_work(tmp_path):
+    tiny = {"num_workers": 0, "threads": 1, "batch_size": 2, "val_samples": 2, "steps": 2}
+    cases = {"listed": (tiny | {"sequences": ["biker"]}, "remove its 'sequences'"),
+             "blind": (tiny | {"val_samples": 0}, "give the recipe a val_split"),
+             "peek": (tiny | {"val_split": "train:fold-0-of-2"}, "shares .* with held-out fold 0"),
+             "eval": (tiny, "differ from each other, from the baselines and from 'eval'")}
+    for name, (config, message) in cases.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(config))
+        run = cli("crossval", "--config", str(tmp_path / f"{name}.json"), "--folds", "2", "--fold", "0",
+                  "--out", str(tmp_path / name))
+        assert run.returncode == 2 and re.search(message, run.stderr), (name, run.stderr)
+        assert not (tmp_path / name).exists()
+    (tmp_path / "ok.json").write_text(json.dumps(tiny))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "crossval.json").write_text("my notes")  # a user's folder is never an output folder
+    run = cli("crossval", "--config", str(tmp_path / "eval.json").replace("eval", "ok"), "--folds", "2", "--fold", "0",
+              "--out", str(tmp_path / "mine"))
+    assert run.returncode == 2 and (tmp_path / "mine" / "crossval.json").read_text() == "my notes"

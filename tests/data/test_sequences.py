@@ -72,6 +72,19 @@ def test_cross_validation_folds_partition_a_split():
     for bad in ("train:fold-4-of-4", "train:fold-0-of-1", "train:fold-0-of-99"):
         with pytest.raises(ValueError, match="a fold I of K needs"):
             load_split(bad)
+    for bad in ("train:fold-01-of-4", "train:fold-\u0661-of-4", "train:fold-0-of-2:fold-0-of-2" * 2000):
+        with pytest.raises(ValueError, match="unknown split"):  # one spelling per fold; no nesting
+            load_split(bad)
+
+
+@pytest.mark.parametrize("splits, message", [
+    ({"train": ["a", "b", "a"], "val": ["c"]}, "lists \\['a'\\] more than once"),
+    ({"train": ["a"], "val": ["c"], "x:fold-0-of-2": ["b"]}, "hold no ':'")])
+def test_a_split_repeating_a_name_or_named_like_a_fold_is_refused(tmp_path, splits, message):
+    (tmp_path / "splits.json").write_text(json.dumps(splits))
+    (tmp_path / "seqs").mkdir()
+    with pytest.raises(ValueError, match=message):
+        load_split("train:fold-0-of-2" if "a" in splits["train"][1:] else "train", tmp_path / "seqs")
 
 
 def test_unknown_sequence_lists_the_available_ones():

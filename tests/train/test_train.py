@@ -284,6 +284,16 @@ def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, monke
         Trainer(tiny_config(tmp_path)).fit(progress=False)
 
 
+def test_a_resume_on_changed_validation_data_is_refused(tmp_path, monkeypatch):
+    """The best checkpoint would be chosen across two val sets: the validation sequences are fingerprinted too."""
+    Trainer(tiny_config(tmp_path, val_samples=2)).fit(progress=False, stop_at=2)
+    held_out = [synthetic_clip(30, size=(120, 160), seed=7, name="held-out")]  # the fixture's, one box edited
+    held_out[0].boxes[7, 1] += 2
+    monkeypatch.setattr("stif_core.train.validation_sequences", lambda cfg: held_out)
+    with pytest.raises(ValueError, match=r"frames or ground truth changed: val held-out"):
+        Trainer(tiny_config(tmp_path, val_samples=2)).fit(progress=False)
+
+
 def write_data(root: Path, names: list[str], splits: dict) -> Path:
     """A data root of 3-frame synthetic sequences (OTB layout) with ``splits.json`` beside it."""
     from PIL import Image
