@@ -53,7 +53,7 @@ def run(args) -> None:
     from ..data.sequences import resolve_root
     from ..device import resolve_device
     from ..evaluation.harness import evaluate, format_table
-    from ..evaluation.trackers import baseline_trackers, dataset_sequences, stif_trackers
+    from ..evaluation.trackers import baseline_trackers, dataset_sequences, stif_trackers, trained_on
     from ..files import outside_data
     from ..machine import conditions, describe
     from ..tracking.memory import DEFAULT_MEMORY_POLICY, MEMORY_POLICIES
@@ -79,6 +79,8 @@ def run(args) -> None:
     factories, signatures = stif_trackers(args.checkpoint, args.params, policy, device, args.engine,
                                           args.knockouts, args.search_size)
     peers, peer_signatures = baseline_trackers(baselines)
+    for line in trained_on(args.checkpoint, sequences):
+        print(line)
     machine = conditions()  # the load before this run's own work
     report = evaluate(factories | peers, sequences, out, signatures=signatures | peer_signatures,
                       score=not args.results_only, starts=args.starts)

@@ -61,6 +61,24 @@ def trained_with(meta: dict[str, str], path: Path) -> dict:
     return seed | ({"recipe": hashlib.sha256(meta["recipe"].encode()).hexdigest()[:12]} if "recipe" in meta else {})
 
 
+def trained_on(checkpoints: list[str], sequences: list[Sequence]) -> list[str]:
+    """A line for each checkpoint whose metadata lists some of ``sequences`` among its training sequences: its
+    scores there are not held-out."""
+    from ..files import parse_json
+
+    lines = []
+    for c in checkpoints:
+        try:
+            data = parse_json(read_metadata(checkpoint_path(c)).get("data", "{}"), c)
+        except ValueError:
+            data = {}
+        seen = sorted({s.name for s in sequences} & set(data.get("sequences", []) if isinstance(data, dict) else []))
+        if seen:
+            lines.append(f"note: {c} was trained on {len(seen)} of the sequences scored here ({', '.join(seen[:5])}"
+                         f"{' ...' if len(seen) > 5 else ''}): its scores on them are not held-out")
+    return lines
+
+
 def baseline_trackers(baselines: list[str]) -> tuple[dict, dict]:
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:

@@ -253,3 +253,13 @@ def test_a_stored_result_that_is_not_finite_boxes_is_tracked_again_with_a_line(t
     said = capsys.readouterr().out
     assert f"kcf/clip: the stored result cannot be used (result file {path}, line 6: not finite" in said
     assert np.isfinite(json.loads((tmp_path / "metrics.json").read_text())["kcf"]["overall"]["auc"])
+
+
+@pytest.mark.data
+def test_a_checkpoint_scored_on_its_own_training_sequences_is_noted():
+    from stif_core.evaluation.trackers import trained_on
+
+    biker, crossing = load_sequences(["biker", "crossing"])  # a train and a val sequence
+    (line,) = trained_on(["stif_lite_full_s0"], [biker, crossing])
+    assert "trained on 1 of the sequences scored here (biker)" in line and "not held-out" in line
+    assert trained_on(["stif_lite_full_s0"], [crossing]) == []
