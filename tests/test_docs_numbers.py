@@ -140,6 +140,10 @@ def table1_values(rows: dict) -> dict:
                   for k in VARIANTS for n in groups[k]}
     ranges = [max(m) - min(m) for m in ([seed_means[n] for n in groups[k]] for k in VARIANTS)]
     v["table1 largest seed range auc"] = max(ranges)
+    from stif_core.lab.table1 import power_table
+
+    for row, r in power_table(rows).iterrows():
+        v |= {f"table1 power {row} {column}": value for column, value in r.items()}
     return v
 
 

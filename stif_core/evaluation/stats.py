@@ -5,6 +5,7 @@ what measures it. One training seed is one draw of the training's luck; resampli
 spread to the interval."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,3 +115,43 @@ def per_sequence(report: dict, key: str, sequences: list[str]) -> np.ndarray:
     if missing:
         raise ValueError(f"the report has no result for sequence(s) {missing}")
     return np.array([rows[s][key] for s in sequences])
+
+
+Z_RESOLVE = 1.959964 + 0.841621  # a 95% interval that excludes zero with 80% power: z(0.975) + z(0.80)
+
+
+@dataclass(frozen=True)
+class Components:
+    """The variance of a paired difference between two rows, split by where it comes from: the training seeds, the
+    sequences, and what is left (the seed-by-sequence interaction, the starts and the frames within it)."""
+
+    seed: float
+    sequence: float
+    residual: float
+
+    def variance(self, seeds: int, sequences: int) -> float:
+        """The variance of the mean difference over ``seeds`` x ``sequences``."""
+        return self.seed / seeds + self.sequence / sequences + self.residual / (seeds * sequences)
+
+    def resolvable(self, seeds: int, sequences: int, z: float = Z_RESOLVE) -> float:
+        """The smallest true difference that ``seeds`` x ``sequences`` resolve at 95% with 80% power."""
+        return z * math.sqrt(self.variance(seeds, sequences))
+
+    def sequences_needed(self, difference: float, seeds: int, z: float = Z_RESOLVE) -> float:
+        """The sequences that resolve ``difference`` with ``seeds`` (inf: the seeds' share alone is too wide)."""
+        room = (difference / z) ** 2 - self.seed / seeds
+        return math.inf if room <= 0 else math.ceil((self.sequence + self.residual / seeds) / room)
+
+
+def components(differences: np.ndarray) -> Components:
+    """Variance components of per-seed, per-sequence differences (seeds, S), at least 2 x 2: a two-way analysis of
+    variance without replication, by the method of moments (a negative estimate is 0)."""
+    d = grid(differences)
+    k, s = d.shape
+    if k < 2 or s < 2:
+        raise ValueError(f"variance components need at least 2 seeds and 2 sequences, got {k} x {s}")
+    seed_means, sequence_means = d.mean(1) - d.mean(), d.mean(0) - d.mean()  # (K,), (S,)
+    residual = d - d.mean() - seed_means[:, None] - sequence_means[None]  # (K, S)
+    ms_residual = (residual ** 2).sum() / ((k - 1) * (s - 1))
+    return Components(max(0.0, float(s * (seed_means ** 2).sum() / (k - 1) - ms_residual) / s),
+                      max(0.0, float(k * (sequence_means ** 2).sum() / (s - 1) - ms_residual) / k), float(ms_residual))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config import VARIANTS
@@ -90,6 +91,33 @@ def knockout_table(rows: dict, keys: tuple[str, ...] = ("auc", "ao")):
     table = table_of(rows, labels, "full", keys, same_seeds=True)
     table["trained without it"] = [TRAINED_WITHOUT.get(k.split("-ko-")[-1]) for k in table.index]
     return table
+
+
+def power_table(rows: dict, key: str = "auc", differences: tuple[float, ...] = (0.01, 0.02, 0.05),
+                seeds: tuple[int, ...] = (3, 10)):
+    """How much evidence would resolve a Table 1 difference (``stats.components``): for each row against the
+    baseline (seed k against seed k, per sequence), the spread of the difference over seeds, over sequences and
+    left over, the smallest difference resolvable with this table's seeds and sequences, with one model a row on
+    GOT-10k's 180 test sequences (the paper's evidence) and with this table's seeds there, and the sequences needed
+    to resolve each of ``differences`` with each of ``seeds``; the last line pools the rows' components (their
+    mean)."""
+    from ..evaluation.stats import Components, components
+
+    groups = {k: v for k, v in row_groups(rows).items() if k in VARIANTS}
+    sequences, _ = common_sequences({n: rows[n] for names in groups.values() for n in names})
+    base = scores_of(rows, groups["baseline"], key, sequences)  # (K, S)
+    found = {label: components(scores_of(rows, names, key, sequences) - base)
+             for label, names in groups.items() if label != "baseline"}
+    found["pooled"] = Components(*(float(np.mean([getattr(c, f) for c in found.values()]))
+                                   for f in ("seed", "sequence", "residual")))
+    k, s = base.shape
+    table = pd.DataFrame([{"row": label, "sd seed": c.seed ** 0.5, "sd sequence": c.sequence ** 0.5,
+                           "sd residual": c.residual ** 0.5, f"resolvable {k}x{s}": c.resolvable(k, s),
+                           "resolvable 1x180": c.resolvable(1, 180),
+                           f"resolvable {k}x180": c.resolvable(k, 180),
+                           **{f"sequences for {d} with {n} seeds": c.sequences_needed(d, n)
+                              for d in differences for n in seeds}} for label, c in found.items()])
+    return table.set_index("row")
 
 
 def has_variants(rows: dict) -> bool:

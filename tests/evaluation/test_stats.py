@@ -1,4 +1,6 @@
 """Bootstrap intervals over sequences and paired comparisons, checked against what theory says they must be."""
+import math
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,23 @@ def test_seeds_group_only_one_recipe_and_count_each_seed_once():
                       "stif-full-33334444": ["stif-full-33334444"]}
     assert seed_groups({"stif-full-0000aaaa": row(0, "aaaa", "r1"), "stif-full-1111bbbb": row(1, "bbbb", "r2")}) == {
         "stif-full-0000aaaa": ["stif-full-0000aaaa"], "stif-full-1111bbbb": ["stif-full-1111bbbb"]}
+
+
+def test_variance_components_recover_planted_ones_and_the_evidence_needed_resolves():
+    from stif_core.evaluation.stats import components
+
+    rng = np.random.default_rng(0)
+    d = 0.1 + rng.normal(0, 0.03, (200, 1)) + rng.normal(0, 0.05, (1, 300)) + rng.normal(0, 0.02, (200, 300))
+    c = components(d)
+    np.testing.assert_allclose([c.seed ** 0.5, c.sequence ** 0.5, c.residual ** 0.5], [0.03, 0.05, 0.02], rtol=0.15)
+    n = c.sequences_needed(0.02, seeds=40)
+    assert c.resolvable(40, n) <= 0.02 < c.resolvable(40, n - 1)  # the fewest sequences that do
+    assert c.sequences_needed(0.02, seeds=10) == math.inf  # 10 seeds' luck alone is wider
+    assert c.sequences_needed(0.001, seeds=1) == math.inf  # one seed's luck alone is wider than 0.001
+    # simulated: with that many sequences a true difference of 0.02 is resolved about 80% of the time
+    hits = [abs(x.mean()) > 1.96 * c.variance(40, n) ** 0.5 for x in
+            (0.02 + rng.normal(0, 0.03, (40, 1)) + rng.normal(0, 0.05, (1, n)) + rng.normal(0, 0.02, (40, n))
+             for _ in range(400))]
+    assert 0.7 < np.mean(hits) < 0.9
+    with pytest.raises(ValueError, match="at least 2 seeds and 2 sequences"):
+        components(np.ones((1, 5)))
