@@ -116,8 +116,9 @@ def power_table(rows: dict, key: str = "auc", differences: tuple[float, ...] = (
                            "resolvable 1x180": c.resolvable(1, 180),
                            f"resolvable {k}x180": c.resolvable(k, 180),
                            **{f"sequences for {d} with {n} seeds": c.sequences_needed(d, n)
-                              for d in differences for n in seeds}} for label, c in found.items()])
-    return table.set_index("row")
+                              for d in differences for n in seeds}} for label, c in found.items()]).set_index("row")
+    table.attrs["evidence"] = (k, s)
+    return table
 
 
 def has_variants(rows: dict) -> bool:
@@ -143,6 +144,32 @@ def interval_figure(tables: dict[str, pd.DataFrame]):
         ax.set_xticks(list(x), table.index, rotation=30, ha="right")
         ax.set(title=title, ylabel="AUC on val (seeds and sequences)", ylim=(0, 1))
         ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def power_figure(power: pd.DataFrame, row: str = "pooled"):
+    """The smallest AUC difference resolvable (95%, 80% power) against the number of sequences, for 1, 3 and 10
+    training seeds a row, from ``power_table``'s components of ``row``; this table's evidence and the paper's
+    (one model a row, GOT-10k's 180 test sequences) marked."""
+    import matplotlib.pyplot as plt
+
+    from ..evaluation.stats import Components
+
+    c = Components(*(float(power.loc[row, f"sd {part}"]) ** 2 for part in ("seed", "sequence", "residual")))
+    n = np.unique(np.geomspace(2, 5000, 60).astype(int))  # (M,) sequence counts
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for seeds, colour in ((1, "tab:red"), (3, "tab:blue"), (10, "tab:green")):
+        ax.plot(n, [c.resolvable(seeds, int(m)) for m in n], color=colour, label=f"{seeds} seed(s) a row")
+    for d in (0.01, 0.02, 0.05):
+        ax.axhline(d, color="grey", lw=0.8, ls=":")
+        ax.annotate(f"{d}", (n[-1], d), fontsize=8, va="bottom", ha="right", color="grey")
+    k, s = power.attrs["evidence"]  # this table's seeds and sequences
+    ax.plot([s], [c.resolvable(k, s)], "o", color="tab:blue", label=f"this table ({k} seeds x {s} sequences)")
+    ax.plot([180], [c.resolvable(1, 180)], "s", color="tab:red", label="the paper's evidence (1 x 180)")
+    ax.set(xscale="log", yscale="log", xlabel="sequences", ylabel="smallest resolvable AUC difference",
+           title=f"How much evidence resolves a Table 1 difference ({row} components)")
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 
