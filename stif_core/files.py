@@ -239,7 +239,8 @@ def discard(path: str | Path) -> None:
 
 def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[str]:
     """Everything under ``folder`` that no manifest (of its folder or one above, by one of ``commands`` when given)
-    lists, links and other non-files included; bookkeeping and temporary files count as accounted."""
+    lists, links, other non-files and empty folders included (the tools leave no empty folder; a user's may be one);
+    bookkeeping and temporary files count as accounted."""
     folder = Path(folder)
     listed = cache(read_manifest)  # each folder's manifest, read once
     found = []
@@ -247,6 +248,8 @@ def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[s
         rel = str(path.relative_to(folder))
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             found.append(rel)
+        elif path.is_dir() and not any(p.is_file() or p.is_symlink() for p in path.rglob("*")):
+            found.append(rel + "/")
         elif path.is_file() and not bookkeeping(path.name):
             owner = next((p for p in path.parents if p != folder and folder in p.parents and listed(p) is not None),
                          folder)  # the innermost folder with a manifest, else ``folder`` itself
@@ -309,6 +312,14 @@ def owned_dir(path: str | Path, what: str = "--out") -> Path:
     given = Path(path)
     if given.is_symlink() and not given.exists():
         raise ValueError(f"{what} {given} is a broken symbolic link")
+    inside = Path(os.path.abspath(given))
+    for root in [r for r in ACTIVE if r in inside.parents]:  # a folder inside one this process holds
+        parts = inside.relative_to(root).parts
+        link = next((step for step in (root.joinpath(*parts[:i + 1]) for i in range(len(parts)))
+                     if step.is_symlink()), None)
+        if link is not None:
+            raise ValueError(f"{what} {inside} passes through the link {link} inside the output folder {root}: "
+                             "links there are never followed")
     path = writable_dir(path, what)
     if read_manifest(path) is None and any(not bookkeeping(p.name) for p in path.iterdir()):
         raise ValueError(f"{what} {path} holds files this package did not write (it has no {MANIFEST}); its tools "
@@ -491,10 +502,21 @@ def outside_data(path: str | Path, root: str | Path | None, what: str) -> Path:
     if not str(path).strip():
         raise ValueError(f"{what} is empty: name an output folder")
     path = Path(path).resolve()
-    for data in {Path(r).resolve() for r in (root, default_data_root()) if r is not None}:
+    for data, kind in data_folders(root, default_data_root()).items():
         if path == data or data in path.parents:
-            raise ValueError(f"{what} {path} lies inside the data root {data}; results are never written there")
+            raise ValueError(f"{what} {path} lies inside the {kind} {data}; results are never written there")
     return path
+
+
+def data_folders(*roots: str | Path | None) -> dict[Path, str]:
+    """The data roots (resolved), and where the sequence folders they link to really are."""
+    found = {}
+    for root in {Path(r).resolve() for r in roots if r is not None}:
+        if root.is_dir():
+            found |= {entry.resolve(): "sequence folder linked from a data root" for entry in root.iterdir()
+                      if entry.is_symlink() and entry.is_dir()}
+        found[root] = "data root"
+    return found
 
 
 def check_name(value: str, what: str) -> str:

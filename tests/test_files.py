@@ -210,3 +210,34 @@ def test_an_output_inside_the_default_data_root_is_refused_whatever_data_root_is
     assert outside_data(tmp_path / "runs", tmp_path / "copy", "--out") == (tmp_path / "runs").resolve()
     with pytest.raises(ValueError, match="--out is empty"):
         outside_data("", tmp_path / "copy", "--out")
+
+
+def test_a_folder_of_empty_folders_is_a_users_and_never_replaced(tmp_path):
+    """The tools leave no empty folder, so one under a target is a user's (book had deleted ``photos2019/``)."""
+    (tmp_path / "site" / "photos2019" / "sub").mkdir(parents=True)
+    with pytest.raises(ValueError, match="photos2019/sub/"):
+        fresh_folder(tmp_path / "site")
+    assert (tmp_path / "site" / "photos2019" / "sub").is_dir()
+
+
+def test_a_link_inside_a_held_output_folder_is_not_followed_as_a_nested_output(tmp_path):
+    """crossval holds its --out and opens <out>/eval_f0 as an eval output: a link planted there is refused."""
+    (tmp_path / "victim").mkdir()
+    with output_folder(tmp_path / "cv", "crossval") as out:
+        (out / "eval_f0").symlink_to(tmp_path / "victim")
+        with pytest.raises(ValueError, match="passes through the link .*eval_f0 inside the output folder"):
+            with output_folder(out / "eval_f0", "eval"):
+                pass
+        with output_folder(out / "a_f0", "train"):  # a real subfolder is fine
+            pass
+    assert list((tmp_path / "victim").iterdir()) == []
+
+
+def test_sequence_folders_linked_from_a_data_root_are_data_too(tmp_path, monkeypatch):
+    store, root = tmp_path / "store" / "biker", tmp_path / "data" / "sequences"
+    store.mkdir(parents=True)
+    root.mkdir(parents=True)
+    (root / "biker").symlink_to(store)
+    monkeypatch.setattr("stif_core.files.default_data_root", lambda: None)
+    with pytest.raises(ValueError, match="lies inside the sequence folder linked from a data root"):
+        outside_data(store / "out", root, "--out")

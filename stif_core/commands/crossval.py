@@ -51,6 +51,7 @@ def run(args) -> None:
             or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_+-]*", label) for label in labels)):
         raise ValueError(f"--config: recipes are named by their files' stems, which must be plain names (letters, "
                          f"digits, _+-), differ from each other, from the baselines and from 'eval': {labels}")
+    baseline_trackers(baselines)  # an unknown name fails here, before any folder is made
     folds = sorted(set(args.fold or range(args.folds)))
     if folds[-1] >= args.folds:
         raise ValueError(f"--fold {folds[-1]}: folds are numbered 0 to {args.folds - 1}")

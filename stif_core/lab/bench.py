@@ -210,12 +210,12 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
         memory_sequence: str = "dog1", json_path: str | None = None, profile: bool = False,
         rounds: int = 3, search_size: int | None = None) -> dict:
     torch.manual_seed(0)
+    root = resolve_root(data_root) if data_root else None  # given and not there: an error, not a synthetic stand-in
+    if json_path:
+        outside_data(json_path, root, "--json")  # before any folder is made for it
     json_path = writable_file(json_path, "--json") if json_path else None  # before a minute of timing
     if json_path and json_path.exists():
         raise ValueError(f"--json {json_path} exists; bench never replaces a file: give another name")
-    root = resolve_root(data_root) if data_root else None  # given and not there: an error, not a synthetic stand-in
-    if json_path:
-        outside_data(json_path, root, "--json")
     search_size = search_size or FAST_SEARCH
     trained = read_metadata(checkpoint_path(checkpoint)).get("preset", "lite") if checkpoint else None
     machine = conditions()  # the load before this run's own work
