@@ -239,8 +239,9 @@ def discard(path: str | Path) -> None:
 
 def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[str]:
     """Everything under ``folder`` that no manifest (of its folder or one above, by one of ``commands`` when given)
-    lists, links, other non-files and empty folders included (the tools leave no empty folder; a user's may be one);
-    bookkeeping and temporary files count as accounted."""
+    lists, links, other non-files and empty folders included (an empty folder may be a user's; one a tool left after
+    a failed write is then removed by hand, never the other way round); bookkeeping and temporary files count as
+    accounted."""
     folder = Path(folder)
     listed = cache(read_manifest)  # each folder's manifest, read once
     found = []

@@ -1,6 +1,8 @@
 """``python -m stif_core crossval``: training recipes compared by cross-validation over a split's sequences, so that
 a recipe is chosen without tracking the reporting split: each recipe trained on all folds but one (seed fixed) and
-tracked on the held-out fold, every fold's scores pooled per sequence and paired against the first recipe."""
+tracked on the held-out fold, every fold's scores pooled per sequence and paired against the first recipe. Each
+run's checkpoint is still chosen by its loss on the recipe's val_split (val, for the shipped recipe): a loss, not
+tracking, and the same rule for every recipe."""
 from __future__ import annotations
 
 from ..device import DEVICES
@@ -57,7 +59,7 @@ def run(args) -> None:
         raise ValueError(f"--fold {folds[-1]}: folds are numbered 0 to {args.folds - 1}")
     root = resolve_root(args.data_root)
     device = resolve_device(args.device).type
-    recipes = {i: {label: fold_config(config, args, i, root, label) for label, config in zip(labels, args.config)}
+    recipes = {i: {label: fold_config(config, args, i, root) for label, config in zip(labels, args.config)}
                for i in folds}  # every recipe checked for every fold before any work
     with output_folder(outside_data(args.out, root, "--out"), "crossval") as out:
         for i, configs in recipes.items():
@@ -67,7 +69,8 @@ def run(args) -> None:
                 print(f"fold {i} of {args.folds}, {label}: training on {cfg.split} -> {cfg.out}")
                 Trainer(cfg).fit()
                 best = Path(cfg.out) / "best.safetensors"  # the run's checkpoint by its own val loss
-                factories, setups = stif_trackers([str(best)], "otb", DEFAULT_MEMORY_POLICY, device, "onnx")
+                engine = "onnx" if device == "cpu" else "torch"  # ONNX Runtime runs on the CPU
+                factories, setups = stif_trackers([str(best)], "otb", DEFAULT_MEMORY_POLICY, device, engine)
                 (row,) = factories
                 trackers[label], signatures[label] = factories[row], setups[row]
             held = dataset_sequences(root, "otb", f"{args.split}:fold-{i}-of-{args.folds}", None)
@@ -80,7 +83,7 @@ def run(args) -> None:
     print(f"pooled rows written to {out / 'crossval.json'} (python -m stif_core compare --metrics reads it)")
 
 
-def fold_config(path: str, args, fold: int, root, label: str):
+def fold_config(path: str, args, fold: int, root):
     """Recipe ``path`` trained on every fold of the split but ``fold``: refused when the recipe names its own
     sequences, selects no checkpoint (no validation), or selects it on sequences of the held-out fold."""
     from ..data.sequences import load_split

@@ -117,7 +117,9 @@ def per_sequence(report: dict, key: str, sequences: list[str]) -> np.ndarray:
     return np.array([rows[s][key] for s in sequences])
 
 
-Z_RESOLVE = 1.959964 + 0.841621  # a 95% interval that excludes zero with 80% power: z(0.975) + z(0.80)
+# A 95% interval that excludes zero with 80% power: z(0.975) + z(0.80), the normal approximation (optimistic when
+# the seed part dominates and a row has few seeds: its variance is then known to few degrees of freedom).
+Z_RESOLVE = 1.959964 + 0.841621
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,10 @@ def power_table(rows: dict, key: str = "auc", differences: tuple[float, ...] = (
     from ..evaluation.stats import Components, components
 
     groups = {k: v for k, v in row_groups(rows).items() if k in VARIANTS}
+    uneven = [k for k, names in groups.items() if len(names) != len(groups.get("baseline", [])) or len(names) < 2]
+    if "baseline" not in groups or uneven:
+        raise ValueError(f"the power analysis pairs seed k of each row with seed k of the baseline: it needs the "
+                         f"baseline and every row with the same number of seeds, at least 2 (not {uneven})")
     sequences, _ = common_sequences({n: rows[n] for names in groups.values() for n in names})
     base = scores_of(rows, groups["baseline"], key, sequences)  # (K, S)
     found = {label: components(scores_of(rows, names, key, sequences) - base)
@@ -165,7 +169,7 @@ def power_figure(power: pd.DataFrame, row: str = "pooled"):
         ax.axhline(d, color="grey", lw=0.8, ls=":")
         ax.annotate(f"{d}", (n[-1], d), fontsize=8, va="bottom", ha="right", color="grey")
     k, s = power.attrs["evidence"]  # this table's seeds and sequences
-    ax.plot([s], [c.resolvable(k, s)], "o", color="tab:blue", label=f"this table ({k} seeds x {s} sequences)")
+    ax.plot([s], [c.resolvable(k, s)], "o", color="black", label=f"this table ({k} seeds x {s} sequences)")
     ax.plot([180], [c.resolvable(1, 180)], "s", color="tab:red", label="the paper's evidence (1 x 180)")
     ax.set(xscale="log", yscale="log", xlabel="sequences", ylabel="smallest resolvable AUC difference",
            title=f"How much evidence resolves a Table 1 difference ({row} components)")

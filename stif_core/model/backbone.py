@@ -354,9 +354,10 @@ NANO_V2_BLOCKS = [(16, 16, 16, 3, 2, "relu", 8), (16, 72, 24, 3, 2, "relu", 0), 
 class NanoTrackV2Trunk(nn.Module):
     """NanoTrack v2's backbone (a MobileNetV3 cut, trained end to end for tracking by its authors), 48 channels.
     Its stride 16 becomes 8 as in the Lite0 trunk: the fourth block's stride-2 depthwise conv runs at stride 1 and
-    the blocks after it dilate by 2, so the even cells are the original network's features and the crop geometry
-    (161 -> 21 x 21 cells) is the Lite0 trunk's. Input: RGB [0, 255], fed to the network as BGR [0, 255], as
-    NanoTrack was trained (checked against ONNX Runtime in ``tests/model/test_backbone.py``)."""
+    the blocks after it dilate by 2, so the even cells are the original network's features up to squeeze-excite's
+    mean over all cells (correlation 0.9998) and the crop geometry (161 -> 21 x 21 cells) is the Lite0 trunk's.
+    Input: RGB [0, 255], fed to the network as BGR [0, 255], as NanoTrack was trained (checked against ONNX Runtime
+    in ``tests/model/test_model.py``)."""
 
     out_channels = 48
     stride = 8
@@ -420,7 +421,8 @@ TRUNKS = {"googlenet": InceptionV3Trunk, "efficientnet_lite0": EfficientNetLite0
 
 
 def build_trunk(name: str, with_mask: bool, pretrained: bool, weights: str | None = None) -> nn.Module:
-    """A trunk by name; ``pretrained`` loads ImageNet weights (googlenet: only from ``weights``)."""
+    """A trunk by name; ``pretrained`` loads its weights (ImageNet, or NanoTrack's; googlenet: only from
+    ``weights``)."""
     if name not in TRUNKS:
         raise ValueError(f"unknown backbone {name!r}; valid: {sorted(TRUNKS)}")
     trunk = TRUNKS[name](with_mask=with_mask)

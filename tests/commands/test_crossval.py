@@ -33,11 +33,15 @@ def test_two_recipes_over_two_folds_pool_every_training_sequence_once(tmp_path):
         trained = json.loads((tmp_path / "cv" / f"nano_f{fold}" / "config.json").read_text())
         assert trained["split"] == f"train:except-fold-{fold}-of-2" and trained["seed"] == 0
         assert trained["model"]["backbone"] == "nanotrack_v2"
-    assert "nano" in run.stdout and "imagenet" in run.stdout
+    table = run.stdout[run.stdout.index("pooled over their held-out sequences"):]
+    assert re.search(r"^imagenet\s+[0-9.]+ \[.*\(reference\)", table, re.M)  # the first recipe is the reference
+    assert re.search(r"^nano\s+[0-9.]+ \[[0-9., ]+\]\s+[-+][0-9.]+ \[", table, re.M)  # paired against it
     log = (tmp_path / "cv" / "imagenet_f0" / "log.jsonl").read_text()
+    tracked = {p: p.stat().st_mtime_ns for p in (tmp_path / "cv").glob("eval_f*/*/otb/*.txt")}
     again = cli(*args)  # resumes: nothing trained or tracked again, the same pooled rows
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "cv" / "imagenet_f0" / "log.jsonl").read_text() == log
+    assert tracked and {p: p.stat().st_mtime_ns for p in tracked} == tracked
     assert json.loads((tmp_path / "cv" / "crossval.json").read_text()) == rows
     bad = cli(*args[:-2], "--fold", "2", "--out", str(tmp_path / "cv2"))
     assert bad.returncode != 0 and "folds are numbered 0 to 1" in bad.stderr
@@ -59,6 +63,7 @@ def test_recipes_that_would_leak_or_collide_are_refused_before_any_work(tmp_path
     (tmp_path / "ok.json").write_text(json.dumps(tiny))
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "crossval.json").write_text("my notes")  # a user's folder is never an output folder
-    run = cli("crossval", "--config", str(tmp_path / "eval.json").replace("eval", "ok"), "--folds", "2", "--fold", "0",
+    run = cli("crossval", "--config", str(tmp_path / "ok.json"), "--folds", "2", "--fold", "0",
               "--out", str(tmp_path / "mine"))
-    assert run.returncode == 2 and (tmp_path / "mine" / "crossval.json").read_text() == "my notes"
+    assert run.returncode == 2 and "holds files this package did not write" in run.stderr
+    assert (tmp_path / "mine" / "crossval.json").read_text() == "my notes"

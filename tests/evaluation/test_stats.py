@@ -175,3 +175,15 @@ def test_variance_components_recover_planted_ones_and_the_evidence_needed_resolv
     assert 0.7 < np.mean(hits) < 0.9
     with pytest.raises(ValueError, match="at least 2 seeds and 2 sequences"):
         components(np.ones((1, 5)))
+
+
+def test_the_power_table_pairs_seed_by_seed_and_refuses_uneven_rows():
+    from stif_core.lab.table1 import power_table, row_groups, stored_rows
+
+    rows = stored_rows()
+    table = power_table(rows)
+    assert table.attrs["evidence"] == (3, 9) and "pooled" in table.index
+    assert (table["resolvable 3x9"] > table["resolvable 3x180"]).all()  # more sequences resolve less
+    one_seed = {n: r for n, r in rows.items() if n != row_groups(rows)["ste"][0]}
+    with pytest.raises(ValueError, match="the same number of seeds"):
+        power_table(one_seed)
