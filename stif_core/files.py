@@ -92,10 +92,10 @@ def swap_in(path: Path, text: str) -> None:
     try:
         with writing(path):
             tmp.write_text(text)
-    except BaseException:
+        os.replace(tmp, path)
+    except BaseException:  # a failed write or rename leaves no temporary file behind
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
 
 
 class WriteError(OSError):

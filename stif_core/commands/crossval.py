@@ -89,12 +89,11 @@ def fold_config(path: str, args, fold: int, root):
     from ..data.sequences import load_split
     from ..train import TrainConfig
 
-    raw = TrainConfig.load(path)
-    if raw.sequences is not None or raw.synthetic:
-        raise ValueError(f"--config {path}: a recipe for crossval trains on the folds it is given; remove its "
-                         "'sequences' (or 'synthetic')")
     cfg = TrainConfig.load(path, split=f"{args.split}:except-fold-{fold}-of-{args.folds}", seed=args.seed,
                            steps=args.steps, data_root=str(root), device=args.device)
+    if cfg.sequences is not None or cfg.synthetic:  # they would override the fold's split
+        raise ValueError(f"--config {path}: a recipe for crossval trains on the folds it is given; remove its "
+                         "'sequences' (or 'synthetic')")
     if not cfg.val_split or cfg.val_samples == 0:
         raise ValueError(f"--config {path}: crossval tracks each run's checkpoint chosen by its val loss; give the "
                          "recipe a val_split and val_samples")
