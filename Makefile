@@ -48,7 +48,7 @@ lint: setup
 lock: setup
 	$(BIN)/pip install -q uv
 	echo "torch==$(word 2,$(subst -, ,$(notdir $(TORCH_WHEEL))))" > $(VENV)/torch-constraint.txt
-	$(BIN)/uv pip compile pyproject.toml --extra notebooks --extra dev --extra book --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra notebooks --extra dev --extra book --extra cluster --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --find-links /opt/wheels -c $(VENV)/torch-constraint.txt \
 		--no-emit-package torch --no-header -o $(LOCK)
 

@@ -1,5 +1,5 @@
 """Command line: ``python -m stif_core COMMAND``, each command a module of ``stif_core.commands`` (``COMMANDS``:
-demo, train, cache, crossval, eval, compare, bench, report, health, references, track, clip, book)."""
+demo, train, cache, crossval, sweep, eval, compare, bench, report, health, references, track, clip, book)."""
 from __future__ import annotations
 
 import argparse

@@ -5,9 +5,25 @@ from __future__ import annotations
 
 import os
 
-from . import bench, book, cache, clip, compare, crossval, demo, evaluate, health, references, report, track, train
+from . import (
+    bench,
+    book,
+    cache,
+    clip,
+    compare,
+    crossval,
+    demo,
+    evaluate,
+    health,
+    references,
+    report,
+    sweep,
+    track,
+    train,
+)
 
-COMMANDS = (demo, train, cache, crossval, evaluate, compare, bench, report, health, references, track, clip, book)
+COMMANDS = (demo, train, cache, crossval, sweep, evaluate, compare, bench, report, health, references, track, clip,
+            book)
 
 
 def interruptible(run):

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from ..device import DEVICES
 
-RESUME = "the notebooks executed so far are kept in --out; the same command runs the batch again"
+RESUME = ("the notebooks executed so far are kept in --out (tasks.json): the same command runs only the others, "
+          "while no notebook, code or data changed")
 
 
 def register(sub) -> None:
-    from ..options import JOBS_BOUND, MAX_JOBS, MAX_STARTS, MAX_STEPS, positive_int
+    from ..options import MAX_STARTS, MAX_STEPS, positive_int
+    from .sweep import add_cluster_options
 
-    p = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill")
+    p = sub.add_parser("report", help="run the notebook suite and the ablation batch through papermill, each "
+                                        "notebook a task on Ray (local by default)")
     p.add_argument("--out", default="reports", help="output folder (default: reports/)")
     p.add_argument("--full", action="store_true",
                    help="whole sequences and full budgets instead of fast mode (whose ablation tracks the first 100 "
@@ -18,8 +21,6 @@ def register(sub) -> None:
     p.add_argument("--data-root", default="", help="sequences folder")
     p.add_argument("--variants", nargs="+",
                    help="ablation variants (default: the Table 1 rows with a shipped model; all six with --train)")
-    p.add_argument("--jobs", type=positive_int(MAX_JOBS, JOBS_BOUND), default=2,
-                   help=f"notebooks run at a time (one CPU thread each; at most {MAX_JOBS}: {JOBS_BOUND})")
     p.add_argument("--train", action="store_true",
                    help="retrain every variant with its recipe before evaluating it (hours on a CPU)")
     p.add_argument("--train-steps", type=positive_int(MAX_STEPS),
@@ -28,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--starts", type=positive_int(MAX_STARTS), default=1,
                    help="starts per val sequence in the ablation (OTB's temporal robustness evaluation; "
                         f"default 1, the stored Table 1 used 3; at most {MAX_STARTS})")
+    add_cluster_options(p)
     p.set_defaults(run=run)
 
 
@@ -37,4 +39,4 @@ def run(args) -> None:
     if args.train_steps and not args.train:
         raise ValueError("--train-steps sets the steps of --train's trainings; without --train the shipped models run")
     report(args.out, not args.full, args.device, args.data_root, args.variants, args.train, args.train_steps,
-           not args.no_knockouts, args.jobs, args.starts)
+           not args.no_knockouts, args.jobs, args.starts, args.address, not args.no_ray)

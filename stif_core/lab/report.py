@@ -7,15 +7,13 @@ notebook 10 once more to show the gathered table.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from multiprocessing import get_context
 from pathlib import Path
 
 import papermill as pm
@@ -26,11 +24,13 @@ from ..data.sequences import resolve_root
 from ..evaluation.compare import format_comparison
 from ..evaluation.results import read_metrics
 from ..evaluation.tre import starts_text
-from ..files import atomic, checked_target, fresh_folder, output_folder, outside_data, write_text
+from ..files import atomic, checked_target, output_folder, outside_data, write_text
 from ..model.knockouts import KNOCKOUTS
 from ..paths import ENV_OUTPUT, project_dir, row_seeds
 from . import table1
 from .notebook import FAST_FRAMES
+from .sweep import training_tasks
+from .tasks import Task, run_tasks
 
 ABLATION = "10_ablation.ipynb"
 
@@ -85,7 +85,8 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
 
 def execute(notebook: Path, output: Path, parameters: dict, outputs: Path | None = None) -> float:
     """Run one notebook into ``output`` on this interpreter (``own_kernel``), its figures and runs in ``outputs``
-    (``$STIF_OUTPUT``; None: as set); returns the seconds it took. The kernel talks over local IPC sockets."""
+    (``$STIF_OUTPUT``; None: as set); returns the seconds it took. The kernel talks over local IPC sockets. A failed
+    cell is one line naming the notebook, not two tracebacks."""
     check_parameters(notebook, parameters)
     output = checked_target(output)  # never a link; listed where a run's folder has a manifest
     start = time.perf_counter()
@@ -94,8 +95,11 @@ def execute(notebook: Path, output: Path, parameters: dict, outputs: Path | None
         kernel = own_kernel(Path(folder))
         search = os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))  # its spec found first
         with environment(JUPYTER_PATH=search, **{ENV_OUTPUT: None if outputs is None else str(outputs)}):
-            pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
-                                cwd=str(notebook.parent), progress_bar=False, config=ipc)
+            try:
+                pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
+                                    cwd=str(notebook.parent), progress_bar=False, config=ipc)
+            except pm.PapermillExecutionError as err:
+                raise ValueError(f"{output.name} failed: {err.ename}: {err.evalue}") from None
     return time.perf_counter() - start
 
 
@@ -104,38 +108,27 @@ def shipped_variants() -> list[str]:
     return [v for v in VARIANTS if row_seeds(v)]
 
 
-def run_all(tasks: list[tuple[str, Path, Path, dict]], jobs: int, outputs: Path | None = None) -> dict[str, float]:
-    """Execute (label, notebook, output, parameters) tasks, ``jobs`` at a time; returns the seconds per label. The
-    first failure or Ctrl-C stops the batch: the queued notebooks are cancelled and the running ones stopped (a
-    pool left to shut down by itself would run every queued notebook first)."""
-    timings = {}
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=signal.signal,
-                               initargs=(signal.SIGINT, signal.SIG_IGN))  # Ctrl-C reaches this process alone
-    try:
-        running = {pool.submit(execute, nb, output, params, outputs): label for label, nb, output, params in tasks}
-        for done in as_completed(running):
-            try:
-                timings[running[done]] = done.result()
-            except pm.PapermillExecutionError as err:  # one line naming the notebook, not two tracebacks
-                raise ValueError(f"{running[done]} failed: {err.ename}: {err.evalue}") from None
-            print(f"done: {running[done]} ({timings[running[done]]:.0f} s)", flush=True)
-    except BaseException:
-        workers = list(pool._processes.values())  # the executor exposes no other way to stop a running task
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.terminate()
-        raise
-    pool.shutdown()
-    return {label: timings[label] for label, *_ in tasks}
+def tree_stamp(root: Path) -> str:
+    """A digest of every file's name, size and modification time under ``root``: it changes when any file does."""
+    digest = hashlib.blake2b(digest_size=16)
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            info = os.stat(os.path.join(folder, name))
+            digest.update(f"{os.path.relpath(os.path.join(folder, name), root)}:{info.st_size}:{info.st_mtime_ns};"
+                          .encode())
+    return digest.hexdigest()
 
 
 def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", data_root: str = "",
         variants: list[str] | None = None, train: bool = False, train_steps: int | None = None,
-        knockouts: bool = True, jobs: int = 2, starts: int = 1) -> Path:
+        knockouts: bool = True, jobs: int = 2, starts: int = 1, address: str | None = None,
+        use_ray: bool = True) -> Path:
     """Execute the suite, then the ablation notebook once per variant (every shipped seed of it, or retrained with
-    ``train``) and once per knock-out of the full model; returns the path of the summary. ``fast``: the ablation on
-    the first 100 frames of each val sequence, which keeps the 39 evaluations of six rows and seven knock-outs
-    over three seeds within about 10 minutes on 2 cores."""
+    ``train``) and once per knock-out of the full model, each a task (``lab.tasks``: on Ray, ``jobs`` CPUs or the
+    cluster at ``address``); returns the path of the summary. ``fast``: the ablation on the first 100 frames of
+    each val sequence, which keeps the 39 evaluations of six rows and seven knock-outs over three seeds within
+    about 10 minutes on 2 cores."""
     if variants:
         names = [variant_name(**parse_variant(v)) for v in variants]  # a bad name fails here
     else:
@@ -144,42 +137,59 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
         if missing:
             print(f"Table 1 rows without a shipped model, left out: {missing} (train them with --train, or "
                   "python -m stif_core train --config configs/lite.json --variant <row>)", flush=True)
-    outside_data(out, resolve_root(data_root or None), "--out")  # checked before any notebook runs
+    root = resolve_root(data_root or None)
+    outside_data(out, root, "--out")  # checked before any notebook runs
     with output_folder(out, "report") as out:
-        return run_in(out, names, fast, device, data_root, train, train_steps, knockouts, jobs, starts)
-
-
-def run_in(out: Path, names: list[str], fast: bool, device: str, data_root: str, train: bool,
-           train_steps: int | None, knockouts: bool, jobs: int, starts: int) -> Path:
-    """``run``'s batch in the output folder ``out``, which this process holds and every notebook writes into;
-    each ablation run writes into its own row folder ``ablation/<row>/``, emptied first."""
-    common = {"device": device, "data_root": data_root}
-    tasks = [(nb.name, nb, out / "notebooks" / nb.name, common | {"fast": fast}) for nb in suite()]
-    runs = [(v, "") for v in names] + ([("full", k) for k in KNOCKOUTS] if knockouts and "full" in names else [])
-    folders = {}
-    for variant, knockout in runs:
-        label = table1.row_label({"variant": variant, "knockout": knockout})
-        folders[label] = fresh_folder(out / "ablation" / label.replace("+", "_"), what="ablation row folder")
-        params = common | {"variant": variant, "knockout": knockout, "fast": fast, "starts": starts,
-                           "output_dir": str(folders[label]), "train": train and not knockout,
-                           "train_steps": train_steps or 0}
-        tasks.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION,
-                      folders[label].with_suffix(".ipynb"), params))
-    table_run = out / "notebooks" / ABLATION
-    for path in [output for _, _, output, _ in tasks] + [table_run]:
-        checked_target(path)  # listed as this run's before a kernel writes it
-    print(f"running {len(tasks)} notebooks, {jobs} at a time ...", flush=True)
-    timings = run_all(tasks, 1 if train else jobs, out)  # training uses every core itself
-    rows = {}
-    for folder in folders.values():
-        rows |= read_metrics(folder / "eval" / "metrics.json")
-    gathered = out / "ablation" / "table1.json"
-    write_text(gathered, json.dumps(rows, indent=1))
-    timings["10_ablation.ipynb [table]"] = execute(notebooks_dir() / ABLATION, table_run,
-                                                   common | {"metrics": str(gathered)}, out)
-    summary = write_summary(out, rows, timings, FAST_FRAMES if fast else None)
+        checkpoints = {}
+        if train:  # one training a row, the recipe's seed: tasks before the notebooks that track them
+            runs = training_tasks(str(project_dir() / "configs" / "lite.json"), names, [0], out / "train",
+                                  train_steps, str(root), device)
+            trained = run_tasks(runs, address, jobs, use_ray)
+            checkpoints = {t.kwargs["variant"]: trained[t.label]["value"] for t in runs}
+        tasks, folders = notebook_tasks(out, names, fast, device, data_root, checkpoints, knockouts, starts, root)
+        print(f"running {len(tasks)} notebooks ...", flush=True)
+        done = run_tasks(tasks, address, jobs, use_ray, ledger=out / "tasks.json")
+        timings = {label: result["seconds"] for label, result in done.items()}
+        rows = {}
+        for folder in folders:
+            rows |= read_metrics(folder / "eval" / "metrics.json")
+        gathered = out / "ablation" / "table1.json"
+        write_text(gathered, json.dumps(rows, indent=1))
+        timings["10_ablation.ipynb [table]"] = execute(notebooks_dir() / ABLATION, out / "notebooks" / ABLATION,
+                                                       {"device": device, "data_root": data_root,
+                                                        "metrics": str(gathered)}, out)
+        summary = write_summary(out, rows, timings, FAST_FRAMES if fast else None)
     print(f"summary written to {summary}")
     return summary
+
+
+def notebook_tasks(out: Path, names: list[str], fast: bool, device: str, data_root: str,
+                   checkpoints: dict[str, str], knockouts: bool, starts: int, root: Path) -> tuple[list[Task], list]:
+    """The suite's notebooks and one ablation run per row (``checkpoints``: a trained one per row, else the shipped
+    seeds) and knock-out, each writing into ``out`` (its row's folder ``ablation/<row>/``), as tasks whose key is
+    their parameters, the notebook's bytes, the package's and the data's files (``tree_stamp``): a rerun keeps
+    each finished one while none of these changed. Returns the tasks and the row folders."""
+    common = {"device": device, "data_root": data_root}
+    stamps = {"package": tree_stamp(Path(__file__).parents[1]), "data": tree_stamp(root)}
+    runs = [(nb.name, nb, out / "notebooks" / nb.name, common | {"fast": fast}) for nb in suite()]
+    folders = []
+    for variant, knockout in [(v, "") for v in names] + (
+            [("full", k) for k in KNOCKOUTS] if knockouts and "full" in names else []):
+        label = table1.row_label({"variant": variant, "knockout": knockout})
+        folders.append(out / "ablation" / label.replace("+", "_"))
+        params = common | {"variant": variant, "knockout": knockout, "fast": fast, "starts": starts,
+                           "output_dir": str(folders[-1]), "checkpoint": checkpoints.get(variant, "")}
+        runs.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION, folders[-1].with_suffix(".ipynb"), params))
+    for _, _, output, _ in runs + [(None, None, out / "notebooks" / ABLATION, None)]:
+        checked_target(output)  # listed as this run's before a kernel writes it
+    return [Task(label, execute, {"notebook": nb, "output": output, "parameters": params, "outputs": out},
+                 key={"parameters": params, "notebook": hashlib.sha256(nb.read_bytes()).hexdigest()} | stamps,
+                 output=str(output), gpus=1 if device == "cuda" else 0) for label, nb, output, params in runs], folders
+
+
+def save_png(fig, path: Path) -> None:
+    with atomic(path) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
 
 
 def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int | None = None) -> Path:
@@ -225,10 +235,20 @@ def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int 
                   *table1.row_sentences(knocked, "full"), "",
                   "In short: " + table1.resolved_sentence(knocked, "full") + " "
                   + table1.trained_without_sentence(rows), ""]
-    fig = table1.interval_figure(tables)
-    with atomic(out / "ablation.png") as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
-    lines += ["![ablation](ablation.png)", "",
+    save_png(table1.interval_figure(tables), out / "ablation.png")
+    lines += ["![ablation](ablation.png)", "", "## How much evidence would resolve a difference", ""]
+    try:
+        power = table1.power_table(rows)
+    except ValueError as err:
+        lines += [f"No power analysis: {err}.", ""]
+    else:
+        save_png(table1.power_figure(power), out / "power.png")
+        lines += ["From the variance components of each row's paired difference against the baseline (seed, sequence, "
+                  "left over; notebook 10 explains them): the smallest difference this table, the paper's evidence "
+                  "and the paper's evidence with this table's seeds resolve (95%, 80% power), and the sequences "
+                  "needed for 0.01, 0.02 and 0.05 AUC.", "", "```", power.T.round(3).to_string(), "```", "",
+                  "![power](power.png)", ""]
+    lines += [
               "What differs from the paper: the data (52 short training clips, against GOT-10k's 9,335 videos), "
               "the budget (1,200 steps on 2 CPU cores per run, against days of GPU), the backbone (Lite0, frozen, "
               "against GoogLeNet) and the benchmark (9 val videos, against 180 GOT-10k test videos). The paper's "

@@ -212,6 +212,9 @@ def test_malformed_splits_file_is_named(tmp_path, text, message):
     (["eval", "--sequences", "deer", "--checkpoint", "stif_lite_baseline", "--knockouts", "gate_half", "--out", "x"],
      "unknown knock-out 'gate_half' for the baseline variant"),
     (["report", "--variants", "bogus"], "unknown variant 'bogus'"),
+    (["sweep", "--config", "missing.json", "--variants", "full", "--seeds", "1", "--out", "x"], "missing.json"),
+    (["sweep", "--variants", "full", "--seeds", "1", "--sequences", "nowhere", "--steps", "1", "--out", "x",
+      "--no-ray"], "nowhere"),
 ])
 def test_command_line_errors_are_one_line(tmp_path, args, message):
     run = cli(*args, cwd=tmp_path)

@@ -51,6 +51,10 @@ def parsed(monkeypatch):
     (["bench", "--rounds", "101"], "argument --rounds: 101 is not an integer in [1, 100]"),
     (["bench", "--rounds", "three"], "argument --rounds: three is not an integer in [1, 100]"),
     (["report", "--jobs", "100000"], f"argument --jobs: 100000 is not an integer in [1, {MAX_JOBS}] (4 per CPU core)"),
+    (["sweep", "--out", "x", "--variants", "full,bogus"],
+     "argument --variants: 'full,bogus': give one or more of baseline, ste, sde_q, stif, ste+sde_q, full "
+     "(unknown: bogus)"),
+    (["sweep", "--out", "x", "--seeds", "0"], "argument --seeds: 0 is not an integer in [1, 1000]"),
     (["references", "--jobs", "0"], f"argument --jobs: 0 is not an integer in [1, {MAX_JOBS}] (4 per CPU core)"),
     (["report", "--train-steps", "1e9"], "argument --train-steps: 1e9 is not an integer in [1, 10000000]"),
     (["train", "--config", "c.json", "--steps", "10000001"],

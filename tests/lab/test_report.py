@@ -44,6 +44,9 @@ def test_summary_resolves_a_consistent_gain_and_not_noise(tmp_path):
                      r"sequences, not resolved: its interval includes zero; the paper: \+0\.002 AO\.", text)
     assert "3 training seeds a row" in text and "the whole of each of the 9" in text
     assert "paper" in text.lower() and (tmp_path / "ablation.png").is_file()
+    power = text[text.index("## How much evidence"):]  # the power table of the rows, pooled last
+    assert re.search(r"\nrow +ste +sde_q +stif +ste\+sde_q +full +pooled\n", power) and "![power](power.png)" in power
+    assert (tmp_path / "power.png").is_file()
     table = knockout_table(rows)
     assert list(table["seeds"].unique()) == [3]
     assert table.loc["full-ko-no_q2m", "trained without it"] == "ste+sde_q"
@@ -77,11 +80,12 @@ def test_shipped_variants_are_the_rows_with_weights():
 
 
 @pytest.mark.slow
-def test_notebooks_run_in_parallel_and_a_failure_is_raised(tmp_path):
+def test_notebooks_run_as_tasks_and_a_failure_is_raised(tmp_path):
     import nbformat
     import pytest
 
-    from stif_core.lab.report import run_all
+    from stif_core.lab.report import execute
+    from stif_core.lab.tasks import Task, run_tasks
 
     def notebook(name, code):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
@@ -91,14 +95,32 @@ def test_notebooks_run_in_parallel_and_a_failure_is_raised(tmp_path):
         nbformat.write(nb, path)
         return path
 
+    def task(label, nb, k):
+        return Task(label, execute, {"notebook": nb, "output": tmp_path / "out" / f"{k}.ipynb", "parameters": {"x": k}})
+
     good, bad = notebook("good.ipynb", "print(x + 1)"), notebook("bad.ipynb", "raise ValueError('broken cell')")
-    tasks = [(f"run {k}", good, tmp_path / "out" / f"{k}.ipynb", {"x": k}) for k in range(3)]
-    timings = run_all(tasks, jobs=2)
-    assert list(timings) == ["run 0", "run 1", "run 2"]
+    done = run_tasks([task(f"run {k}", good, k) for k in range(3)], use_ray=False)
+    assert list(done) == ["run 0", "run 1", "run 2"]
     printed = nbformat.read(tmp_path / "out" / "2.ipynb", as_version=4).cells[-1].outputs[0]["text"]
     assert printed == "3\n"  # x = 2 injected, x + 1 printed
-    with pytest.raises(ValueError, match="failed: ValueError: broken cell"):  # one line naming the notebook
-        run_all([("bad", bad, tmp_path / "out" / "bad.ipynb", {})], jobs=2)
+    with pytest.raises(ValueError, match="bad.ipynb failed: ValueError: broken cell"):  # one line naming it
+        run_tasks([task("bad", bad, "bad")], use_ray=False)
+
+
+def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
+    import shutil
+
+    from stif_core.lab.tasks import Task, run_tasks
+
+    ledger = tmp_path / "tasks.json"
+    tasks = [Task(f"t{k}", shutil.which, {"cmd": "python3"}, key={"k": k}) for k in range(2)]
+    first = run_tasks(tasks, use_ray=False, ledger=ledger)
+    assert [r["value"] for r in first.values()] == [shutil.which("python3")] * 2
+    again = run_tasks([tasks[0], Task("t1", shutil.which, {"cmd": "sh"}, key={"k": "changed"})], use_ray=False,
+                      ledger=ledger)
+    printed = capsys.readouterr().out
+    assert "kept: t0" in printed and "kept: t1" not in printed
+    assert again["t1"]["value"] == shutil.which("sh")
 
 
 @pytest.mark.slow
