@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -49,6 +50,9 @@ def save_weights(model: STIF, path: str | Path, metadata: dict[str, str]) -> Non
     metadata = metadata | {"model": json.dumps(model_options(model.cfg))}
     with atomic(path) as tmp, library_write(path):
         save_file(state, str(tmp), metadata=metadata)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors makes its file private (0600); outputs get the umask's mode
 
 
 def not_safetensors(path: Path, err: Exception) -> ValueError:

@@ -38,6 +38,7 @@ TEMPORARY = re.compile(r"^\..+\.stif-(\d+)\.(tmp|new|old)(\.[^.]+)?$")
 BOOKKEEPING = (MANIFEST, LOCK, LOCK + ".json")
 BAD_NAME_CHARS = re.compile(r"[/\\\x00-\x1f]")
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file-size limit (ulimit -f), a quota
+EXAMPLES = 3  # paths named in a refusal (a folder is walked only until it finds them)
 MAX_JSON_BYTES = 64 * 2**20  # a JSON file read whole (configs, records, metadata): far above any this tool writes
 
 
@@ -237,27 +238,36 @@ def discard(path: str | Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def unaccounted(folder: Path, commands: tuple[str, ...] | None = None) -> list[str]:
+def unaccounted(folder: Path, commands: tuple[str, ...] | None = None, limit: int | None = None) -> list[str]:
     """Everything under ``folder`` that no manifest (of its folder or one above, by one of ``commands`` when given)
-    lists, links, other non-files and empty folders included (an empty folder may be a user's; one a tool left after
-    a failed write is then removed by hand, never the other way round); bookkeeping and temporary files count as
-    accounted."""
+    lists, links, other non-files, unreadable entries and empty folders included (an empty folder may be a user's;
+    one a tool left after a failed write is then removed by hand, never the other way round); bookkeeping and
+    temporary files count as accounted. ``limit``: stop at that many (a large folder is not walked whole)."""
     folder = Path(folder)
     listed = cache(read_manifest)  # each folder's manifest, read once
-    found = []
-    for path in sorted(folder.rglob("*")):
-        rel = str(path.relative_to(folder))
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            found.append(rel)
-        elif path.is_dir() and not any(p.is_file() or p.is_symlink() for p in path.rglob("*")):
-            found.append(rel + "/")
-        elif path.is_file() and not bookkeeping(path.name):
-            owner = next((p for p in path.parents if p != folder and folder in p.parents and listed(p) is not None),
-                         folder)  # the innermost folder with a manifest, else ``folder`` itself
-            files = listed(owner) or {}
-            key = str(path.relative_to(owner))
-            if key not in files or (commands is not None and files[key] not in commands):
-                found.append(rel)
+    found: list[str] = []
+    walk = os.walk(folder, onerror=lambda err: found.append(f"{os.path.relpath(err.filename, folder)} (unreadable)"))
+    for root, dirs, names in walk:  # links to folders are listed, not followed
+        dirs.sort()
+        for name in sorted(dirs + names):
+            path = Path(root, name)
+            rel = str(path.relative_to(folder))
+            try:
+                if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                    found.append(rel)
+                elif path.is_dir() and not any(p.is_file() or p.is_symlink() for p in path.rglob("*")):
+                    found.append(rel + "/")
+                elif path.is_file() and not bookkeeping(name):
+                    owner = next((p for p in path.parents if p != folder and folder in p.parents
+                                  and listed(p) is not None), folder)  # the innermost folder with a manifest
+                    key = str(path.relative_to(owner))
+                    files = listed(owner) or {}
+                    if key not in files or (commands is not None and files[key] not in commands):
+                        found.append(rel)
+            except OSError:  # a path that cannot even be looked at is not the tools'
+                found.append(f"{rel} (unreadable)")
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
     return found
 
 
@@ -380,11 +390,12 @@ def check_replaceable(target: Path, commands: tuple[str, ...] | None, what: str)
         raise ValueError(f"{what} {target} exists and is not a folder this tool made; it is never deleted: choose "
                          "another output folder, or move it away yourself")
     if target.is_dir():
-        items = unaccounted(target, commands)
+        items = unaccounted(target, commands, limit=EXAMPLES)
         if items:
             who = f"that {'/'.join(commands)} did not write" if commands else "no tool of this package wrote"
-            raise ValueError(f"{what} {target} holds {len(items)} path(s) {who}, e.g. {', '.join(items[:3])}; it is "
-                             "never emptied: choose another output folder, or move it away yourself")
+            count = f"{len(items)}" if len(items) < EXAMPLES else f"{EXAMPLES} or more"
+            raise ValueError(f"{what} {target} holds {count} path(s) {who}, e.g. {', '.join(items)}; it is never "
+                             "emptied: choose another output folder, or move it away yourself")
 
 
 def fresh_folder(path: str | Path, commands: tuple[str, ...] | None = None, what: str = "folder") -> Path:

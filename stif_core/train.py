@@ -279,8 +279,10 @@ def trunk_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 def set_trunks_trainable(model: torch.nn.Module, trainable: bool) -> None:
-    """Freeze or free the trunks. Frozen (mask projections too), no gradient flows through them, which
-    makes those steps several times cheaper; batch-norm statistics stay those of ImageNet either way."""
+    """Freeze or free the trunks (``trunk_parameters``: the paper preset's first-conv mask projection is part of its
+    memory trunk; the lite preset's mask term enters after the neck and always trains). Frozen, no gradient flows
+    through them, which makes those steps several times cheaper; batch-norm statistics stay the trunk's own (its
+    pre-training's) either way."""
     for p in trunk_parameters(model):
         p.requires_grad_(trainable)
     for name, m in model.named_modules():
@@ -397,7 +399,14 @@ class Trainer:
         folder for the run (``files.output_folder``: one run at a time)."""
         held = output_folder(self.out, "train", "training output folder") if self.rank == 0 else nullcontext()
         with held:
-            return self.run_steps(progress, on_step, stop_at)
+            try:
+                return self.run_steps(progress, on_step, stop_at)
+            except RuntimeError as err:  # PyTorch's one word for a loader process that died (killed, out of memory)
+                if "DataLoader worker" not in str(err):
+                    raise
+                raise OSError(f"a data loader process of the training stopped ({err}); the run keeps its last "
+                              f"checkpoint (every {self.cfg.checkpoint_every} steps) in {self.out}: the same command "
+                              "resumes from it") from None
 
     def run_steps(self, progress: bool, on_step: Callable[[dict], None] | None, stop_at: int | None) -> Path:
         """``fit``'s loop."""

@@ -272,6 +272,23 @@ def test_a_broken_atomic_write_is_cleaned_up(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_of_many_files_is_refused_after_the_first_few(tmp_path, monkeypatch):
+    """A folder of other files is refused naming a few of them, without walking all of it."""
+    import stif_core.files as files
+
+    folder = tmp_path / "home"
+    for k in range(50):
+        (folder / f"d{k:02d}").mkdir(parents=True)
+        (folder / f"d{k:02d}" / "notes.txt").write_text("x")
+    seen = []
+    walk = files.os.walk
+    monkeypatch.setattr(files.os, "walk", lambda *a, **k: (seen.append(step) or step for step in walk(*a, **k)))
+    with pytest.raises(ValueError, match=r"holds 3 or more path\(s\) no tool of this package wrote, e.g. "
+                                         r"d00/notes.txt, d01/notes.txt, d02/notes.txt"):
+        files.check_replaceable(folder, None, "--out")
+    assert len(seen) <= 4  # the top folder and the first three it holds, not all 51
+
+
 def test_unaccounted_lists_links_and_files_of_nested_folders(tmp_path):
     with output_folder(tmp_path / "run", "report") as out:
         write_text(out / "summary.md", "x")

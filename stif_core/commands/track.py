@@ -14,7 +14,8 @@ def register(sub) -> None:
                                      "per-frame internals and a video with the box")
     p.add_argument("video", help="a video file (MP4, AVI, MOV, MKV, WebM: what OpenCV decodes) or a folder of frames")
     p.add_argument("--box", help="the target in the first frame: x,y,w,h in pixels (without it, and with a "
-                                 "display, OpenCV asks you to draw it)")
+                                 "display, OpenCV asks you to draw it); a box starting at a negative x is written "
+                                 "--box=-10,5,40,60")
     p.add_argument("--checkpoint", default="stif_lite_full", help="weights: a file or a shipped model's name")
     p.add_argument("--engine", default="onnx", choices=["torch", "onnx"],
                    help="where the network runs; the box is this engine's, as in eval (the internals come from a "

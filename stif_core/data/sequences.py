@@ -23,6 +23,7 @@ GOT10K_SPLITS = ("train", "val", "test")
 TRACKINGNET_CHUNK = re.compile(r"(TRAIN|TEST)(_\d+)?")
 SEPARATORS = re.compile(r"[,\s]+")  # OTB mixes commas, tabs and spaces
 MAX_BOX_SCALE = 4  # a box this many times the frame is a broken annotation (the largest of the 61 sequences: 0.82)
+LINE_BYTES = 256  # four numbers take under 100 bytes a line (under 200 in UTF-16): a file of more a frame is refused
 
 
 class FrameError(ValueError):
@@ -166,8 +167,19 @@ def token_lines(path: Path) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def read_boxes(path: Path) -> np.ndarray:
-    """(L, 4) float64 boxes, one "x, y, w, h" per line, separated by commas, tabs or spaces."""
+def check_lines(path: Path, frames: int | None) -> None:
+    """``AnnotationError`` for a file far larger than ``frames`` lines can be (``LINE_BYTES`` a line), before it is
+    read: a file of millions of lines would take gigabytes to parse only to be refused for its length."""
+    size = Path(path).stat().st_size if frames is not None and Path(path).is_file() else 0
+    if size > LINE_BYTES * (frames + 1):
+        raise AnnotationError(f"{path} is {size:,} bytes for {frames} frames: more than {LINE_BYTES} bytes a frame's "
+                              "line, so not one line a frame (frames are missing, or it is another file)")
+
+
+def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
+    """(L, 4) float64 boxes, one "x, y, w, h" per line, separated by commas, tabs or spaces; ``frames``: the
+    sequence's frame count (``check_lines``)."""
+    check_lines(path, frames)
     rows = []
     for n, tokens in token_lines(path):
         try:
@@ -182,6 +194,7 @@ def read_boxes(path: Path) -> np.ndarray:
 
 def read_labels(path: Path, n_frames: int) -> np.ndarray:
     """(L,) int64 per-frame labels, one per line or comma-separated (``absence.label``, ``out_of_view.txt``)."""
+    check_lines(path, n_frames)
     values = []
     for n, tokens in token_lines(path):
         for t in tokens:
@@ -333,7 +346,7 @@ def read_otb_sequence(seq_dir: Path) -> Sequence:
         raise FileNotFoundError(f"{seq_dir} holds no groundtruth.txt nor groundtruth_rect.txt")
     gt_path, frame_dir = found
     frames = frame_paths(frame_dir)
-    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path)
+    boxes, absent = validate_boxes(read_boxes(gt_path, len(frames)), frames, gt_path)
     return Sequence(seq_dir.name, frames, boxes, absent)
 
 
@@ -360,7 +373,7 @@ def read_got10k_sequence(seq_dir: Path, first_only: bool = False) -> Sequence:
             raise AnnotationError(f"{seq_dir / 'cover.label'}: label {attributes['cover'].max()} is not a visible "
                                   "ratio 0-8")
     gt_path = seq_dir / "groundtruth.txt"
-    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent, first_only)
+    boxes, absent = validate_boxes(read_boxes(gt_path, len(frames)), frames, gt_path, absent, first_only)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
 
 
@@ -377,7 +390,7 @@ def read_lasot_sequence(seq_dir: Path) -> Sequence:
     if (seq_dir / "nlp.txt").exists():
         attributes["nlp"] = read_text(seq_dir / "nlp.txt", "LaSOT description").strip()
     gt_path = seq_dir / "groundtruth.txt"
-    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, absent)
+    boxes, absent = validate_boxes(read_boxes(gt_path, len(frames)), frames, gt_path, absent)
     return Sequence(seq_dir.name, frames, boxes, absent, attributes)
 
 
@@ -387,7 +400,7 @@ def read_trackingnet_sequence(chunk_dir: Path, video: str, first_only: bool = Fa
     chunk_dir = Path(chunk_dir)
     frames = frame_paths(chunk_dir / "frames" / video)
     gt_path = chunk_dir / "anno" / f"{video}.txt"
-    boxes, absent = validate_boxes(read_boxes(gt_path), frames, gt_path, first_only=first_only)
+    boxes, absent = validate_boxes(read_boxes(gt_path, len(frames)), frames, gt_path, first_only=first_only)
     return Sequence(video, frames, boxes, absent, attributes={"dataset": "trackingnet", "chunk": chunk_dir.name})
 
 
@@ -484,7 +497,7 @@ def resolve_root(data_root: str | Path | None) -> Path:
     return root
 
 
-FOLD = re.compile(r"(?P<split>[^:]+):(?P<rest>except-)?fold-(?P<i>0|[1-9][0-9]{0,5})-of-(?P<k>[1-9][0-9]{0,5})")
+FOLD = re.compile(r"(?P<split>[^:]+):(?P<rest>except-)?fold-(?P<i>0|[1-9][0-9]{0,5})-of-(?P<k>0|[1-9][0-9]{0,5})")
 
 
 def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
@@ -495,8 +508,9 @@ def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
     if fold:
         names, i, k = sorted(load_split(fold["split"], data_root)), int(fold["i"]), int(fold["k"])
         if not (2 <= k <= len(names) and 0 <= i < k):
-            raise ValueError(f"split {split!r}: a fold I of K needs 2 <= K <= {len(names)} (the split's sequences) "
-                             "and 0 <= I < K")
+            need = (f"K from 2 to {len(names)} (the split's sequences) and I from 0 to K - 1" if len(names) >= 2
+                    else f"a split of 2 or more sequences ({fold['split']!r} holds {len(names)})")
+            raise ValueError(f"split {split!r}: a fold I of K needs {need}")
         return [n for j, n in enumerate(names) if (j % k == i) != bool(fold["rest"])]
     path = resolve_root(data_root).parent / "splits.json"
     splits = read_json(path, "splits file")

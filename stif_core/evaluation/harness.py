@@ -2,8 +2,9 @@
 complete result files exist) are read back instead of tracked again, so an interrupted run resumes where it
 stopped and loses nothing. Each tracker's folder records what produced its results (``run.json``: checkpoint
 hash, tracker parameters, memory policy); results of anything else are refused, never reported as this run's.
-Each result also records the data it was computed on (``data/<sequence>.txt``: ``Sequence.fingerprint``); a
-result of other data under the same sequence name is tracked again, and every row of ``metrics.json`` carries
+Each result also records the data it was computed on (``data/<sequence>.txt``: ``Sequence.fingerprint``) and the
+digest of its files; a result of other data under the same sequence name, or one whose files were edited since, is
+tracked again, and every row of ``metrics.json`` carries
 the fingerprint of each sequence, so that ``compare`` pairs only scores of the same data. Sequences without
 ground truth after their first frame (a test split) are refused for scoring: their results are written for an
 evaluation server instead (``score=False``)."""
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.digests import FrameDigests
+from ..data.digests import FrameDigests, file_digest
 from ..data.sequences import Sequence
 from ..files import check_name, checked_target, discard, output_folder, read_json, write_text
 from ..tracking.protocol import TrackerFailure
@@ -98,10 +99,16 @@ def unscorable(sequences: list[Sequence]) -> list[str]:
     return [s.name for s in sequences if not visible_frames(s.boxes, hidden_frames(s))[1:].any()]
 
 
+def result_digest(folder: Path, name: str) -> str:
+    """The digest of a sequence's OTB result files (boxes, then times) as they are now."""
+    return "-".join(file_digest(p) for p in otb_paths(folder / "otb", name))
+
+
 def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool, data: str
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it computed on
-    the same data (``data``, its fingerprint), else tracked by a fresh tracker and written in both layouts."""
+    """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it, computed on the
+    same data (``data``, its fingerprint) and unchanged since it was written (the digest of its files, recorded
+    beside the fingerprint), else tracked by a fresh tracker and written in both layouts."""
     record = folder / "data" / f"{seq.name}.txt"
     try:
         boxes, times = read_otb(folder / "otb", seq.name)
@@ -110,18 +117,22 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
         if otb_paths(folder / "otb", seq.name)[0].is_file():  # complete, as written, but unreadable: said so
             print(f"{folder.name}/{seq.name}: the stored result cannot be used ({err}); tracking again")
     if boxes is not None:
-        stored = record.read_text().strip() if record.is_file() else None
-        if stored == data and len(boxes) == len(seq):
+        stored = record.read_text().split() if record.is_file() else []  # fingerprint, result digest
+        if stored == [data, result_digest(folder, seq.name)] and len(boxes) == len(seq):
             return boxes, times
-        why = ("it records no data fingerprint" if stored is None else
-               "its frames or ground truth differ from this run's" if stored != data else
-               f"it has {len(boxes)} frames, this run {len(seq)}")
-        print(f"{folder.name}/{seq.name}: the stored result was computed on other data ({why}); tracking again")
+        if stored[:1] == [data] and len(boxes) == len(seq):
+            print(f"{folder.name}/{seq.name}: the stored result's files changed since they were written (or were "
+                  "written by an earlier version); tracking again")
+        else:
+            why = ("it records no data fingerprint" if not stored else
+                   "its frames or ground truth differ from this run's" if stored[0] != data else
+                   f"it has {len(boxes)} frames, this run {len(seq)}")
+            print(f"{folder.name}/{seq.name}: the stored result was computed on other data ({why}); tracking again")
         discard(otb_paths(folder / "otb", seq.name)[0])  # incomplete until this run's result replaces it
-    write_text(record, data + "\n")
     boxes, times = track_sequence(factory(), seq, progress)
     write_got10k(folder / "got10k", seq.name, boxes, times)
     write_otb(folder / "otb", seq.name, boxes, times)
+    write_text(record, f"{data}\n{result_digest(folder, seq.name)}\n")
     return boxes, times
 
 

@@ -26,8 +26,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import papermill as pm
-
 from ..files import check_name, fresh_folder, read_json, write_text
 from ..paths import ENV_OUTPUT
 from .notebook import ENV_CHECK, ENV_RECORD, ENV_THREADS
@@ -196,15 +194,15 @@ def restore(notebooks: list[str], out: str | Path = "runs/spread") -> None:
     their outputs; the executed copies also replace the plain run's in ``out``."""
     chosen = pick_notebooks(notebooks)
     folder = Path(out).resolve() / "plain"
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():  # made as the tools make a folder (a manifest), so that a later study may empty it
+        fresh_folder(folder)
     with environ_with(**{ENV_CHECK: str(notebooks_dir() / REFERENCE_FILE)}):  # the kernels inherit it
         for notebook in chosen:
             print(f"[restore] {notebook.name}", flush=True)
             try:
                 execute(notebook, folder / notebook.name, {})
-            except pm.PapermillExecutionError as err:  # one line naming the notebook; its stored copy unchanged
-                raise ValueError(f"{notebook.name} failed: {err.ename}: {err.evalue} (executed copy: "
-                                 f"{folder / notebook.name})") from None
+            except ValueError as err:  # one line naming the notebook (``execute``'s); its stored copy unchanged
+                raise ValueError(f"{err} (executed copy: {folder / notebook.name})") from None
             shutil.copyfile(folder / notebook.name, notebook)
 
 

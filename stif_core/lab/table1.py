@@ -135,19 +135,34 @@ def has_knockouts(rows: dict) -> bool:
 
 
 def interval_figure(tables: dict[str, pd.DataFrame]):
-    """AUC means with their intervals, one panel per table, and each seed's mean (``with_seed_means``) a cross."""
+    """Per table, two panels: each row's AUC mean with its own interval and each seed's mean (``with_seed_means``)
+    a cross (the legend below the panel, where it hides no point); below, each row's paired difference against the
+    table's reference with its interval, the one that decides whether a row is resolved."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 3.8), squeeze=False)
-    for ax, (title, table) in zip(axes[0], tables.items()):
-        x = range(len(table))
-        ax.errorbar(x, table["auc"], yerr=[table["auc"] - table["auc_low"], table["auc_high"] - table["auc"]],
-                    fmt="o", color="black", ecolor="tab:blue", capsize=4, label="mean [95% interval]")
+    fig, axes = plt.subplots(2, len(tables), figsize=(6.5 * len(tables), 7), squeeze=False, sharex="col")
+    for (top, bottom), (title, table) in zip(axes.T, tables.items()):
+        x = np.arange(len(table))  # (R,)
+        top.errorbar(x, table["auc"], yerr=[table["auc"] - table["auc_low"], table["auc_high"] - table["auc"]],
+                     fmt="o", color="black", ecolor="tab:blue", capsize=4, label="mean [95% interval]")
         for i, means in enumerate(table.attrs.get("seed_means", {}).values()):
-            ax.plot([i] * len(means), means, "x", color="tab:orange", label="one seed" if i == 0 else None)
-        ax.set_xticks(list(x), table.index, rotation=30, ha="right")
-        ax.set(title=title, ylabel="AUC on val (seeds and sequences)", ylim=(0, 1))
-        ax.legend(loc="lower right", fontsize=8)
+            top.plot([i] * len(means), means, "x", color="tab:orange", label="one seed" if i == 0 else None)
+        top.set(title=title, ylabel="AUC on val (seeds and sequences)", ylim=(0, 1))
+        top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=2, fontsize=8, frameon=False)
+        paired = table["d_auc"].notna() if "d_auc" in table else np.zeros(len(table), bool)  # (R,)
+        if paired.any():
+            d = table[paired]
+            bottom.errorbar(x[paired.to_numpy()], d["d_auc"], yerr=[d["d_auc"] - d["d_auc_low"],
+                                                                     d["d_auc_high"] - d["d_auc"]],
+                            fmt="s", color="black", ecolor="tab:green", capsize=4)
+            bottom.axhline(0, color="grey", lw=0.8)
+            reference = table.index[~paired.to_numpy()][0] if (~paired).any() else "the reference"
+            bottom.set_ylabel("AUC difference")
+            bottom.set_title(f"paired with {reference} (seed by seed, sequence by sequence) [95%]", fontsize=10)
+        else:
+            bottom.text(0.5, 0.5, "no reference row: no paired differences", ha="center", transform=bottom.transAxes)
+            bottom.set_yticks([])
+        bottom.set_xticks(list(x), table.index, rotation=30, ha="right")
     fig.tight_layout()
     return fig
 

@@ -138,7 +138,15 @@ def draw_frame(image: np.ndarray, index: int, box: np.ndarray, look=None, readin
     if "query_map" in maps:
         levels = heat_levels(maps["query_map"], (side, side), 1.0)
         canvas[4:4 + side, w - side - 4:w - 4] = cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS)
-        label = "SDE xi_2, 0-1"
+        bar = max(side // 12, 4)  # its colour scale, 1 at the top, 0 at the bottom, left of it
+        if w > side + bar + 40:
+            ramp = np.linspace(255, 0, side).astype(np.uint8)[:, None].repeat(bar, 1)  # (side, bar)
+            canvas[4:4 + side, w - side - 8 - bar:w - side - 8] = cv2.applyColorMap(ramp, cv2.COLORMAP_VIRIDIS)
+            for text, y in (("1", 4 + int(12 * size)), ("0", 4 + side)):
+                (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.75 * size, 1)
+                cv2.putText(canvas, text, (w - side - 10 - bar - tw, y), cv2.FONT_HERSHEY_SIMPLEX, 0.75 * size,
+                            (255, 255, 255), 1, cv2.LINE_AA)
+        label = "SDE xi_2"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, 1)
         cv2.putText(canvas, label, (w - tw - 4, side + th + 8), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
                     cv2.LINE_AA)
@@ -173,6 +181,12 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
         if isinstance(earlier.get("video"), str) and Path(earlier["video"]).resolve() != source.path.resolve():
             raise ValueError(f"{out} holds the run of another video, {earlier['video']}: give another --out (two "
                              "videos of one name share the default folder)")
+        setup = {"first_box": box.tolist(), **(describe or {})}  # what else makes a run's boxes
+        changed = [k for k in setup if earlier and earlier.get(k) != setup[k]]
+        if changed:
+            raise ValueError(f"{out} holds a run of this video with another set-up ("
+                             + ", ".join(f"{k} {earlier.get(k)!r}, now {setup[k]!r}" for k in changed)
+                             + "): give another --out, or delete that folder to track again")
         keep = out / "partial" if earlier.get("complete") is True else out  # where a stopped run's files go
         if keep != out and keep.exists() and unaccounted(keep):
             raise ValueError(f"{keep} holds files this package did not write, where a stopped run would keep its "

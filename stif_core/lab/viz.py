@@ -106,6 +106,17 @@ def overlay_grid(ax, image: np.ndarray, heat: np.ndarray, offset: float, stride:
     return im
 
 
+def memory_columns(weights: list, slots: int) -> np.ndarray:
+    """(L, slots) weights of each step's memory [initial, references oldest to newest] in fixed columns: the
+    initial frame in column 0, the references right-aligned, so that the newest is always the last column while
+    the memory fills up over the first frames."""
+    rows = np.zeros((len(weights), slots))  # (L, slots)
+    for row, w in zip(rows, weights):
+        row[0] = w[0]
+        row[slots - len(w) + 1:] = w[1:]
+    return rows
+
+
 def outline(ax, box_xyxy: np.ndarray, color: str = "white", lw: float = 1.5, label: str | None = None) -> None:
     """A box x1, y1, x2, y2 (in the pixels of the image already on ``ax``)."""
     x1, y1, x2, y2 = (float(v) for v in box_xyxy)

@@ -250,6 +250,18 @@ def test_a_stored_result_of_other_data_under_the_same_name_is_tracked_again(tmp_
     evaluate({"kcf": never}, [moved], tmp_path, progress=False)  # the same data again: read back
 
 
+def test_a_stored_result_edited_since_it_was_written_is_tracked_again(tmp_path, capsys):
+    """Result files rewritten with as many lines (another tool, a stray edit) are not scored as this run's."""
+    clip = renamed(synthetic_clip(12, size=(96, 128), seed=1), "clip")
+    first = evaluate({"kcf": kcf}, [clip], tmp_path, progress=False)
+    result = tmp_path / "kcf" / "otb" / "clip.txt"
+    result.write_text("".join("1.0,1.0,5.0,5.0\n" for _ in range(len(clip))))  # same length, other boxes
+    again = evaluate({"kcf": kcf}, [clip], tmp_path, progress=False)
+    assert "the stored result's files changed since they were written" in capsys.readouterr().out
+    assert again["kcf"]["overall"]["auc"] == first["kcf"]["overall"]["auc"]
+    evaluate({"kcf": never}, [clip], tmp_path, progress=False)  # the new result, unchanged: read back
+
+
 def test_compare_pairs_only_scores_of_the_same_data_and_says_what_it_dropped(tmp_path):
     from stif_core.evaluation.compare import comparison, format_comparison
 

@@ -69,12 +69,23 @@ def test_cross_validation_folds_partition_a_split():
         rest = load_split(f"train:except-fold-{i}-of-4")
         assert not set(rest) & set(held) and sorted(rest + held) == sorted(train)
     assert folds[1][:2] == sorted(train)[1:6:4]  # dealt from the sorted names, independent of the file's order
-    for bad in ("train:fold-4-of-4", "train:fold-0-of-1", "train:fold-0-of-99"):
-        with pytest.raises(ValueError, match="a fold I of K needs"):
+    for bad in ("train:fold-4-of-4", "train:fold-0-of-1", "train:fold-0-of-99", "train:fold-0-of-0"):
+        with pytest.raises(ValueError, match="a fold I of K needs K from 2 to 52"):
             load_split(bad)
     for bad in ("train:fold-01-of-4", "train:fold-\u0661-of-4", "train:fold-0-of-2:fold-0-of-2" * 2000):
         with pytest.raises(ValueError, match="unknown split"):  # one spelling per fold; no nesting
             load_split(bad)
+
+
+def test_a_ground_truth_far_longer_than_the_frames_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    """A 3-frame sequence with 200,000 box lines: refused by its size, without one line parsed."""
+    import stif_core.data.sequences as sequences
+
+    folder = write_frames(tmp_path / "huge", 3)
+    write_lines(folder / "groundtruth.txt", ["5,5,10,10"] * 200_003)
+    monkeypatch.setattr(sequences, "token_lines", lambda *a: pytest.fail("the file was parsed"))
+    with pytest.raises(AnnotationError, match=r"groundtruth.txt is 2,000,030 bytes for 3 frames"):
+        read_otb_sequence(folder)
 
 
 @pytest.mark.parametrize("splits, message", [

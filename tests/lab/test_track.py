@@ -143,9 +143,11 @@ def test_the_command_tracks_a_clip_and_refuses_what_it_cannot_use(tmp_path, trac
     assert FrameSource(tmp_path / "run" / "track.mp4").announced == 30
 
 
-def test_a_run_of_another_video_or_a_partial_folder_of_yours_is_refused_before_any_frame(tmp_path, tracked, model):
+def test_a_run_of_another_video_or_a_partial_folder_of_yours_is_refused_before_any_frame(tmp_path, tracked, model,
+                                                                                           clip):
     """Two videos of one name share track's default folder: the second is refused, not tracked over the first's
-    complete run; a ``partial/`` folder of the user's, where a stopped run would keep its frames, is refused too."""
+    complete run, and so is the same video from another box or with another checkpoint; a ``partial/`` folder of
+    the user's, where a stopped run would keep its frames, is refused too."""
     folder, _ = tracked
     shutil.copytree(folder / "run", tmp_path / "run")
     other = tmp_path / "elsewhere" / "clip.mp4"
@@ -154,10 +156,18 @@ def test_a_run_of_another_video_or_a_partial_folder_of_yours_is_refused_before_a
     box = np.array([120.0, 90, 40, 30])
     with pytest.raises(ValueError, match="holds the run of another video"):
         track_video(FrameSource(other), box, STIFTracker(model), tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "boxes.txt").read_bytes()
+    with pytest.raises(ValueError, match=r"holds a run of this video with another set-up \(first_box \["):
+        track_video(FrameSource(folder / "clip.mp4"), box, STIFTracker(model), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match=r"another set-up \(checkpoint None, now 'elsewhere.safetensors'\)"):
+        track_video(FrameSource(folder / "clip.mp4"), clip.boxes[0], STIFTracker(model), tmp_path / "run",
+                    progress=False, describe={"checkpoint": "elsewhere.safetensors"})
+    assert (tmp_path / "run" / "boxes.txt").read_bytes() == before
     (tmp_path / "run" / "partial").mkdir()
     (tmp_path / "run" / "partial" / "keep.txt").write_text("mine")
     with pytest.raises(ValueError, match="partial holds files this package did not write"):
-        track_video(FrameSource(folder / "clip.mp4"), box, STIFTracker(model), tmp_path / "run", progress=False)
+        track_video(FrameSource(folder / "clip.mp4"), clip.boxes[0], STIFTracker(model), tmp_path / "run",
+                    progress=False)
     assert sorted(p.name for p in (tmp_path / "run" / "partial").iterdir()) == ["keep.txt"]
 
 

@@ -330,3 +330,18 @@ def test_a_config_out_holds_plain_variant_and_seed_only(tmp_path, out):
     path.write_text(json.dumps({"out": out}))
     with pytest.raises(ValueError, match=r"may hold only \{variant\} and \{seed\}"):
         TrainConfig.load(path)
+
+
+def test_weights_get_the_mode_of_the_other_outputs_and_a_dead_loader_process_is_one_message(tmp_path, monkeypatch):
+    """safetensors writes its files private (0600); the run's weights get the umask's mode, as its logs do. A data
+    loader process that dies (killed, out of memory) ends the run with the line that says how to resume."""
+    trainer = Trainer(tiny_config(tmp_path / "run", steps=2))
+    final = trainer.fit(progress=False)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert final.stat().st_mode & 0o777 == 0o666 & ~umask == (tmp_path / "run" / "log.jsonl").stat().st_mode & 0o777
+    died = RuntimeError("DataLoader worker (pid(s) 4242) exited unexpectedly")
+    monkeypatch.setattr(Trainer, "run_steps", lambda *a: (_ for _ in ()).throw(died))
+    with pytest.raises(OSError, match=r"a data loader process of the training stopped \(DataLoader worker \(pid\(s\) "
+                                      r"4242\).*the same command resumes from it"):
+        Trainer(tiny_config(tmp_path / "run", steps=2)).fit(progress=False)
