@@ -9,7 +9,7 @@ RESUME = ("each training's checkpoint and each evaluation's finished sequences a
 
 
 def add_cluster_options(p) -> None:
-    """--address, --no-ray and --cpus, shared by report and sweep."""
+    """--address, --no-ray and --jobs, shared by report and sweep."""
     from ..options import JOBS_BOUND, MAX_JOBS, positive_int
 
     p.add_argument("--address", help="a running Ray cluster (HOST:PORT, or auto); default: $RAY_ADDRESS, else a local "

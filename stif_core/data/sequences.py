@@ -171,7 +171,7 @@ def check_lines(path: Path, frames: int | None) -> None:
     """``AnnotationError`` for a file far larger than ``frames`` lines can be (``LINE_BYTES`` a line), before it is
     read: a file of millions of lines would take gigabytes to parse only to be refused for its length."""
     size = Path(path).stat().st_size if frames is not None and Path(path).is_file() else 0
-    if size > LINE_BYTES * (frames + 1):
+    if size and size > LINE_BYTES * (frames + 1):
         raise AnnotationError(f"{path} is {size:,} bytes for {frames} frames: more than {LINE_BYTES} bytes a frame's "
                               "line, so not one line a frame (frames are missing, or it is another file)")
 

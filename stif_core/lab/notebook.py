@@ -24,9 +24,10 @@ from ..checkpoint import load_model
 from ..data.sequences import Sequence, list_otb_sequences, load_sequences
 from ..data.synthetic import synthetic_clip
 from ..device import DEVICES
-from ..files import atomic, open_append
+from ..files import open_append
 from ..model import STIF
 from ..paths import default_data_root, output_dir
+from .viz import save_png
 
 DEFAULT_CHECKPOINT = "stif_lite_full"
 FAST_FRAMES = 100  # every sequence is cut to this many frames in fast mode, in every notebook
@@ -116,8 +117,7 @@ def show_source(obj) -> None:
 
 def save_figure(fig, name: str) -> None:
     """Save as ``<project>/figures/<name>.png`` (returns nothing, so no machine path lands in outputs)."""
-    with atomic(output_dir("figures") / f"{name}.png") as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
+    save_png(fig, output_dir("figures") / f"{name}.png")
 
 
 class CheckError(AssertionError):

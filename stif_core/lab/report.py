@@ -24,13 +24,14 @@ from ..data.sequences import resolve_root
 from ..evaluation.compare import format_comparison
 from ..evaluation.results import read_metrics
 from ..evaluation.tre import starts_text
-from ..files import atomic, checked_target, output_folder, outside_data, write_text
+from ..files import checked_target, output_folder, outside_data, write_text
 from ..model.knockouts import KNOCKOUTS
 from ..paths import ENV_OUTPUT, project_dir, row_seeds
 from . import table1
 from .notebook import FAST_FRAMES
 from .sweep import training_tasks
 from .tasks import Task, run_tasks
+from .viz import save_png
 
 ABLATION = "10_ablation.ipynb"
 
@@ -182,14 +183,10 @@ def notebook_tasks(out: Path, names: list[str], fast: bool, device: str, data_ro
         runs.append((f"{ABLATION} [{label}]", notebooks_dir() / ABLATION, folders[-1].with_suffix(".ipynb"), params))
     for _, _, output, _ in runs + [(None, None, out / "notebooks" / ABLATION, None)]:
         checked_target(output)  # listed as this run's before a kernel writes it
+    digests = {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in {nb for _, nb, _, _ in runs}}
     return [Task(label, execute, {"notebook": nb, "output": output, "parameters": params, "outputs": out},
-                 key={"parameters": params, "notebook": hashlib.sha256(nb.read_bytes()).hexdigest()} | stamps,
+                 key={"parameters": params, "notebook": digests[nb]} | stamps,
                  output=str(output), gpus=1 if device == "cuda" else 0) for label, nb, output, params in runs], folders
-
-
-def save_png(fig, path: Path) -> None:
-    with atomic(path) as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
 
 
 def write_summary(out: Path, rows: dict, timings: dict[str, float], frames: int | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Batches of tasks, each one function call with its resources, run on Ray: a local Ray started for the batch by
+"""Batches of tasks, each one function call with its resources, run on Ray: a local Ray started for the process by
 default, a running cluster with ``address`` (or ``$RAY_ADDRESS``): a Slurm allocation, KubeRay, two machines.
 Without Ray (it is the ``cluster`` extra), or with ``use_ray=False``, the tasks run in this machine's processes.
 Either way the results are the same: each task is the same call, its threads fixed by the task itself.
@@ -125,6 +125,8 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
     Ray's CPUs, or the processes at a time (each task's own ``cpus`` is at least one of them)."""
     if len({t.label for t in tasks}) < len(tasks):
         raise ValueError(f"task labels must differ: {[t.label for t in tasks]}")
+    if address and not use_ray:
+        raise ValueError(f"--address {address} names a Ray cluster; --no-ray runs the tasks here: give one of them")
     if address and not ray_installed():
         raise ValueError(f"--address {address}: {INSTALL}")
     kept = json_object(ledger) if ledger is not None else {}
@@ -134,7 +136,7 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
         print(f"kept: {label} (finished before, {ledger})", flush=True)
     todo = [t for t in tasks if t.label not in results]
     if todo:
-        on_ray_here = use_ray and (ray_installed() or bool(address))
+        on_ray_here = use_ray and ray_installed()
         if use_ray and not on_ray_here:
             print(f"{INSTALL}; the tasks run in this machine's processes", flush=True)
         jobs = max(1, min(len(todo), int(cpus // max(t.cpus for t in todo))))
@@ -145,5 +147,6 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
             print(f"done {len(results)}/{len(tasks)}: {label} ({result['seconds']:.0f} s, node "
                   f"{result['node'][:12]})", flush=True)
             if ledger is not None:
-                write_text(ledger, json.dumps(json_object(ledger) | {label: results[label]}, indent=1))
+                kept[label] = results[label]
+                write_text(ledger, json.dumps(kept, indent=1))
     return {t.label: results[t.label] for t in tasks}

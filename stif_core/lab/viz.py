@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from ..files import atomic
+
 COLORS = {"ground truth": "white", "stif-full": "red", "stif-baseline": "deepskyblue", "csrt": "lime",
           "kcf": "orange", "nanotrack": "magenta", "vittrack": "gold"}
 
@@ -21,6 +23,12 @@ def draw_boxes(ax, image: np.ndarray, boxes: dict[str, np.ndarray], title: str =
                                ls="--" if label in dashed else "-"))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
+
+
+def save_png(fig, path) -> None:
+    """``fig`` written to ``path`` as a PNG (atomically, ``files.atomic``), at the suite's resolution."""
+    with atomic(path) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
 
 
 MAP_CMAP = "viridis"  # perceptually uniform: equal steps of a value look like equal steps of colour

@@ -121,6 +121,8 @@ def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "kept: t0" in printed and "kept: t1" not in printed
     assert again["t1"]["value"] == shutil.which("sh")
+    with pytest.raises(ValueError, match="--no-ray runs the tasks here"):  # a cluster named, and refused
+        run_tasks(tasks, address="10.0.0.1:6379", use_ray=False)
 
 
 @pytest.mark.slow
