@@ -10,6 +10,7 @@ from stif_core.config import VARIANTS
 from stif_core.lab.report import write_summary
 from stif_core.lab.table1 import knockout_table, row_groups
 from stif_core.model.knockouts import KNOCKOUTS
+from stif_core.paths import project_dir
 
 SEQUENCES = [f"seq{i}" for i in range(9)]
 SEED_NOISE = (0.0, 0.01, -0.01)  # three seeds of a row, each shifted by its training luck
@@ -148,3 +149,16 @@ def test_notebooks_run_on_this_interpreter_and_write_into_the_runs_folder(tmp_pa
     execute(tmp_path / "probe.ipynb", tmp_path / "out" / "probe.ipynb", {}, tmp_path / "reports")
     printed = nbformat.read(tmp_path / "out" / "probe.ipynb", as_version=4).cells[0].outputs[0]["text"].split()
     assert printed == [sys.executable, str(tmp_path / "reports")]
+
+
+@pytest.mark.data
+def test_a_sweep_into_a_folder_of_yours_is_refused_before_any_task(tmp_path):
+    from stif_core.lab.sweep import sweep
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match="holds files this package did not write"):
+        sweep(str(project_dir() / "configs" / "lite.json"), ["full"], [0], tmp_path / "mine", ["dudek"], steps=1,
+              use_ray=False)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["thesis.tex"]
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "mine"
