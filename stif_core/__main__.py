@@ -10,7 +10,8 @@ import warnings
 
 def main(argv: list[str] | None = None) -> int:
     """Parse and run one command. A user-facing error (bad input, a file or folder that cannot be used) prints one
-    line and exits with 2, an interruption (Ctrl-C) one line saying what was kept and exits with 130;
+    line and exits with 2, an interruption (Ctrl-C) one line saying what was kept and exits with 130, a command
+    that did less than asked (a video decoded only in part) exits with the status it returns;
     ``--verbose`` shows the traceback too."""
     try:  # PyTorch takes seconds to import: Ctrl-C meanwhile is an interruption too
         from .commands import COMMANDS, interruptible
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"  # a line, not a source excerpt
     try:
-        interruptible(args.run)(args)
+        status = interruptible(args.run)(args)
     except KeyboardInterrupt:
         if args.verbose:
             traceback.print_exc()
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.command} ran out of memory; {next(c.RESUME for c in COMMANDS if c.run is args.run)}",
               file=sys.stderr)
         return 2
-    return 0
+    return status or 0  # a command that finished with less than asked (track's PARTIAL video) returns 1
 
 
 if __name__ == "__main__":

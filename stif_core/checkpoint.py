@@ -100,7 +100,7 @@ def load_weights(model: STIF, path: str | Path) -> None:
     if missing or unexpected or shapes:
         meta = read_metadata(path)
         lines = [f"checkpoint {path} (preset {meta.get('preset', '?')}, variant {meta.get('variant', '?')}) "
-                 f"does not fit the model (preset {model.cfg.backbone}/{model.cfg.crop_size}, "
+                 f"does not fit the model (trunk {model.cfg.backbone}, crop {model.cfg.crop_size}, "
                  f"variant {model.cfg.variant}):"]
         for label, items in (("missing", missing), ("unexpected", unexpected), ("shape or dtype mismatch", shapes)):
             if items:

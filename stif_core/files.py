@@ -20,7 +20,7 @@ import shutil
 import stat
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -341,7 +341,9 @@ def owned_dir(path: str | Path, what: str = "--out") -> Path:
 @contextmanager
 def output_folder(path: str | Path, command: str, what: str = "--out"):
     """Hold the output folder ``path`` for the block (``owned_dir``, then its lock; re-entered freely by this
-    process); yields the resolved folder."""
+    process); yields the resolved folder. A folder it made that holds nothing at the end (a refused run) is
+    removed."""
+    made = not os.path.lexists(path)
     root = owned_dir(path, what)
     if root in ACTIVE:
         ACTIVE[root].depth += 1
@@ -350,17 +352,23 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
         finally:
             ACTIVE[root].depth -= 1
         return
-    with lock_held(root / LOCK, f"{what} {root}", command):
-        remove_leftovers(root)
-        ACTIVE[root] = Output(root, command, dict(read_manifest(root) or {}))
-        if ACTIVE[root].files:  # the fragments merged into the manifest
-            save_manifest(root, ACTIVE[root].files)
-            for fragment in manifests(root)[1:]:
-                fragment.unlink()
-        try:
-            yield root
-        finally:
-            del ACTIVE[root]
+    try:
+        with lock_held(root / LOCK, f"{what} {root}", command):
+            remove_leftovers(root)
+            ACTIVE[root] = Output(root, command, dict(read_manifest(root) or {}))
+            if ACTIVE[root].files:  # the fragments merged into the manifest
+                save_manifest(root, ACTIVE[root].files)
+                for fragment in manifests(root)[1:]:
+                    fragment.unlink()
+            try:
+                yield root
+            finally:
+                del ACTIVE[root]
+    finally:
+        if made and os.listdir(root) == [LOCK]:
+            (root / LOCK).unlink()
+            with suppress(OSError):  # another run took the folder meanwhile
+                root.rmdir()
 
 
 def alive(pid: int) -> bool:

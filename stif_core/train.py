@@ -415,31 +415,13 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             write_text(self.out / "config.json", json.dumps(asdict(cfg), indent=2))
-        sampling = sampling_config(cfg)
-        dataset = TrackingSamples(training_sequences(cfg), sampling, length=cfg.steps * cfg.batch_size * self.world,
-                                  seed=cfg.seed, model=self.model.cfg)
-        self.data = data_record(cfg, dataset.sequences)
-        sequences = dataset.sequences
-        validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
-        val_sequences = validation_sequences(cfg) if validating else []
-        self.prints = data_prints(sequences) | {f"val {k}": v for k, v in data_prints(val_sequences).items()}
-        now = self.prints if any(k.startswith("val ") for k in self.trained_on or {}) else data_prints(sequences)
-        changed = data_changes(self.trained_on, now) if self.trained_on else ""  # val too, where it was recorded
-        if changed:  # the same options, another data set: the run would mix two
-            raise ValueError(f"{self.checkpoint_path} was trained on other data than {cfg.data_root or 'the data root'}"
-                             f" holds now ({changed}); resume on the data it was trained on, or use another --out")
-        if cfg.feature_cache:
-            dataset = CachedSamples(cfg.feature_cache, cache_key(cfg, self.model, dataset))
+        dataset, validating = self.prepare_data()
         self.net.train()
         set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
         if cfg.trunk_engine == "onnx" and self.step < cfg.freeze_backbone_steps:
             from .model.ort import FrozenTrunk
 
             self.frozen_trunk = FrozenTrunk(self.model)
-        if validating:
-            m = self.model.cfg
-            self.probes = {"val": fixed_samples(val_sequences, sampling, cfg.val_samples, cfg.seed + 1, m),
-                           "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2, m)}
         if self.step == 0 and self.rank == 0:  # a fresh run: what a run that never reached a checkpoint left is stale
             for name in ("log.jsonl", "validation.jsonl", "best.safetensors", "model.safetensors"):
                 if (self.out / name).exists():
@@ -476,31 +458,45 @@ class Trainer:
             dist.destroy_process_group()
         return final
 
+    def prepare_data(self) -> tuple[TrackingSamples | CachedSamples, bool]:
+        """The run's training samples (from the feature cache when it has one) and whether it validates (rank 0,
+        with a val split): the data checked against the checkpoint resumed from, the val and train probes drawn."""
+        cfg = self.cfg
+        sampling = sampling_config(cfg)
+        dataset = TrackingSamples(training_sequences(cfg), sampling, length=cfg.steps * cfg.batch_size * self.world,
+                                  seed=cfg.seed, model=self.model.cfg)
+        self.data = data_record(cfg, dataset.sequences)
+        sequences = dataset.sequences
+        validating = self.rank == 0 and bool(cfg.val_split) and cfg.val_samples > 0
+        val_sequences = validation_sequences(cfg) if validating else []
+        self.prints = data_prints(sequences) | {f"val {k}": v for k, v in data_prints(val_sequences).items()}
+        now = self.prints if any(k.startswith("val ") for k in self.trained_on or {}) else data_prints(sequences)
+        changed = data_changes(self.trained_on, now) if self.trained_on else ""  # val too, where it was recorded
+        if changed:  # the same options, another data set: the run would mix two
+            raise ValueError(f"{self.checkpoint_path} was trained on other data than {cfg.data_root or 'the data root'}"
+                             f" holds now ({changed}); resume on the data it was trained on, or use another --out")
+        if validating:
+            m = self.model.cfg
+            self.probes = {"val": fixed_samples(val_sequences, sampling, cfg.val_samples, cfg.seed + 1, m),
+                           "train": fixed_samples(sequences, sampling, cfg.val_samples, cfg.seed + 2, m)}
+        if cfg.feature_cache:
+            dataset = CachedSamples(cfg.feature_cache, cache_key(cfg, self.model, dataset))
+        return dataset, validating
+
     def weights_metadata(self) -> dict[str, str]:
         return {"preset": self.cfg.preset, "variant": self.cfg.variant, "steps": str(self.step),
                 "seed": str(self.cfg.seed), "recipe": json.dumps(recipe(self.cfg), sort_keys=True),
                 "data": json.dumps(self.data)}
-
-    @torch.no_grad()
-    def score(self, samples: list[dict]) -> dict[str, float]:
-        """Eq. 12's terms averaged over fixed samples, the model in eval mode."""
-        self.model.eval()
-        b, sums = self.cfg.batch_size, {}
-        for i in range(0, len(samples), b):
-            chunk = samples[i:i + b]
-            terms = batch_loss(self.model, default_collate(chunk), self.model.centers, trunk=self.frozen_trunk)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
-        self.model.train()
-        set_trunks_trainable(self.model, self.step >= self.cfg.freeze_backbone_steps)
-        return {k: round(v / len(samples), 6) for k, v in sums.items()}
 
     def validate(self) -> dict:
         """Score the val and train probes: both losses, their gap, and whether this is the best val loss so
         far (then the weights are written to ``best.safetensors``)."""
         row = {"step": self.step}
         for name, samples in self.probes.items():
-            row.update({f"{name}_{k}": v for k, v in self.score(samples).items()})
+            terms = mean_terms(self.model, samples, self.cfg.batch_size, self.frozen_trunk)
+            row.update({f"{name}_{k}": v for k, v in terms.items()})
+        self.model.train()
+        set_trunks_trainable(self.model, self.step >= self.cfg.freeze_backbone_steps)
         row["gap"] = round(row["val_loss"] - row["train_loss"], 6)
         row["best"] = row["val_loss"] < self.best_val
         if row["best"]:
@@ -514,6 +510,18 @@ class Trainer:
         f, best = resumed_log(self.out / name, last_step)
         self.best_val = min(self.best_val, best)
         return f
+
+
+@torch.no_grad()
+def mean_terms(model: torch.nn.Module, samples: list[dict], batch_size: int, trunk=None) -> dict[str, float]:
+    """Eq. 12's terms averaged over fixed samples, the model in eval mode (left so)."""
+    model.eval()
+    sums = {}
+    for i in range(0, len(samples), batch_size):
+        chunk = samples[i:i + batch_size]
+        for k, v in batch_loss(model, default_collate(chunk), model.centers, trunk=trunk).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
+    return {k: round(v / len(samples), 6) for k, v in sums.items()}
 
 
 def sampling_config(cfg: TrainConfig) -> SamplingConfig:

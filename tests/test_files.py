@@ -241,3 +241,16 @@ def test_sequence_folders_linked_from_a_data_root_are_data_too(tmp_path, monkeyp
     monkeypatch.setattr("stif_core.files.default_data_root", lambda: None)
     with pytest.raises(ValueError, match="lies inside the sequence folder linked from a data root"):
         outside_data(store / "out", root, "--out")
+
+
+def test_a_folder_made_for_a_run_that_wrote_nothing_is_removed_and_any_other_kept(tmp_path):
+    """A refused run leaves no folder holding only its lock; a folder that was there, or one the run wrote into,
+    stays."""
+    new, kept, there = tmp_path / "new", tmp_path / "kept", tmp_path / "there"
+    there.mkdir()
+    for folder in (new, there):
+        with pytest.raises(ValueError, match="refused"), output_folder(folder, "cache"):
+            raise ValueError("refused")
+    with output_folder(kept, "cache"):
+        write_text(kept / "boxes.txt", "1,2,3,4\n")
+    assert not new.exists() and there.is_dir() and (kept / "boxes.txt").is_file()

@@ -85,10 +85,15 @@ def run(args) -> None:
 
 def fold_config(path: str, args, fold: int, root):
     """Recipe ``path`` trained on every fold of the split but ``fold``: refused when the recipe names its own
-    sequences, selects no checkpoint (no validation), or selects it on sequences of the held-out fold."""
+    sequences or another split, selects no checkpoint (no validation), or selects it on sequences of the held-out
+    fold."""
     from ..data.sequences import load_split
     from ..train import TrainConfig
 
+    own = TrainConfig.load(path, data_root=str(root)).split
+    if own != args.split:  # its folds are dealt from --split
+        raise ValueError(f"--config {path}: the recipe trains on split {own!r}, and crossval deals the sequences of "
+                         f"--split {args.split!r} into folds; give --split {own} (or remove the recipe's 'split')")
     cfg = TrainConfig.load(path, split=f"{args.split}:except-fold-{fold}-of-{args.folds}", seed=args.seed,
                            steps=args.steps, data_root=str(root), device=args.device)
     if cfg.sequences is not None or cfg.synthetic:  # they would override the fold's split

@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> None:
+def run(args) -> int:
     import sys
 
     from ..checkpoint import load_model
@@ -65,3 +65,4 @@ def run(args) -> None:
     print(f"tracked {summary['frames_tracked']} frames of {source.path} at {summary['frames_per_second']} "
           f"frames/s (decode, track, internals, video); {state}")
     print(f"written to {out}: boxes.txt, frames.csv, track.mp4, track.json")
+    return 0 if summary["complete"] else 1

@@ -185,7 +185,9 @@ def read_boxes(path: Path, frames: int | None = None) -> np.ndarray:
         try:
             values = [plain_float(t) for t in tokens]
         except ValueError:
-            raise AnnotationError(f"{path}, line {n}: cannot read {' '.join(tokens)!r} as x, y, w, h") from None
+            text = " ".join(tokens)  # quoted short: a file linked from elsewhere is not echoed
+            raise AnnotationError(f"{path}, line {n}: cannot read {text[:40] + ('...' if len(text) > 40 else '')!r} "
+                                  "as x, y, w, h") from None
         if len(values) != 4:
             raise AnnotationError(f"{path}, line {n}: expected 4 numbers x, y, w, h, found {len(values)}")
         rows.append(values)

@@ -67,6 +67,11 @@ def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> d
     """Per row of an eval run (its result files in ``out_dir``): the held share, the median |log aspect error| and
     centre error over every held frame, and per sequence true -> predicted median w / h; sequences whose stored
     data differ from ``sequences``' are left out of that row, named in ``skipped``."""
+    missing = [name for name in rows if not (Path(out_dir) / name / "otb").is_dir()]
+    if missing:
+        raise ValueError(f"the boxes' shape is read from each row's result files, and {out_dir} holds none for "
+                         f"{', '.join(missing[:3])} (no {Path(out_dir) / missing[0] / 'otb'}); a crossval.json pools "
+                         "folds whose files stay in each fold's folder: give that fold's metrics.json")
     table, prints = {}, {seq.name: seq.fingerprint() for seq in sequences}  # once, for every row
     for name, row in rows.items():
         held, aspect, centre, per, skipped = [], [], [], {}, []

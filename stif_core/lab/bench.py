@@ -101,15 +101,19 @@ def profile_tracking(tracker, seq: Sequence, frames: int) -> dict[str, float]:
     return parts | inner | {"other": round(total - sum(parts.values()), 2), "update": round(total, 2)}
 
 
-def memory_curve(tracker, seq: Sequence, every: int = 150, progress: bool = True) -> list[dict]:
-    """Resident memory after every ``every`` frames of the whole sequence."""
+MEMORY_FRAMES_PER_FRAME = 15  # the memory curve's length per --frames: all of dog1's 1,350 by default
+
+
+def memory_curve(tracker, seq: Sequence, frames: int, every: int = 150, progress: bool = True) -> list[dict]:
+    """Resident memory after every ``every`` frames of the sequence's first ``frames`` (at most all)."""
     from tqdm.auto import tqdm
 
     tracker.init(seq.frame(0), seq.boxes[0])
     rows = [{"frames": 1, "rss_mib": round(rss_mib(), 1)}]
-    for i in tqdm(range(1, len(seq)), desc=f"memory over {seq.name}", unit="frame", disable=not progress):
+    end = min(frames, len(seq))
+    for i in tqdm(range(1, end), desc=f"memory over {seq.name}", unit="frame", disable=not progress):
         tracker.update(seq.frame(i))
-        if (i + 1) % every == 0 or i == len(seq) - 1:
+        if (i + 1) % every == 0 or i == end - 1:
             rows.append({"frames": i + 1, "rss_mib": round(rss_mib(), 1),
                          "memory_frames": len(tracker.memory())})
     return rows
@@ -245,7 +249,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
     rows = speed_rows(trackers, seq, rounds)
     lite = load_model(checkpoint) if trained == "lite" else build_model("lite", "full").eval()
     memory_seq = bench_sequence(memory_sequence, data_root)
-    curve = memory_curve(STIFTracker(lite), memory_seq)
+    curve = memory_curve(STIFTracker(lite), memory_seq, max(MEMORY_FRAMES_PER_FRAME * frames, 300))
     report = {"machine": machine, "sequence": seq.name, "rounds": rounds, "speed": rows,
               "memory": {"sequence": memory_seq.name, "curve": curve},
               "weights": {p: str(checkpoint) if p == trained else "untrained (ImageNet trunk for lite)"

@@ -53,6 +53,7 @@ def test_recipes_that_would_leak_or_collide_are_refused_before_any_work(tmp_path
     cases = {"listed": (tiny | {"sequences": ["biker"]}, "remove its 'sequences'"),
              "blind": (tiny | {"val_samples": 0}, "give the recipe a val_split"),
              "peek": (tiny | {"val_split": "train:fold-0-of-2"}, "shares .* with held-out fold 0"),
+             "own": (tiny | {"split": "val"}, "trains on split 'val', and crossval deals .* 'train'"),
              "eval": (tiny, "differ from each other, from the baselines and from 'eval'")}
     for name, (config, message) in cases.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(config))

@@ -41,6 +41,9 @@ def test_the_table_reads_each_rows_results_and_leaves_out_other_data(tmp_path):
     table = shape_table(tmp_path, rows, [clip])
     assert table["tall"]["aspect_error"] == pytest.approx(np.log(1.5))
     assert "exact" in format_shape(table) and json.dumps(table)
+    rows["pooled"] = {"per_sequence": {clip.name: {"data": clip.fingerprint()}}}  # a crossval.json's row: no files
+    with pytest.raises(ValueError, match="holds none for pooled"):
+        shape_table(tmp_path, rows, [clip])
 
 
 def test_a_tre_rows_shape_pools_the_frames_of_its_segments(tmp_path):

@@ -86,7 +86,9 @@ def test_an_interrupted_run_keeps_its_frames_and_says_it_is_partial(tmp_path, tr
     assert len(pd.read_csv(tmp_path / "frames.csv")) == 7
 
 
-def test_a_broken_tail_is_tracked_up_to_its_last_good_frame_and_marked_partial(tmp_path, model, clip):
+@pytest.mark.subprocess
+def test_a_broken_tail_is_tracked_up_to_its_last_good_frame_and_marked_partial(tmp_path, clip):
+    """The frames before the break are kept, and the command exits with 1: it tracked less than the video."""
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
     for i in range(12):
@@ -94,9 +96,9 @@ def test_a_broken_tail_is_tracked_up_to_its_last_good_frame_and_marked_partial(t
     writer.release()
     path.write_bytes(path.read_bytes()[:int(path.stat().st_size * 0.6)])
     out = tmp_path / "out"
-    out.mkdir()
-    with pytest.warns(UserWarning, match="decoding stopped after frame"):
-        summary = track_video(FrameSource(path), clip.boxes[0], STIFTracker(model), out, progress=False)
+    done = cli("track", str(path), "--box", ",".join(map(str, clip.boxes[0])), "--out", str(out))
+    assert done.returncode == 1 and "PARTIAL" in done.stdout and "decoding stopped after frame" in done.stderr
+    summary = json.loads((out / "track.json").read_text())
     assert not summary["complete"] and "broken or cut tail" in summary["stopped"]
     assert 0 < summary["frames_tracked"] < 12
     assert len((out / "boxes.txt").read_text().splitlines()) == summary["frames_tracked"]
