@@ -106,13 +106,17 @@ def batch_loss(net: torch.nn.Module, batch: dict, centers: torch.Tensor, lambda_
     crops (B, 3, S, S) -> (B, Ct, H', W') without gradient (a frozen trunk run elsewhere, ``model.ort``); a
     batch of a feature cache (``feature_cache.CachedSamples``) brings those features itself."""
     dev = centers.device
+    out = batch_forward(net, batch, dev, autocast, trunk)
+    targets = assign_targets(batch["query_box"].to(dev), centers, batch["positive"].to(dev))
+    return stif_loss(out.cls.float(), out.ctr.float(), out.reg.float(), targets, lambda_reg, lambda_ctr)
+
+
+def batch_forward(net: torch.nn.Module, batch: dict, dev: torch.device, autocast: bool = False, trunk=None):
+    """``batch_loss``'s forward: the model's output on a training batch, from its crops or its trunk features."""
     masks = batch["memory_masks"].to(dev)  # (B, N, 1, S, S)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
         if trunk is None and "query_features" not in batch:
-            out = net(batch["memory_images"].to(dev).float(), masks, batch["query_image"].to(dev).float())
-        else:
-            memory_features, query_features = trunk_outputs(batch, trunk, dev)
-            f_m = net.encode_memory(None, masks, memory_features)  # (B, N, C, H, W)
-            out = net.step(f_m, net.encode_query(None, features=query_features))
-    targets = assign_targets(batch["query_box"].to(dev), centers, batch["positive"].to(dev))
-    return stif_loss(out.cls.float(), out.ctr.float(), out.reg.float(), targets, lambda_reg, lambda_ctr)
+            return net(batch["memory_images"].to(dev).float(), masks, batch["query_image"].to(dev).float())
+        memory_features, query_features = trunk_outputs(batch, trunk, dev)
+        f_m = net.encode_memory(None, masks, memory_features)  # (B, N, C, H, W)
+        return net.step(f_m, net.encode_query(None, features=query_features))
