@@ -332,7 +332,9 @@ def owned_dir(path: str | Path, what: str = "--out") -> Path:
             raise ValueError(f"{what} {inside} passes through the link {link} inside the output folder {root}: "
                              "links there are never followed")
     path = writable_dir(path, what)
-    if read_manifest(path) is None and any(not bookkeeping(p.name) for p in path.iterdir()):
+    # a folder of the tools' own subfolders passes (a run stopped before it wrote a file of its own); a link at a
+    # lock's name is left to the lock's own check
+    if read_manifest(path) is None and set(unaccounted(path, limit=len(BOOKKEEPING) + 1)) - set(BOOKKEEPING):
         raise ValueError(f"{what} {path} holds files this package did not write (it has no {MANIFEST}); its tools "
                          "never write among your files: choose a new or empty folder")
     return path
@@ -356,7 +358,7 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
         with lock_held(root / LOCK, f"{what} {root}", command):
             remove_leftovers(root)
             ACTIVE[root] = Output(root, command, dict(read_manifest(root) or {}))
-            if ACTIVE[root].files:  # the fragments merged into the manifest
+            if ACTIVE[root].files or not (root / MANIFEST).is_file():  # the fragments merged; a new folder marked
                 save_manifest(root, ACTIVE[root].files)
                 for fragment in manifests(root)[1:]:
                     fragment.unlink()
@@ -365,8 +367,9 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
             finally:
                 del ACTIVE[root]
     finally:
-        if made and os.listdir(root) == [LOCK]:
-            (root / LOCK).unlink()
+        if made and set(os.listdir(root)) <= {LOCK, MANIFEST} and not read_manifest(root):
+            for name in (MANIFEST, LOCK):
+                (root / name).unlink(missing_ok=True)
             with suppress(OSError):  # another run took the folder meanwhile
                 root.rmdir()
 

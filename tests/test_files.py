@@ -254,3 +254,22 @@ def test_a_folder_made_for_a_run_that_wrote_nothing_is_removed_and_any_other_kep
     with output_folder(kept, "cache"):
         write_text(kept / "boxes.txt", "1,2,3,4\n")
     assert not new.exists() and there.is_dir() and (kept / "boxes.txt").is_file()
+
+
+def test_a_run_stopped_before_it_wrote_a_file_of_its_own_resumes_in_its_folder(tmp_path):
+    """A sweep stopped while its first training wrote (the top folder holds only the training's folder) is taken
+    again by the same command; a folder holding a user's file beside such subfolders is still refused."""
+    top = tmp_path / "sweep"
+    with pytest.raises(KeyboardInterrupt), output_folder(top, "sweep"):
+        with output_folder(top / "train" / "full_s0", "train"):
+            write_text(top / "train" / "full_s0" / "log.jsonl", "{}\n")
+            raise KeyboardInterrupt
+    with output_folder(top, "sweep"):
+        pass
+    (top / MANIFEST).unlink()  # a folder as earlier versions left it: only the tools' subfolders
+    with output_folder(top, "sweep"):
+        pass
+    (top / MANIFEST).unlink()
+    (top / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds files this package did not write"), output_folder(top, "sweep"):
+        pass
