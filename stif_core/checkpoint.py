@@ -129,6 +129,9 @@ def load_model(path: str | Path, device: str = "cpu", preset: str | None = None,
     preset = stored
     # an option added since the save takes ModelConfig's default (the behaviour before it existed)
     options = model_options(ModelConfig()) | options | {"pretrained": False} | overrides
-    model = build_model(preset, variant or meta.get("variant", "full"), device=device, **options)
+    try:
+        model = build_model(preset, variant or meta.get("variant", "full"), device=device, **options)
+    except ValueError as err:  # a preset, variant or option the file records that this design refuses
+        raise ValueError(f"checkpoint {path}: its metadata builds no model: {err}") from None
     load_weights(model, path)
     return model.eval()

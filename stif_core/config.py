@@ -129,8 +129,12 @@ def make_config(preset: str = "lite", variant: str = "full", **overrides) -> Mod
     """The preset's config with the variant's switches and any field overrides."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {list(PRESETS)}")
-    valid = {f.name for f in fields(ModelConfig)}
+    switches = parse_variant(variant)
+    valid = {f.name for f in fields(ModelConfig)} - set(switches)
     unknown = sorted(set(overrides) - valid)
+    if set(unknown) & set(switches):
+        raise ValueError(f"model option(s) {sorted(set(unknown) & set(switches))} are the variant's switches: choose "
+                         f"the variant instead (variant {variant!r} sets {switches})")
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; valid: {sorted(valid)}")
-    return replace(PRESETS[preset], **parse_variant(variant), **overrides)
+    return replace(PRESETS[preset], **switches, **overrides)

@@ -127,7 +127,10 @@ class TrainConfig:
             except (KeyError, IndexError, ValueError) as err:
                 raise ValueError(f"{path}: out {raw['out']!r} may hold only {{variant}} and {{seed}} ({err!r})"
                                  ) from None
-        return cls(**raw)
+        try:
+            return cls(**raw)
+        except ValueError as err:  # an option out of its range, the file named
+            raise ValueError(f"{path}: {err}") from None
 
 
 def read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:

@@ -366,6 +366,8 @@ def test_a_frame_of_another_size_is_named_by_the_reader_and_refused_by_the_track
     ({"model": {"channels": "128"}}, r"model option channels='128' is not valid: expected int"),
     ({"model": {"memory_size": 0}}, r"model option memory_size=0 is not valid: must be in \[1, 32\]"),
     ({"sequences": []}, r"sequences=\[\] names no sequence"),
+    ({"variant": "baseline", "model": {"ste": True}}, r"config.json: model option\(s\) \['ste'\] are the variant's "
+                                                      r"switches: choose the variant instead"),
 ])
 def test_every_section_of_a_training_config_is_checked_by_name(tmp_path, raw, message):
     path = tmp_path / "config.json"

@@ -182,6 +182,11 @@ def test_a_checkpoint_of_an_earlier_design_is_one_line_and_a_saved_model_loads_a
         load_model(path)
     with pytest.raises(ValueError, match=r"unknown model option\(s\) \['head_dilation'\]"):
         make_config("lite", "full", head_dilation=1)
+    for extra, message in (({"stif": True}, r"\['stif'\] are the variant's switches"),
+                           ({"crop_size": "161"}, "crop_size='161' is not valid")):  # a file names it: one line
+        save_file(state, str(path), metadata=meta | {"model": json.dumps(record | extra)})
+        with pytest.raises(ValueError, match=f"checkpoint {path}: its metadata builds no model: .*{message}"):
+            load_model(path)
     bare = tmp_path / "bare.safetensors"
     save_file(state, str(bare), metadata={"preset": "lite", "variant": "full", "steps": "1700"})
     with pytest.raises(ValueError, match="records no model options"):
