@@ -64,13 +64,16 @@ def bounded_float(low: float, high: float, above: bool = False):
 
 
 def name_list(valid: tuple[str, ...]):
-    """An argparse type: comma-separated names, at least one, each one of ``valid``."""
+    """An argparse type: comma-separated names, at least one, each one of ``valid``, each once."""
     def parse(text: str) -> tuple[str, ...]:
         names = tuple(n for n in text.split(",") if n)
         unknown = [n for n in names if n not in valid]
         if not names or unknown:
             raise argparse.ArgumentTypeError(f"{text!r}: give one or more of {', '.join(valid)}"
                                              + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise argparse.ArgumentTypeError(f"{text!r} names {', '.join(twice)} more than once")
         return names
 
     return parse

@@ -41,6 +41,8 @@ def stif_trackers(checkpoints: list[str], params: str, policy: str, device: str,
                      "memory_policy": policy} | ({"engine": engine} if engine != "torch" else {}) | (
                      {"search_size": size} if size else {}) | trained_with(meta, path)
         names = knockouts_for(model) if knockouts == "all" else [k for k in knockouts.split(",") if k]
+        if "all" in names:
+            raise ValueError(f"--knockouts {knockouts!r}: 'all' stands alone (every knock-out of the variant)")
         if knockouts and not names:
             raise ValueError(f"--knockouts {knockouts!r} names no knock-out; valid: all, or {knockouts_for(model)}")
         for ko in [None, *names]:

@@ -82,6 +82,9 @@ def on_ray(tasks: list[Task], address: str | None, cpus: int) -> Iterator[tuple[
         found = ray.cluster_resources()
         print(f"Ray: {'the cluster at ' + address if address else 'local'}, {found.get('CPU', 0):.0f} CPUs, "
               f"{found.get('GPU', 0):.0f} GPUs", flush=True)
+        if max(t.gpus for t in tasks) > found.get("GPU", 0):
+            print("the tasks ask for a GPU each and the cluster has none now: they wait for a GPU node (Ctrl-C "
+                  "stops)", flush=True)
     remote = ray.remote(call)
     labels = {remote.options(num_cpus=t.cpus, num_gpus=t.gpus, max_retries=RETRIES, name=t.label)
               .remote(t.fn, t.kwargs): t.label for t in tasks}
@@ -137,6 +140,13 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
     todo = [t for t in tasks if t.label not in results]
     if todo:
         on_ray_here = use_ray and ray_installed()
+        cluster = on_ray_here and (address or os.environ.get("RAY_ADDRESS"))  # its GPU nodes may not be up yet
+        if not cluster and any(t.gpus for t in todo):
+            import torch
+
+            if not torch.cuda.is_available():  # Ray would wait for a GPU for ever
+                raise ValueError("the tasks ask for a GPU each (--device cuda) and this machine has none: give "
+                                 "--device cpu, or --address of a Ray cluster with GPU nodes")
         if use_ray and not on_ray_here:
             print(f"{INSTALL}; the tasks run in this machine's processes", flush=True)
         jobs = max(1, min(len(todo), int(cpus // max(t.cpus for t in todo))))

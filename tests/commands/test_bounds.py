@@ -55,6 +55,8 @@ def parsed(monkeypatch):
      "argument --variants: 'full,bogus': give one or more of baseline, ste, sde_q, stif, ste+sde_q, full "
      "(unknown: bogus)"),
     (["sweep", "--out", "x", "--seeds", "0"], "argument --seeds: 0 is not an integer in [1, 1000]"),
+    (["sweep", "--out", "x", "--variants", "full,ste,full"], "argument --variants: 'full,ste,full' names full more "
+                                                            "than once"),
     (["references", "--jobs", "0"], f"argument --jobs: 0 is not an integer in [1, {MAX_JOBS}] (4 per CPU core)"),
     (["report", "--train-steps", "1e9"], "argument --train-steps: 1e9 is not an integer in [1, 10000000]"),
     (["train", "--config", "c.json", "--steps", "10000001"],

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from stif_core.config import VARIANTS
 from stif_core.lab.report import write_summary
@@ -124,6 +125,11 @@ def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
     assert again["t1"]["value"] == shutil.which("sh")
     with pytest.raises(ValueError, match="--no-ray runs the tasks here"):  # a cluster named, and refused
         run_tasks(tasks, address="10.0.0.1:6379", use_ray=False)
+    if not torch.cuda.is_available():  # a GPU task here would wait for ever on a local Ray: refused before it
+        gpu = [Task("t2", shutil.which, {"cmd": "sh"}, gpus=1)]
+        for use_ray in (False, True):
+            with pytest.raises(ValueError, match=r"ask for a GPU each \(--device cuda\) and this machine has none"):
+                run_tasks(gpu, use_ray=use_ray)
 
 
 @pytest.mark.slow

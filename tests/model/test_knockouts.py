@@ -95,3 +95,5 @@ def test_eval_rows_per_knockout():
         torch.testing.assert_close(knocked(images, masks, query).temporal_weights, uniform)
         weights = plain(images, masks, query).temporal_weights  # (1, 4)
     assert weights.argmax() == 1 and weights[0, 1] > 0.5, weights
+    with pytest.raises(ValueError, match="'all' stands alone"):  # not "unknown knock-out 'all'"
+        stif_trackers(["stif_lite_full"], "otb", DEFAULT_MEMORY_POLICY, "cpu", knockouts="all,bogus")
