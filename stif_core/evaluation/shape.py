@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sequences import Sequence
-from .harness import hidden_frames
+from .harness import hidden_frames, result_digest
 from .metrics import normalized_center_error, rect_iou, visible_frames
 from .results import read_otb
 from .tre import records_segments, segments, segments_digest
@@ -63,10 +63,17 @@ def tracked(row: dict, seq: Sequence, data: str) -> tuple[list[Sequence], str]:
     return parts, data if len(parts[0]) == len(seq) else parts[0].fingerprint()  # its first segment's
 
 
+def edited(folder: Path, name: str) -> bool:
+    """Whether a result's files changed since the run wrote them (the digest it recorded beside them)."""
+    record = folder / "data" / f"{name}.txt"
+    return record.is_file() and record.read_text().split()[1:2] != [result_digest(folder, name)]
+
+
 def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> dict[str, dict]:
     """Per row of an eval run (its result files in ``out_dir``): the held share, the median |log aspect error| and
     centre error over every held frame, and per sequence true -> predicted median w / h; sequences whose stored
-    data differ from ``sequences``' are left out of that row, named in ``skipped``."""
+    data differ from ``sequences``', or whose result files changed since they were scored, are left out of that row,
+    named in ``skipped``."""
     missing = [name for name in rows if not (Path(out_dir) / name / "otb").is_dir()]
     if missing:
         raise ValueError(f"the boxes' shape is read from each row's result files, and {out_dir} holds none for "
@@ -81,7 +88,7 @@ def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> d
                 continue
             parts, data = tracked(row, seq, prints[seq.name])
             stored = row["per_sequence"][seq.name].get("data")
-            if stored is not None and stored != data:
+            if (stored is not None and stored != data) or any(edited(Path(out_dir) / name, p.name) for p in parts):
                 skipped.append(seq.name)
                 continue
             e = shape_errors([(read_otb(Path(out_dir) / name / "otb", part.name)[0], part) for part in parts])
@@ -104,7 +111,7 @@ def format_shape(table: dict[str, dict]) -> str:
         per = "; ".join(f"{s} {t:.2f}->{p:.2f}" if np.isfinite(p) else f"{s}: no frame held"
                         for s, (t, p) in r["per_sequence"].items())
         lines.append(f"{name:<28} {r['held']:>6.2f} {r['aspect_error']:>17.3f} {r['centre_error']:>11.3f}   {per}"
-                     + (f" (left out, other data: {', '.join(r['skipped'])})" if r["skipped"] else ""))
+                     + (f" (left out, other data or edited results: {', '.join(r['skipped'])})" if r["skipped"] else ""))
     if any(r["starts"] > 1 for r in table.values()):
         lines.append("a TRE row (<tracker>-tre<K>): the frames of every start of a sequence taken together")
     return "\n".join(lines)

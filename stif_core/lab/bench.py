@@ -249,7 +249,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
     rows = speed_rows(trackers, seq, rounds)
     lite = load_model(checkpoint) if trained == "lite" else build_model("lite", "full").eval()
     memory_seq = bench_sequence(memory_sequence, data_root)
-    curve = memory_curve(STIFTracker(lite), memory_seq, max(MEMORY_FRAMES_PER_FRAME * frames, 300))
+    curve = memory_curve(STIFTracker(lite), memory_seq, MEMORY_FRAMES_PER_FRAME * frames)
     report = {"machine": machine, "sequence": seq.name, "rounds": rounds, "speed": rows,
               "memory": {"sequence": memory_seq.name, "curve": curve},
               "weights": {p: str(checkpoint) if p == trained else "untrained (ImageNet trunk for lite)"

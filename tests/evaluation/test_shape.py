@@ -69,6 +69,10 @@ def test_a_tre_rows_shape_pools_the_frames_of_its_segments(tmp_path):
     assert table["held"] == pytest.approx(np.mean(held))
     assert table["aspect_error"] == pytest.approx(np.median(np.concatenate(aspects)))
     assert "a TRE row (<tracker>-tre<K>): the frames of every start" in format_shape({"kcf-tre3": table})
+    path = tmp_path / "kcf-tre3" / "otb" / f"{segments([clips[0]], 3, hidden_frames)[1].name}.txt"
+    path.write_text(path.read_text().replace(path.read_text().splitlines()[1], "1,1,300,5"))  # one box edited
+    table = shape_table(tmp_path, read_metrics(tmp_path / "metrics.json"), clips)["kcf-tre3"]
+    assert table["skipped"] == ["c1"] and set(table["per_sequence"]) == {"c2"}  # scored on other boxes: left out
 
 
 def test_a_sequence_where_no_frame_is_held_says_so():
