@@ -69,6 +69,14 @@ def test_profile_names_every_part_of_a_frame(model):
         assert parts["update"] >= sum(parts[k] for k in PARTS)
 
 
+def test_the_memory_curve_tracks_the_frames_asked_and_no_more(model):
+    from stif_core.lab.bench import memory_curve
+
+    seq = load_sequences(["crossing"])[0].head(12)
+    assert [r["frames"] for r in memory_curve(STIFTracker(model), seq, 7, every=3, progress=False)] == [1, 3, 6, 7]
+    assert memory_curve(STIFTracker(model), seq, 50, every=5, progress=False)[-1]["frames"] == 12
+
+
 def test_an_export_made_under_a_knockout_keeps_it(model):
     from stif_core.model.knockouts import knock_out
 
