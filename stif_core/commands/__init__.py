@@ -29,7 +29,8 @@ COMMANDS = (demo, train, cache, crossval, sweep, evaluate, compare, bench, repor
 def interruptible(run):
     """``run`` with SIGTERM an interruption as Ctrl-C is (``KeyboardInterrupt``: the command keeps what it did and
     ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it stops one line, not a traceback
-    from whatever code it lands in (a clean-up, an ``atexit`` callback): it is ignored, the stop goes on."""
+    from whatever code it lands in (a clean-up, an ``atexit`` callback): it is ignored, the stop goes on. A signal
+    the process started ignoring stays ignored, as a background job of a script ignores SIGINT from its start."""
     import functools
     import signal
     import sys
@@ -48,7 +49,9 @@ def interruptible(run):
         if threading.current_thread() is not threading.main_thread():
             return run(args)
         stopping.clear()
-        before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        # a SIGINT the process was started ignoring (a background job of a script, nohup) stays ignored
+        caught = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
+        before = {s: signal.signal(s, stop) for s in caught}
         interrupted = False
         try:
             return run(args)

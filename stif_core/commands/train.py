@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ..device import DEVICES
 
-RESUME = ("the last checkpoint (every checkpoint_every steps) is kept in the output folder: the same command "
-          "resumes from it")
+RESUME = ("the last checkpoint (one every checkpoint_every steps) is kept in the output folder: the same command "
+          "resumes from it, or starts over when the run stopped before its first")
 
 
 def register(sub) -> None:

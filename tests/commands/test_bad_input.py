@@ -420,6 +420,25 @@ def test_an_interrupted_eval_says_how_to_resume(tmp_path):
 
 
 @pytest.mark.subprocess
+@pytest.mark.data
+def test_a_command_started_ignoring_sigint_keeps_ignoring_it(tmp_path):
+    """A background job of a script (or nohup) starts with SIGINT ignored: the command does not take the signal
+    back, at any moment of its run."""
+    env = os.environ | {"STIF_DATA_ROOT": str(default_data_root()),
+                        "PYTHONPATH": str(Path(stif_core.__file__).parent.parent)}
+    process = subprocess.Popen([sys.executable, "-m", "stif_core", "eval", "--sequences", "jogging-1", "jogging-2",
+                                "--baselines", "kcf", "--out", str(tmp_path / "out")], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out" / "kcf" / "data" / "jogging-1.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and "metrics written" in out and "interrupted" not in err, err
+
+
+@pytest.mark.subprocess
 def test_ctrl_c_while_pytorch_loads_is_one_line(tmp_path):
     """``import stif_core`` loads no PyTorch, so the command line's handler is in place before PyTorch loads."""
     env = os.environ | {"PYTHONPATH": str(Path(stif_core.__file__).parent.parent)}
@@ -445,6 +464,7 @@ def test_sigterm_is_an_interruption_and_a_second_signal_while_stopping_is_one_li
     from stif_core.commands import interruptible
 
     ignored = signal.signal(signal.SIGTERM, lambda *_: None)  # the caller's own: without the guard, no stop
+    started = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground shell
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     cleaned = []
 
@@ -464,6 +484,7 @@ def test_sigterm_is_an_interruption_and_a_second_signal_while_stopping_is_one_li
         assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # a caller's own back
     finally:
         signal.signal(signal.SIGTERM, ignored)
+        signal.signal(signal.SIGINT, started)
     assert cleaned == [True]
     err = capsys.readouterr().err
     assert "already stopping (signal 2 ignored)" in err and len(err.splitlines()) == 1
