@@ -203,9 +203,9 @@ def track_and_score(trackers: dict[str, Callable[[], object]], sequences: list[S
                     signatures: dict[str, dict], score: bool, starts: int) -> dict:
     """``evaluate``'s work in the output folder ``out``, which this process holds."""
     metrics = out / "metrics.json"
-    stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
     if score:
-        checked_target(metrics)  # a planted link or a file the tools did not write: refused before any tracking
+        checked_target(metrics)  # a planted link or a file the tools did not write: refused before any reading
+    stored = read_metrics(metrics, allow_empty=True) if metrics.exists() and score else {}
     for name in trackers:  # every folder checked before any tracking starts
         claim_folder(out / name, signatures[name])
     digests = FrameDigests(out / "frame-digests.json")  # frames read once, then only when they change

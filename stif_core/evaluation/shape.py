@@ -111,7 +111,8 @@ def format_shape(table: dict[str, dict]) -> str:
         per = "; ".join(f"{s} {t:.2f}->{p:.2f}" if np.isfinite(p) else f"{s}: no frame held"
                         for s, (t, p) in r["per_sequence"].items())
         lines.append(f"{name:<28} {r['held']:>6.2f} {r['aspect_error']:>17.3f} {r['centre_error']:>11.3f}   {per}"
-                     + (f" (left out, other data or edited results: {', '.join(r['skipped'])})" if r["skipped"] else ""))
+                     + (f" (left out, other data or results edited: {', '.join(r['skipped'])})"
+                        if r["skipped"] else ""))
     if any(r["starts"] > 1 for r in table.values()):
         lines.append("a TRE row (<tracker>-tre<K>): the frames of every start of a sequence taken together")
     return "\n".join(lines)

@@ -191,6 +191,8 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
         if keep != out and keep.exists() and unaccounted(keep):
             raise ValueError(f"{keep} holds files this package did not write, where a stopped run would keep its "
                              "frames: move them away")
+        for name in ("boxes.txt", "frames.csv", "track.mp4", "track.json"):  # a planted link: refused before tracking
+            checked_target(out / name)
         summary = {"video": str(source.path), "size": list(source.size), "fps": source.fps,
                    "frames_announced": source.announced, "first_box": box.tolist(), **(describe or {}),
                    "complete": False, "frames_tracked": 0, "stopped": "running", "rss_mib": {}}

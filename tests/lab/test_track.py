@@ -14,6 +14,7 @@ from stif_core.data.sequences import Sequence
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.data.video import FrameSource, sequence_video
 from stif_core.evaluation.harness import track_sequence
+from stif_core.files import output_folder, write_text
 from stif_core.lab.track import parse_box, track_video
 from stif_core.tracking.tracker import STIFTracker
 
@@ -113,6 +114,21 @@ def test_a_first_box_that_does_not_fit_the_frame_is_refused_before_any_file(tmp_
     with pytest.raises(ValueError, match=message):
         track_video(FrameSource(folder / "clip.mp4"), np.array(box, dtype=float), STIFTracker(model), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_link_planted_at_an_output_is_refused_before_any_frame(tmp_path, tracked, model):
+    folder, _ = tracked
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    victim.write_text("keep")
+    with output_folder(out, "track"):  # a folder of the tools', a link planted over one of its files
+        write_text(out / "boxes.txt", "1,2,3,4\n")
+    (out / "boxes.txt").unlink()
+    (out / "boxes.txt").symlink_to(victim)
+    with pytest.raises(ValueError, match="boxes.txt is a symbolic link"):
+        track_video(FrameSource(folder / "clip.mp4"), np.array([120, 90, 40, 30.0]), STIFTracker(model), out,
+                    progress=False)
+    assert victim.read_text() == "keep" and sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "boxes.txt"]  # no track.json of a stopped run: nothing was tracked
 
 
 def test_a_box_is_four_numbers():
