@@ -30,7 +30,7 @@ from ..paths import ENV_OUTPUT, project_dir, row_seeds
 from . import table1
 from .notebook import FAST_FRAMES
 from .sweep import training_tasks
-from .tasks import Task, run_tasks
+from .tasks import Task, check_where, run_tasks
 from .viz import save_png
 
 ABLATION = "10_ablation.ipynb"
@@ -130,6 +130,7 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
     cluster at ``address``); returns the path of the summary. ``fast``: the ablation on the first 100 frames of
     each val sequence, which keeps the 39 evaluations of six rows and seven knock-outs over three seeds within
     about 10 minutes on 2 cores."""
+    check_where(address, use_ray)
     if variants:
         names = [variant_name(**parse_variant(v)) for v in variants]  # a bad name fails here
     else:
@@ -141,6 +142,8 @@ def run(out: str | Path = "reports", fast: bool = True, device: str = "auto", da
     root = resolve_root(data_root or None)
     outside_data(out, root, "--out")  # checked before any notebook runs
     with output_folder(out, "report") as out:
+        for name in ("summary.md", "ablation.png", "power.png", "tasks.json", "ablation/table1.json"):
+            checked_target(out / name)  # a file of the user's there: refused now, not after the notebooks
         checkpoints = {}
         if train:  # one training a row, the recipe's seed: tasks before the notebooks that track them
             runs = training_tasks(str(project_dir() / "configs" / "lite.json"), names, [0], out / "train",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..files import output_folder, outside_data, write_text
-from .tasks import Task, run_tasks
+from ..files import checked_target, output_folder, outside_data, write_text
+from .tasks import Task, check_where, run_tasks
 
 
 def train_run(config: str, **options) -> str:
@@ -62,11 +62,13 @@ def sweep(config: str, variants: list[str], seeds: list[int], out: str | Path, e
     with the node that tracked it (``node``)."""
     from ..data.sequences import load_sequences, resolve_root
 
+    check_where(address, use_ray)
     root = resolve_root(data_root)
     out = outside_data(out, root, "--out")
     load_sequences(eval_sequences, root)  # a bad name or file fails here, before any folder is made
     runs = training_tasks(config, variants, seeds, out / "train", steps, str(root), device, train_sequences)
     with output_folder(out, "sweep") as out:
+        checked_target(out / "table1.json")  # a file of the user's there: refused before the tasks
         trained = run_tasks(runs, address, cpus, use_ray)
         shards = [Task(t.label.replace("train", "eval", 1), eval_run,
                        {"checkpoint": trained[t.label]["value"], "sequences": eval_sequences, "frames": frames,

@@ -121,6 +121,14 @@ def on_processes(tasks: list[Task], jobs: int) -> Iterator[tuple[str, dict]]:
     pool.shutdown()
 
 
+def check_where(address: str | None, use_ray: bool) -> None:
+    """``ValueError`` when a cluster is named where it cannot be used (checked before any work)."""
+    if address and not use_ray:
+        raise ValueError(f"--address {address} names a Ray cluster; --no-ray runs the tasks here: give one of them")
+    if address and not ray_installed():
+        raise ValueError(f"--address {address}: {INSTALL}")
+
+
 def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_ray: bool = True,
               ledger: Path | None = None) -> dict[str, dict]:
     """Run ``tasks`` (on Ray when installed and ``use_ray``; ``address`` needs Ray) and return each one's result
@@ -128,10 +136,7 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
     Ray's CPUs, or the processes at a time (each task's own ``cpus`` is at least one of them)."""
     if len({t.label for t in tasks}) < len(tasks):
         raise ValueError(f"task labels must differ: {[t.label for t in tasks]}")
-    if address and not use_ray:
-        raise ValueError(f"--address {address} names a Ray cluster; --no-ray runs the tasks here: give one of them")
-    if address and not ray_installed():
-        raise ValueError(f"--address {address}: {INSTALL}")
+    check_where(address, use_ray)
     kept = json_object(ledger) if ledger is not None else {}
     results = {t.label: kept[t.label] for t in tasks if t.label in kept and kept[t.label].get("key") == plain(t.key)
                and (t.output is None or Path(t.output).is_file())}

@@ -168,3 +168,27 @@ def test_a_sweep_into_a_folder_of_yours_is_refused_before_any_task(tmp_path):
               use_ray=False)
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["thesis.tex"]
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "mine"
+
+
+def test_a_file_of_yours_where_a_report_or_sweep_writes_is_refused_before_any_task(tmp_path, capsys):
+    """In a folder the tools made, a summary or table the user put there is named before any notebook or training
+    runs (not after them); a cluster named with --no-ray is refused before anything is printed."""
+    from stif_core.files import output_folder, write_text
+    from stif_core.lab.report import run as report
+    from stif_core.lab.sweep import sweep
+
+    for name, command in (("summary.md", "report"), ("table1.json", "sweep")):
+        out = tmp_path / command
+        with output_folder(out, command):
+            write_text(out / "tasks.json", "{}")  # a run of the tools' was here
+        (out / name).write_text("mine")
+        with pytest.raises(ValueError, match=f"{name} exists and was not written by this tool"):
+            if command == "report":
+                report(out, variants=["full"], use_ray=False)
+            else:
+                sweep(str(project_dir() / "configs" / "lite.json"), ["full"], [0], out, ["dudek"], steps=1,
+                      use_ray=False)
+        assert (out / name).read_text() == "mine" and not (out / "train").exists()
+    with pytest.raises(ValueError, match="--no-ray runs the tasks here"):
+        report(tmp_path / "r2", address="10.0.0.1:6379", use_ray=False)
+    assert capsys.readouterr().out == "" and not (tmp_path / "r2").exists()
