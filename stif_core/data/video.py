@@ -74,7 +74,8 @@ class FrameSource:
     def checked(self, frame: Frame) -> Frame:
         h, w = frame.image.shape[:2]
         if (w, h) != self.size:
-            raise FrameError(f"{self.path}: frame {frame.index} is {w}x{h} pixels, the first frame {self.size[0]}x"
+            which = self.paths[frame.index].name if self.paths is not None else f"frame index {frame.index}"
+            raise FrameError(f"{self.path}: {which} is {w}x{h} pixels, the first frame {self.size[0]}x"
                              f"{self.size[1]}; a video's frames must keep one size (boxes are in its pixels)")
         return frame
 

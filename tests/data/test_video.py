@@ -81,7 +81,7 @@ def test_a_frame_of_another_size_stops_the_stream_naming_it(tmp_path, clip):
         Image.fromarray(image).save(tmp_path / f"{i:04d}.png")
     source = FrameSource(tmp_path)
     seen = []
-    with pytest.raises(FrameError, match="frame 2 is 128x80 pixels, the first frame 128x96"):
+    with pytest.raises(FrameError, match="0002.png is 128x80 pixels, the first frame 128x96"):
         for frame in source:
             seen.append(frame.index)
     assert seen == [0, 1]
