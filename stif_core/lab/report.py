@@ -56,7 +56,10 @@ def own_kernel(folder: Path) -> str:
     spec = Path(folder) / "kernels" / name
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # the kernel's own log off: a stop (Ctrl-C) tears its sockets down under it, which it logs as a traceback;
+        # a cell's error still reaches the run, as the notebook's output
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.log_level=CRITICAL"],
         "display_name": f"STIF ({sys.executable})", "language": "python"}))
     return name
 
