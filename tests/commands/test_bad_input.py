@@ -291,9 +291,11 @@ def test_compare_on_a_metrics_file_without_scores_is_one_line(tmp_path, rows, me
 
 
 def test_a_metrics_file_in_out_that_is_not_one_stops_eval_before_tracking(tmp_path):
-    from stif_core.files import fresh_folder
+    from stif_core.files import output_folder, write_text
 
-    out = fresh_folder(tmp_path / "out")  # a tools' folder whose metrics.json was damaged
+    out = tmp_path / "out"
+    with output_folder(out, "eval"):  # a tools' folder whose metrics.json was damaged since
+        write_text(out / "metrics.json", "{}")
     (out / "metrics.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=f"metrics file {out / 'metrics.json'} is not an eval metrics file"):
         evaluate({"kcf": never}, [synthetic_clip(5, size=(96, 128), seed=1)], out, progress=False)
