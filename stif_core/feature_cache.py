@@ -168,7 +168,9 @@ def open_arrays(folder: Path, mode: str, length: int) -> dict[str, np.ndarray]:
     for name, (dtype, ndim) in ARRAYS.items():
         path = regular_file(folder / f"{name}.npy", "feature cache file")
         try:
-            array = np.load(path, mmap_mode=mode)
+            array = np.load(path, mmap_mode="r")  # read-only first: "r+" would extend a cut file with zeros
+            if mode != "r":
+                array = np.load(path, mmap_mode=mode)
         except (ValueError, OSError, EOFError) as err:
             raise rebuild(path, f"cannot be read ({err})") from None
         if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != ndim or len(array) != length:

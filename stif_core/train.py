@@ -180,6 +180,9 @@ def read_checkpoint(path: Path, device: torch.device) -> dict:
     wrong = [k for k, kind in entries.items() if not isinstance(state, dict) or not isinstance(state.get(k), kind)]
     if wrong:
         raise foreign_checkpoint(path, f"no {', '.join(wrong)} entry of the expected type")
+    steps = state["config"].get("steps")
+    if isinstance(state["step"], bool) or not (0 <= state["step"] <= (steps if type(steps) is int else -1)):
+        raise foreign_checkpoint(path, f"step {state['step']} is not within the 0-{steps} steps its config records")
     data = state.get("data", {})  # sequence -> fingerprint; absent in checkpoints written before it was recorded
     if not (isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())):
         raise foreign_checkpoint(path, "its 'data' entry is not an object of sequence -> fingerprint")

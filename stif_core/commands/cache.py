@@ -25,5 +25,7 @@ def run(args) -> None:
 
     cfg = TrainConfig.load(args.config, steps=args.steps, data_root=args.data_root, seed=args.seed)
     out = build_feature_cache(cfg, args.out or f"runs/cache/seed{cfg.seed}")
+    given = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("steps", args.steps), ("data_root", args.data_root))
+                    if v is not None)  # what made these samples besides the config
     print(f"feature cache written to {out}; train any row of seed {cfg.seed} with: python -m stif_core train "
-          f"--config {args.config} --variant ROW --seed {cfg.seed} --feature-cache {out}")
+          f"--config {args.config} --variant ROW --seed {cfg.seed}{given} --feature-cache {out}")

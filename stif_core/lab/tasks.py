@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..files import json_object, write_text
 
 RETRIES = 3  # attempts after a worker's death (Ray's); an exception raised by the task itself is never retried
+CONNECT_S = 10  # seconds to reach a cluster's head before --address is refused
 INSTALL = "Ray is not installed: pip install 'stif_core[cluster]' (or pip install ray)"
 
 
@@ -127,6 +129,13 @@ def check_where(address: str | None, use_ray: bool) -> None:
         raise ValueError(f"--address {address} names a Ray cluster; --no-ray runs the tasks here: give one of them")
     if address and not ray_installed():
         raise ValueError(f"--address {address}: {INSTALL}")
+    host, _, port = (address or "").rpartition(":")
+    if host and port.isdigit():  # Ray itself retries an unreachable head for minutes
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
+        except OSError as err:
+            raise ValueError(f"--address {address}: no Ray head answers there ({err.strerror or err}); start one "
+                             "(ray start --head) or give the address `ray start` printed") from None
 
 
 def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_ray: bool = True,

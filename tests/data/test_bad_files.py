@@ -162,7 +162,9 @@ def test_a_foreign_or_truncated_training_checkpoint_is_one_line_naming_it(tmp_pa
                   lambda: path.write_bytes(b""), lambda: torch.save([1, 2, 3], path),
                   lambda: torch.save({"model": {}, "optimizer": {}, "step": 1}, path),
                   lambda: torch.save(torch.load(path, weights_only=True) | {"model": {"conv.weight": torch.ones(1)}},
-                                     path)):
+                                     path),
+                  lambda: torch.save(torch.load(path, weights_only=True) | {"step": -5}, path),  # a loader traceback
+                  lambda: torch.save(torch.load(path, weights_only=True) | {"step": 10**9}, path)):  # "complete"
         path.write_bytes(whole)
         spoil()
         with pytest.raises(ValueError) as caught:

@@ -112,7 +112,7 @@ def test_notebooks_run_as_tasks_and_a_failure_is_raised(tmp_path):
 def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
     import shutil
 
-    from stif_core.lab.tasks import Task, run_tasks
+    from stif_core.lab.tasks import Task, ray_installed, run_tasks
 
     ledger = tmp_path / "tasks.json"
     tasks = [Task(f"t{k}", shutil.which, {"cmd": "python3"}, key={"k": k}) for k in range(2)]
@@ -125,6 +125,9 @@ def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
     assert again["t1"]["value"] == shutil.which("sh")
     with pytest.raises(ValueError, match="--no-ray runs the tasks here"):  # a cluster named, and refused
         run_tasks(tasks, address="10.0.0.1:6379", use_ray=False)
+    if ray_installed():  # a head that is not there: refused at once, where Ray retries for minutes
+        with pytest.raises(ValueError, match="--address 127.0.0.1:1: no Ray head answers there"):
+            run_tasks(tasks, address="127.0.0.1:1")
     if not torch.cuda.is_available():  # a GPU task here would wait for ever on a local Ray: refused before it
         gpu = [Task("t2", shutil.which, {"cmd": "sh"}, gpus=1)]
         for use_ray in (False, True):

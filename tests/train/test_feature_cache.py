@@ -114,6 +114,19 @@ def test_a_cache_of_other_samples_is_refused(tmp_path):
         tiny_config(tmp_path / "free", freeze_backbone_steps=1, feature_cache=str(cache))
 
 
+def test_a_cut_cache_is_refused_by_the_build_that_would_resume_it(tmp_path):
+    """numpy's read-write map extends a cut file with zeros: a build resuming a cut cache would have kept its
+    count of finished samples over zeros."""
+    cache = build_feature_cache(tiny_config(tmp_path / "run"), tmp_path / "cache", progress=False)
+    path = cache / "features.npy"
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(ValueError, match="features.npy cannot be read"):
+        build_feature_cache(tiny_config(tmp_path / "run"), cache, progress=False)
+    assert path.stat().st_size == size // 2  # not filled up
+
+
 def test_a_cache_with_no_room_on_its_disk_is_one_line_not_a_bus_error(tmp_path, monkeypatch):
     """The arrays are written through memory maps, where a full disk is SIGBUS ("Bus error", exit 135, no
     message): the bytes are checked and allocated before any is mapped."""
