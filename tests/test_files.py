@@ -253,7 +253,12 @@ def test_a_folder_made_for_a_run_that_wrote_nothing_is_removed_and_any_other_kep
             raise ValueError("refused")
     with output_folder(kept, "cache"):
         write_text(kept / "boxes.txt", "1,2,3,4\n")
+    mine = tmp_path / "mine"
+    with pytest.raises(ValueError, match="refused"), output_folder(mine, "cache"):
+        (mine / "notes.txt").write_text("mine")  # the user's, put there while the run held the folder
+        raise ValueError("refused")
     assert not new.exists() and there.is_dir() and (kept / "boxes.txt").is_file()
+    assert (mine / "notes.txt").read_text() == "mine" and (mine / MANIFEST).is_file()
 
 
 def test_a_run_stopped_before_it_wrote_a_file_of_its_own_resumes_in_its_folder(tmp_path):

@@ -104,12 +104,22 @@ def result_digest(folder: Path, name: str) -> str:
     return "-".join(file_digest(p) for p in otb_paths(folder / "otb", name))
 
 
+def result_record(folder: Path, name: str) -> Path:
+    """Where a result records its data's fingerprint and its files' digest, one a line."""
+    return folder / "data" / f"{name}.txt"
+
+
+def recorded(folder: Path, name: str) -> list[str]:
+    """A result's record: [fingerprint, digest] ([] when there is none; one item when written before digests)."""
+    record = result_record(folder, name)
+    return record.read_text().split() if record.is_file() else []
+
+
 def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool, data: str
                   ) -> tuple[np.ndarray, np.ndarray]:
     """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it, computed on the
     same data (``data``, its fingerprint) and unchanged since it was written (the digest of its files, recorded
     beside the fingerprint), else tracked by a fresh tracker and written in both layouts."""
-    record = folder / "data" / f"{seq.name}.txt"
     try:
         boxes, times = read_otb(folder / "otb", seq.name)
     except (OSError, ValueError) as err:  # missing, or cut short by an interruption, or not a result of ours
@@ -117,7 +127,7 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
         if otb_paths(folder / "otb", seq.name)[0].is_file():  # complete, as written, but unreadable: said so
             print(f"{folder.name}/{seq.name}: the stored result cannot be used ({err}); tracking again")
     if boxes is not None:
-        stored = record.read_text().split() if record.is_file() else []  # fingerprint, result digest
+        stored = recorded(folder, seq.name)
         if stored == [data, result_digest(folder, seq.name)] and len(boxes) == len(seq):
             return boxes, times
         if stored[:1] == [data] and len(boxes) == len(seq):
@@ -132,7 +142,7 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
     boxes, times = track_sequence(factory(), seq, progress)
     write_got10k(folder / "got10k", seq.name, boxes, times)
     write_otb(folder / "otb", seq.name, boxes, times)
-    write_text(record, f"{data}\n{result_digest(folder, seq.name)}\n")
+    write_text(result_record(folder, seq.name), f"{data}\n{result_digest(folder, seq.name)}\n")
     return boxes, times
 
 

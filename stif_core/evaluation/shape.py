@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sequences import Sequence
-from .harness import hidden_frames, result_digest
+from .harness import hidden_frames, recorded, result_digest
 from .metrics import normalized_center_error, rect_iou, visible_frames
 from .results import read_otb
 from .tre import records_segments, segments, segments_digest
@@ -65,8 +65,8 @@ def tracked(row: dict, seq: Sequence, data: str) -> tuple[list[Sequence], str]:
 
 def edited(folder: Path, name: str) -> bool:
     """Whether a result's files changed since the run wrote them (the digest it recorded beside them)."""
-    record = folder / "data" / f"{name}.txt"
-    return record.is_file() and record.read_text().split()[1:2] != [result_digest(folder, name)]
+    stored = recorded(folder, name)
+    return bool(stored) and stored[1:2] != [result_digest(folder, name)]
 
 
 def shape_table(out_dir: str | Path, rows: dict, sequences: list[Sequence]) -> dict[str, dict]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def on_ray(tasks: list[Task], address: str | None, cpus: int) -> Iterator[tuple[
     from ray.exceptions import RayError, RayTaskError
 
     if not ray.is_initialized():  # one Ray session for every batch of this process
-        address = address or os.environ.get("RAY_ADDRESS") or None
+        address = cluster_address(address)
         ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False,
                  configure_logging=False, log_to_driver=False)  # tasks write their own files (notebooks, logs)
         found = ray.cluster_resources()
@@ -123,19 +124,32 @@ def on_processes(tasks: list[Task], jobs: int) -> Iterator[tuple[str, dict]]:
     pool.shutdown()
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The Ray cluster the tasks go to: ``address``, else ``$RAY_ADDRESS``; None: a local Ray."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+@cache
+def check_head(address: str) -> None:
+    """``ValueError`` unless something answers at ``address`` (HOST:PORT; checked once a process): Ray itself
+    retries an unreachable head for minutes."""
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit():
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
+        except OSError as err:
+            raise ValueError(f"--address {address}: no Ray head answers there ({err.strerror or err}); start one "
+                             "(ray start --head) or give the address `ray start` printed") from None
+
+
 def check_where(address: str | None, use_ray: bool) -> None:
     """``ValueError`` when a cluster is named where it cannot be used (checked before any work)."""
     if address and not use_ray:
         raise ValueError(f"--address {address} names a Ray cluster; --no-ray runs the tasks here: give one of them")
     if address and not ray_installed():
         raise ValueError(f"--address {address}: {INSTALL}")
-    host, _, port = (address or "").rpartition(":")
-    if host and port.isdigit():  # Ray itself retries an unreachable head for minutes
-        try:
-            socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
-        except OSError as err:
-            raise ValueError(f"--address {address}: no Ray head answers there ({err.strerror or err}); start one "
-                             "(ray start --head) or give the address `ray start` printed") from None
+    if use_ray and ray_installed() and cluster_address(address):
+        check_head(cluster_address(address))
 
 
 def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_ray: bool = True,
@@ -154,7 +168,7 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
     todo = [t for t in tasks if t.label not in results]
     if todo:
         on_ray_here = use_ray and ray_installed()
-        cluster = on_ray_here and (address or os.environ.get("RAY_ADDRESS"))  # its GPU nodes may not be up yet
+        cluster = on_ray_here and cluster_address(address)  # its GPU nodes may not be up yet
         if not cluster and any(t.gpus for t in todo):
             import torch
 
