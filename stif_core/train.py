@@ -16,6 +16,7 @@ import os
 import pickle
 import string
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -459,6 +460,9 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.rank == 0:
             save_weights(self.model, final, self.weights_metadata())
+        if validating and not (self.out / "best.safetensors").exists():  # deleted since: no step left to rewrite it
+            warnings.warn(f"{self.out / 'best.safetensors'} is missing: the weights at the lowest val loss are lost; "
+                          "train again in another --out to select them")
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
@@ -574,12 +578,14 @@ def write_row(f: TextIO, row: dict) -> None:
 
 
 def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
-    """The feature cache of ``cfg``'s samples (its seed, ``steps * batch_size`` samples) in ``out``, made with the
-    trunk the run starts from (in ONNX Runtime with ``trunk_engine="onnx"``); resumes a stopped build."""
+    """The feature cache of ``cfg``'s samples (its seed, ``steps * batch_size`` samples) in ``out``, made on the CPU
+    with the trunk the run starts from (in ONNX Runtime with ``trunk_engine="onnx"``); resumes a stopped build."""
     if cfg.freeze_backbone_steps < cfg.steps:
         raise ValueError("this recipe trains the trunk (freeze_backbone_steps < steps): its features change as it "
                          "learns, so no cache can hold them")
     outside_the_data(cfg, out, "feature cache folder")
+    if cfg.device == "cuda":  # the config's device is the training's; the frozen trunk's features are encoded once
+        warnings.warn("the feature cache is encoded on the CPU; the config's device 'cuda' is the training's")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg.preset, cfg.variant, device="cpu", **cfg.model).eval()

@@ -27,8 +27,8 @@ COMMANDS = (demo, train, cache, crossval, sweep, evaluate, compare, bench, repor
 
 
 def interruptible(run):
-    """``run`` with SIGTERM an interruption as Ctrl-C is (``KeyboardInterrupt``: the command keeps what it did and
-    ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it stops one line, not a traceback
+    """``run`` with SIGTERM an interruption as Ctrl-C is (``KeyboardInterrupt`` carrying the signal's name: the
+    command keeps what it did and ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it stops one line, not a traceback
     from whatever code it lands in (a clean-up, an ``atexit`` callback): it is ignored, the stop goes on. A signal
     the process started ignoring stays ignored, as a background job of a script ignores SIGINT from its start."""
     import functools
@@ -42,7 +42,7 @@ def interruptible(run):
                   file=sys.stderr, flush=True)
             return
         stopping.append(signum)
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
     @functools.wraps(run)
     def wrapped(args):

@@ -2,7 +2,8 @@
 row of that seed (``train --feature-cache``)."""
 from __future__ import annotations
 
-RESUME = "the samples encoded so far are kept in the cache folder: the same command resumes from them"
+RESUME = ("the samples encoded before the stop, if any, are kept in the cache folder: the same command resumes "
+          "from them")
 
 
 def register(sub) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..data.sequences import LAYOUTS
 from ..device import DEVICES
 
-RESUME = "the sequences tracked so far are kept in --out: the same command resumes there"
+RESUME = "the sequences finished before the stop, if any, are kept in --out: the same command resumes there"
 
 
 def register(sub) -> None:

@@ -2,8 +2,8 @@
 (``lab.track``)."""
 from __future__ import annotations
 
-RESUME = ("the frames tracked so far are in --out, or in --out/partial when --out holds an earlier complete run "
-          "(track.json says complete: false); run again to track it all")
+RESUME = ("the frames tracked before the stop, if any, are in --out, or in --out/partial when --out holds an earlier "
+          "complete run (track.json says complete: false); run again to track it all")
 
 
 def register(sub) -> None:
@@ -38,9 +38,8 @@ def run(args) -> int:
     from ..checkpoint import load_model
     from ..data.sequences import check_box_scale
     from ..data.video import FOLDER_FPS, FrameSource
-    from ..files import check_name
-    from ..lab.track import draw_box, outside_inputs, parse_box, track_video
-    from ..paths import checkpoint_path, output_root
+    from ..lab.track import default_folder, draw_box, outside_inputs, parse_box, track_video
+    from ..paths import checkpoint_path
     from ..tracking.memory import DEFAULT_MEMORY_POLICY
     from ..tracking.protocol import check_init_box
     from ..tracking.tracker import STIFTracker
@@ -49,8 +48,7 @@ def run(args) -> int:
     if args.fps and source.paths is None:
         print(f"note: --fps is for a folder of frames; the video keeps its own rate, {source.fps:g} frames/s",
               file=sys.stderr)
-    out = args.out or output_root() / "runs" / "track" / check_name(source.path.stem, "the video's name (or give "
-                                                                    "--out)")
+    out = args.out or default_folder(source)
     outside_inputs(out, source)  # neither in the data nor around the video, before any folder is made
     box = parse_box(args.box) if args.box else draw_box(next(iter(source)).image)
     box = check_init_box(check_box_scale(box, source.size, "--box"), (source.size[1], source.size[0]))  # a box

@@ -502,18 +502,27 @@ def resolve_root(data_root: str | Path | None) -> Path:
 FOLD = re.compile(r"(?P<split>[^:]+):(?P<rest>except-)?fold-(?P<i>0|[1-9][0-9]{0,5})-of-(?P<k>0|[1-9][0-9]{0,5})")
 
 
-def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
+class SplitNames(list):
+    """A split's sequence names that remember where they were read (``source``), for an error naming the file."""
+
+    def __init__(self, names: list[str], source: str) -> None:
+        super().__init__(names)
+        self.source = source
+
+
+def load_split(split: str, data_root: str | Path | None = None) -> SplitNames:
     """Sequence names of a split from ``splits.json`` beside the sequences folder. ``train:fold-I-of-K`` is fold I
     of the split's names sorted and dealt into K folds (every K-th from the I-th), ``train:except-fold-I-of-K`` the
     other folds: cross-validation by sequence."""
     fold = FOLD.fullmatch(split)
     if fold:
-        names, i, k = sorted(load_split(fold["split"], data_root)), int(fold["i"]), int(fold["k"])
+        whole, i, k = load_split(fold["split"], data_root), int(fold["i"]), int(fold["k"])
+        names = sorted(whole)
         if not (2 <= k <= len(names) and 0 <= i < k):
             need = (f"K from 2 to {len(names)} (the split's sequences) and I from 0 to K - 1" if len(names) >= 2
                     else f"a split of 2 or more sequences ({fold['split']!r} holds {len(names)})")
             raise ValueError(f"split {split!r}: a fold I of K needs {need}")
-        return [n for j, n in enumerate(names) if (j % k == i) != bool(fold["rest"])]
+        return SplitNames([n for j, n in enumerate(names) if (j % k == i) != bool(fold["rest"])], whole.source)
     path = resolve_root(data_root).parent / "splits.json"
     splits = read_json(path, "splits file")
     if not isinstance(splits, dict):
@@ -537,17 +546,18 @@ def load_split(split: str, data_root: str | Path | None = None) -> list[str]:
         if shared:
             raise ValueError(f"{path}: splits {split!r} and {other!r} share {len(shared)} sequence(s), e.g. "
                              f"{shared[:3]}; each sequence belongs to one split")
-    return names
+    return SplitNames(names, f"split {split!r} of {path}")
 
 
 def load_sequences(names: list[str] | None = None, data_root: str | Path | None = None) -> list[Sequence]:
     """Sequences of the data root in the OTB layout (all of them when ``names`` is None)."""
     root = resolve_root(data_root)
     available = list_otb_sequences(root)
+    listed = f" (listed by {names.source})" if isinstance(names, SplitNames) else ""
     names = available if names is None else list(names)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise ValueError(f"unknown sequence(s) {unknown} in {root}; available: {available} (a sequence is a folder "
-                         "holding its frames and groundtruth.txt, or OTB's img/ and groundtruth_rect.txt; another "
+        raise ValueError(f"unknown sequence(s) {unknown} in {root}{listed}; available: {available} (a sequence is a "
+                         "folder holding its frames and groundtruth.txt, or OTB's img/ and groundtruth_rect.txt; another "
                          "data set's layout: --layout auto)")
     return [read_otb_sequence(root / n) for n in names]

@@ -62,10 +62,17 @@ def environment(name: str, folder: Path) -> dict[str, str]:
 
 
 def run_config(name: str, folder: str, *notebooks: str) -> None:
-    """Execute notebooks into ``folder`` (in a process started with the configuration's variables)."""
-    for notebook in map(Path, notebooks):
-        print(f"[{name}] {notebook.name}", flush=True)
-        execute(notebook, Path(folder) / notebook.name, {})
+    """Execute notebooks into ``folder`` (in a process started with the configuration's variables). A failed
+    notebook is one line and exit status 1, a Ctrl-C status 130 (the parent says what was kept), not a traceback."""
+    try:
+        for notebook in map(Path, notebooks):
+            print(f"[{name}] {notebook.name}", flush=True)
+            execute(notebook, Path(folder) / notebook.name, {})
+    except (ValueError, OSError) as err:
+        print(f"[{name}] error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def start_config(name: str, out: Path, notebooks: list[Path] | None = None) -> tuple[subprocess.Popen, Path]:

@@ -31,6 +31,7 @@ from ..data.sequences import check_box_scale, data_roots
 from ..data.video import FrameSource, check_video, video_writer
 from ..files import (
     atomic,
+    check_name,
     checked_target,
     json_object,
     output_folder,
@@ -40,6 +41,7 @@ from ..files import (
     writing,
 )
 from ..options import plain_float
+from ..paths import output_root
 from ..tracking.memory import make_memory
 from ..tracking.protocol import check_init_box
 from ..tracking.readout import step_readout
@@ -206,7 +208,8 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
                 check_video(video, summary["frames_tracked"], out / "track.mp4")  # OpenCV reports no failed write
         except BaseException as err:  # an error or an interruption: what was tracked is kept, marked partial
             summary["complete"] = False
-            summary["stopped"] = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            summary["stopped"] = (f"interrupted ({str(err) or 'Ctrl-C'})" if isinstance(err, KeyboardInterrupt)
+                                  else f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
             write_status(keep / "track.json", summary)
             if keep != out:
                 print(f"{out} keeps its earlier complete run; this stopped run's frames are in {keep}",
@@ -214,6 +217,14 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
             raise
         write_status(out / "track.json", summary)
     return summary
+
+
+def default_folder(source: FrameSource) -> Path:
+    """``runs/track/<name>`` under the output root: a folder of frames by its own name (``.`` too), a video by its
+    name without the suffix, leading dots dropped (``.clip.mp4`` makes no hidden folder)."""
+    path = source.path.resolve()
+    name = (path.name if source.paths is not None else path.stem).lstrip(".")
+    return output_root() / "runs" / "track" / check_name(name, "the video's name (or give --out)")
 
 
 def outside_inputs(out: str | Path, source: FrameSource, around_input: bool = True) -> None:

@@ -133,6 +133,10 @@ def test_otb_split_from_splits_json_beside_the_root(tmp_path):
     assert [s.name for s in open_dataset(root)] == ["a", "b"]
     with pytest.raises(ValueError, match="unknown split 'test'"):
         open_dataset(root, split="test")
+    (tmp_path / "splits.json").write_text('{"train": ["b", "c"], "val": ["a"]}')  # c: no such folder
+    for split in ("train", "train:fold-1-of-2"):
+        with pytest.raises(ValueError, match=r"\['c'\] in .*sequences \(listed by split 'train' of .*splits.json\)"):
+            open_dataset(root, split=split)
 
 
 def test_got10k_layout_train_and_test(tmp_path):

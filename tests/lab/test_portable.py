@@ -14,6 +14,7 @@ from stif_core.config import VARIANTS
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.evaluation.harness import evaluate
 from stif_core.lab import notebook as nb
+from stif_core.lab import references
 from stif_core.lab.references import forget, pick_notebooks, tolerances, widened
 from stif_core.lab.report import execute, notebooks_dir
 from stif_core.paths import checkpoint_path, default_data_root, package_file, project_dir, shipped_models
@@ -129,6 +130,21 @@ def test_a_real_cpu_widens_only_the_tolerances_it_moves_further():
     assert table["01 a"]["moved_in"] == ["all-sse", "zen5"]
     assert table["01 b"] == {"value": 2.0, "tol": 0.002, "spread": 0.0, "moved_in": []}
     assert table["01 c"]["tol"] == 0.1 and table["01 c"]["spread"] == 0.02  # 3 x 0.01 < 0.1: kept
+
+
+@pytest.mark.parametrize("stop, status, err", [(ValueError("01_x.ipynb failed: NameError: y"), 1,
+                                                 "[plain] error: 01_x.ipynb failed: NameError: y\n"),
+                                                (KeyboardInterrupt(), 130, "")])
+def test_a_configuration_that_fails_or_is_stopped_exits_with_a_line_not_a_traceback(monkeypatch, capsys, tmp_path,
+                                                                                      stop, status, err):
+    """The process of one configuration: its parent names the folder and says what was kept."""
+    def execute(*args):
+        raise stop
+
+    monkeypatch.setattr(references, "execute", execute)
+    with pytest.raises(SystemExit) as ended:
+        references.run_config("plain", str(tmp_path), "01_x.ipynb")
+    assert ended.value.code == status and capsys.readouterr().err == err
 
 
 def test_a_partial_study_re_measures_only_the_chosen_notebooks(tmp_path):

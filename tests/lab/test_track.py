@@ -15,7 +15,7 @@ from stif_core.data.synthetic import synthetic_clip
 from stif_core.data.video import FrameSource, sequence_video
 from stif_core.evaluation.harness import track_sequence
 from stif_core.files import output_folder, write_text
-from stif_core.lab.track import parse_box, track_video
+from stif_core.lab.track import default_folder, parse_box, track_video
 from stif_core.tracking.tracker import STIFTracker
 
 
@@ -82,7 +82,7 @@ def test_an_interrupted_run_keeps_its_frames_and_says_it_is_partial(tmp_path, tr
         track_video(Interrupted(folder / "clip.mp4"), np.array([100, 80, 40, 30.0]), STIFTracker(model),
                     tmp_path, progress=False)
     status = json.loads((tmp_path / "track.json").read_text())
-    assert (status["complete"], status["frames_tracked"], status["stopped"]) == (False, 7, "KeyboardInterrupt")
+    assert (status["complete"], status["frames_tracked"], status["stopped"]) == (False, 7, "interrupted (Ctrl-C)")
     assert len((tmp_path / "boxes.txt").read_text().splitlines()) == 7
     assert len(pd.read_csv(tmp_path / "frames.csv")) == 7
 
@@ -129,6 +129,21 @@ def test_a_link_planted_at_an_output_is_refused_before_any_frame(tmp_path, track
                     progress=False)
     assert victim.read_text() == "keep" and sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "boxes.txt"]  # no track.json of a stopped run: nothing was tracked
+
+
+def test_the_default_folder_is_named_by_the_video_or_the_folder_and_never_hidden(tmp_path, tracked, monkeypatch):
+    folder, _ = tracked
+    monkeypatch.setenv("STIF_OUTPUT", str(tmp_path))
+    hidden = tmp_path / ".clip.v2.mp4"
+    shutil.copyfile(folder / "clip.mp4", hidden)
+    frames = tmp_path / "walk.v2"
+    frames.mkdir()
+    for i in (1, 2):
+        cv2.imwrite(str(frames / f"{i:08d}.jpg"), np.zeros((30, 40, 3), np.uint8))
+    monkeypatch.chdir(frames)
+    runs = tmp_path / "runs" / "track"
+    assert [default_folder(FrameSource(p)) for p in (hidden, frames, ".")] == [runs / "clip.v2", runs / "walk.v2",
+                                                                                runs / "walk.v2"]
 
 
 def test_a_box_is_four_numbers():

@@ -59,6 +59,11 @@ def test_cached_samples_are_the_samples(tmp_path):
         torch.testing.assert_close(stored["query_features"], features[-1], rtol=2e-3, atol=2e-3)
 
 
+def test_a_cache_of_a_cuda_config_says_it_is_encoded_on_the_cpu(tmp_path):
+    with pytest.warns(UserWarning, match="encoded on the CPU; the config's device 'cuda' is the training's"):
+        build_feature_cache(tiny_config(tmp_path / "run", device="cuda"), tmp_path / "cache", progress=False)
+
+
 def test_a_run_on_the_cache_trains_as_a_run_on_the_crops(tmp_path):
     plain = tiny_config(tmp_path / "plain")
     cache = build_feature_cache(plain, tmp_path / "cache", progress=False)

@@ -270,6 +270,10 @@ def test_a_run_that_never_reached_a_checkpoint_leaves_nothing_to_the_next(tmp_pa
     assert any(not torch.equal(old[k], new[k]) for k in old)
     assert read_metadata(tmp_path / "run" / "best.safetensors")["recipe"] == json.dumps(recipe(second.cfg),
                                                                                          sort_keys=True)
+    (tmp_path / "run" / "best.safetensors").unlink()  # the same command again, on a finished run: no step left
+    with pytest.warns(UserWarning, match="best.safetensors is missing: the weights at the lowest val loss are lost"):
+        Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, steps=2, lr=0.001)).fit(
+            progress=False)
 
 
 def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, monkeypatch):
