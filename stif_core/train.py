@@ -462,7 +462,7 @@ class Trainer:
             save_weights(self.model, final, self.weights_metadata())
         if validating and not (self.out / "best.safetensors").exists():  # deleted since: no step left to rewrite it
             warnings.warn(f"{self.out / 'best.safetensors'} is missing: the weights at the lowest val loss are lost; "
-                          "train again in another --out to select them")
+                          "train again in another --out to select them", stacklevel=2)
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
@@ -585,7 +585,8 @@ def build_feature_cache(cfg: TrainConfig, out: str | Path, progress: bool = True
                          "learns, so no cache can hold them")
     outside_the_data(cfg, out, "feature cache folder")
     if cfg.device == "cuda":  # the config's device is the training's; the frozen trunk's features are encoded once
-        warnings.warn("the feature cache is encoded on the CPU; the config's device 'cuda' is the training's")
+        warnings.warn("the feature cache is encoded on the CPU; the config's device 'cuda' is the training's",
+                      stacklevel=2)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg.preset, cfg.variant, device="cpu", **cfg.model).eval()

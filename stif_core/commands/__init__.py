@@ -28,9 +28,10 @@ COMMANDS = (demo, train, cache, crossval, sweep, evaluate, compare, bench, repor
 
 def interruptible(run):
     """``run`` with SIGTERM an interruption as Ctrl-C is (``KeyboardInterrupt`` carrying the signal's name: the
-    command keeps what it did and ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it stops one line, not a traceback
-    from whatever code it lands in (a clean-up, an ``atexit`` callback): it is ignored, the stop goes on. A signal
-    the process started ignoring stays ignored, as a background job of a script ignores SIGINT from its start."""
+    command keeps what it did and ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it
+    stops one line, not a traceback from whatever code it lands in (a clean-up, an ``atexit`` callback): it is
+    ignored, the stop goes on. A signal the process started ignoring stays ignored, as a background job of a script
+    ignores SIGINT from its start."""
     import functools
     import signal
     import sys

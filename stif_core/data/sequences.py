@@ -558,6 +558,6 @@ def load_sequences(names: list[str] | None = None, data_root: str | Path | None 
     unknown = [n for n in names if n not in available]
     if unknown:
         raise ValueError(f"unknown sequence(s) {unknown} in {root}{listed}; available: {available} (a sequence is a "
-                         "folder holding its frames and groundtruth.txt, or OTB's img/ and groundtruth_rect.txt; another "
-                         "data set's layout: --layout auto)")
+                         "folder holding its frames and groundtruth.txt, or OTB's img/ and groundtruth_rect.txt; "
+                         "another data set's layout: --layout auto)")
     return [read_otb_sequence(root / n) for n in names]
