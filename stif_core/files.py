@@ -167,6 +167,17 @@ def make_parents(root: Path, path: Path) -> None:
             raise ValueError(f"{folder} is a file, not a folder")
 
 
+def listed_below(root: Path, path: Path) -> bool:
+    """Whether the manifest of a folder between ``root`` and ``path`` lists ``path`` (a file a process wrote in a
+    subfolder of a held folder: a notebook kernel's record in its configuration's folder)."""
+    for folder in path.parents:
+        if folder == root:
+            return False
+        if str(path.relative_to(folder)) in (read_manifest(folder) or {}):
+            return True
+    return False
+
+
 def checked_target(path: str | Path) -> Path:
     """``path`` (absolute) where a write may land: never a link, nor a file of the user's. Inside an output folder
     held by this process: every folder on the way from its root is a real folder, an existing file must be one
@@ -186,7 +197,7 @@ def checked_target(path: str | Path) -> Path:
     if out is not None:
         rel = str(path.relative_to(out.root))
         if rel not in out.files:
-            if path.exists():
+            if path.exists() and not listed_below(out.root, path):
                 raise ValueError(f"{path} exists and was not written by this tool (it is not in {out.root / MANIFEST});"
                                  " it is never overwritten: choose another output folder, or move it away yourself")
             out.files[rel] = out.command

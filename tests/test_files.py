@@ -278,3 +278,21 @@ def test_a_run_stopped_before_it_wrote_a_file_of_its_own_resumes_in_its_folder(t
     (top / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="holds files this package did not write"), output_folder(top, "sweep"):
         pass
+
+
+def test_a_file_listed_in_a_subfolder_is_the_tools_for_the_holder_of_the_folder_above(tmp_path):
+    """``references --notebooks 04`` rewrites each configuration's values.jsonl, which the notebook kernels listed
+    in that configuration's folder; a user's file beside it stays refused."""
+    from stif_core.files import open_append
+
+    out = tmp_path / "spread"
+    with output_folder(out, "references"):
+        fresh_folder(out / "plain")
+    with open_append(out / "plain" / "values.jsonl") as f:  # a kernel's record: it holds no folder
+        f.write("{}\n")
+    (out / "plain" / "notes.txt").write_text("mine")
+    with output_folder(out, "references"):
+        write_text(out / "plain" / "values.jsonl", "")
+        with pytest.raises(ValueError, match="notes.txt exists and was not written by this tool"):
+            write_text(out / "plain" / "notes.txt", "x")
+    assert (out / "plain" / "values.jsonl").read_text() == "" and (out / "plain" / "notes.txt").read_text() == "mine"
