@@ -210,6 +210,12 @@ def ratio_to_csrt(rows: list[dict], name: str) -> tuple[float, float, float]:
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
+def timed_frames(frames: int, preset: str, device: str) -> int:
+    """Frames a speed row tracks: those asked, the paper network on a CPU (slow) a fifth of them, at least 10 and
+    never more than asked."""
+    return frames if preset == "lite" or device == "cuda" else min(frames, max(10, frames // 5))
+
+
 def run(data_root: str | None = None, checkpoint: str | None = None, frames: int = 100,
         memory_sequence: str = "dog1", json_path: str | None = None, profile: bool = False,
         rounds: int = 3, search_size: int | None = None) -> dict:
@@ -233,7 +239,7 @@ def run(data_root: str | None = None, checkpoint: str | None = None, frames: int
                 model = load_model(checkpoint, device=d)
             else:
                 model = build_model(preset, "full", device=d, pretrained=preset == "lite").eval()
-            n = frames if preset == "lite" or d == "cuda" else max(10, frames // 5)
+            n = timed_frames(frames, preset, d)
             fast = {}  # ONNX Runtime at the model's crop and at the fast search (a bad size fails before any timing)
             if preset == "lite" and d == "cpu":
                 fast = {"stif-lite-onnx": (d, STIFTracker(model, engine="onnx"), n, None),

@@ -77,6 +77,13 @@ def test_the_memory_curve_tracks_the_frames_asked_and_no_more(model):
     assert memory_curve(STIFTracker(model), seq, 50, every=5, progress=False)[-1]["frames"] == 12
 
 
+def test_a_speed_row_tracks_no_more_frames_than_asked():
+    from stif_core.lab.bench import timed_frames
+
+    assert [timed_frames(n, "paper", "cpu") for n in (3, 40, 100)] == [3, 10, 20]
+    assert [timed_frames(3, "lite", "cpu"), timed_frames(100, "paper", "cuda")] == [3, 100]
+
+
 def test_an_export_made_under_a_knockout_keeps_it(model):
     from stif_core.model.knockouts import knock_out
 
