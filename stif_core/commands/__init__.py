@@ -30,19 +30,24 @@ def interruptible(run):
     """``run`` with SIGTERM an interruption as Ctrl-C is (``KeyboardInterrupt`` carrying the signal's name: the
     command keeps what it did and ``interrupted: ...`` is printed), and with a second Ctrl-C or SIGTERM while it
     stops one line, not a traceback from whatever code it lands in (a clean-up, an ``atexit`` callback): it is
-    ignored, the stop goes on. A signal the process started ignoring stays ignored, as a background job of a script
-    ignores SIGINT from its start."""
+    ignored, the stop goes on (silently for the same signal within a second: one stop sent to the process and its
+    group). A signal the process started ignoring stays ignored, as a background job of a script ignores SIGINT
+    from its start."""
     import functools
     import signal
     import sys
     import threading
+    import time
 
     def stop(signum, frame):
+        now = time.monotonic()
         if stopping:
-            print(f"stif_core: already stopping (signal {signum} ignored); kill -9 {os.getpid()} ends it at once",
-                  file=sys.stderr, flush=True)
+            first, at = stopping[0]  # the same signal within a second is one stop sent twice (timeout -s INT
+            if signum != first or now - at > 1:  # signals the command, then its process group)
+                print(f"stif_core: already stopping (signal {signum} ignored); kill -9 {os.getpid()} ends it at "
+                      "once", file=sys.stderr, flush=True)
             return
-        stopping.append(signum)
+        stopping.append((signum, now))
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     @functools.wraps(run)
@@ -57,7 +62,7 @@ def interruptible(run):
         try:
             return run(args)
         except KeyboardInterrupt:
-            interrupted = stopping.append(signal.SIGINT) or True  # a Ctrl-C of Python's own counts too
+            interrupted = stopping.append((signal.SIGINT, time.monotonic())) or True  # Python's own Ctrl-C too
             raise
         finally:  # the command line keeps the quiet handler for the interpreter's exit; a caller gets its own back
             spec = getattr(sys.modules.get("__main__"), "__spec__", None)
@@ -65,5 +70,5 @@ def interruptible(run):
                 for s, handler in before.items():
                     signal.signal(s, handler)
 
-    stopping: list[int] = []
+    stopping: list[tuple[int, float]] = []  # the first stop's signal and time
     return wrapped

@@ -490,3 +490,26 @@ def test_sigterm_is_an_interruption_and_a_second_signal_while_stopping_is_one_li
     assert cleaned == [True]
     err = capsys.readouterr().err
     assert "already stopping (signal 2 ignored)" in err and len(err.splitlines()) == 1
+
+
+def test_one_stop_sent_to_the_process_and_then_its_group_is_one_stop_without_a_line(capsys):
+    """``timeout -s INT`` signals the command and then its process group: the second SIGINT is the same stop."""
+    from stif_core.commands import interruptible
+
+    started = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # the group's copy
+            time.sleep(0.05)
+            raise
+
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+            interruptible(run)(None)
+    finally:
+        signal.signal(signal.SIGINT, started)
+    assert capsys.readouterr().err == ""
