@@ -297,26 +297,43 @@ def set_trunks_trainable(model: torch.nn.Module, trainable: bool) -> None:
             m.eval()
 
 
+def config_changes(saved: dict, asked: dict) -> str:
+    """The fields whose values differ, as ``k=saved (now asked)``; empty when none does."""
+    changed = sorted(k for k in saved.keys() | asked.keys() if saved.get(k) != asked.get(k))
+    return ", ".join(f"{k}={saved.get(k)!r} (now {asked.get(k)!r})" for k in changed)
+
+
+def join_processes(device: str) -> tuple[torch.device, bool, int, int]:
+    """This process's device, whether it is one of several (``torchrun``: ``$WORLD_SIZE`` > 1), its rank and the
+    number of processes; several join one process group (NCCL on GPUs, each its ``$LOCAL_RANK``'s, else gloo)."""
+    dev = resolve_device(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return dev, False, 0, 1
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dev, True, dist.get_rank(), dist.get_world_size()
+
+
+def sgd(model: torch.nn.Module, lr: float) -> torch.optim.SGD:
+    """SGD with momentum over two parameter groups: the trunks' at ``TRUNK_LR_MULT`` times the others' rate (each
+    group's ``mult``, applied by ``lr_at``'s caller at every step)."""
+    trunk = {id(p) for p in trunk_parameters(model)}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in trunk], "mult": 1.0},
+              {"params": [p for p in model.parameters() if id(p) in trunk], "mult": TRUNK_LR_MULT}]
+    return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        self.device = resolve_device(cfg.device)
-        if self.distributed:
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        self.rank = dist.get_rank() if self.distributed else 0
-        self.world = dist.get_world_size() if self.distributed else 1
+        self.device, self.distributed, self.rank, self.world = join_processes(cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.preset, cfg.variant, device=str(self.device.type), **cfg.model)
         self.model.to(self.device)
-        trunk = {id(p) for p in trunk_parameters(self.model)}
-        groups = [{"params": [p for p in self.model.parameters() if id(p) not in trunk], "mult": 1.0},
-                  {"params": [p for p in self.model.parameters() if id(p) in trunk], "mult": TRUNK_LR_MULT}]
-        self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        self.optimizer = sgd(self.model, cfg.lr)
         self.net = self.model
         if self.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -349,11 +366,8 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return
         state = read_checkpoint(self.checkpoint_path, self.device)
-        asked = asdict(self.cfg) | {"out": state["config"].get("out")}
-        if state["config"] != asked:
-            changed = sorted(k for k in state["config"].keys() | asked.keys()
-                             if state["config"].get(k) != asked.get(k))
-            was = ", ".join(f"{k}={state['config'].get(k)!r} (now {asked.get(k)!r})" for k in changed)
+        was = config_changes(state["config"], asdict(self.cfg) | {"out": state["config"].get("out")})
+        if was:
             raise ValueError(f"{self.checkpoint_path} was written by another training config ({was}); resume with "
                              "the same options, or use another --out")
         try:
