@@ -6,8 +6,9 @@ the rounding of float16 storage, for the cost of the layers that learn (``docs/d
 Files: ``features.npy`` (L, N + 1, Ct, H', W') float16, the memory crops then the query crop of each sample;
 ``masks.npy`` (L, N, 4) int16, each memory mask's rectangle (columns x0:x1, rows y0:y1: a box's mask is one);
 ``query_boxes.npy`` (L, 4) float32; ``positive.npy`` and ``skipped.npy`` (L,); ``cache.json``: what the samples
-are (``key``) and how many are written (``done``). A build stopped part way resumes from ``done``; a cache of other
-samples is refused with the options that differ. One seed's cache of the lite recipe: 19,200 samples, 9.5 GB.
+are (``key``), how many are written (``done``) and, once complete, a digest of the arrays' contents
+(``content_digest``). A build stopped part way resumes from ``done``; a cache of other samples, or with an array
+file of another cache, is refused. One seed's cache of the lite recipe: 19,200 samples, 9.5 GB.
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def fill_cache(samples: TrackingSamples, trunk, key: dict, out: Path, batch_size
             if b % FLUSH_EVERY == 0 or done == length:  # the data on disk before the count that promises it
                 for array in arrays.values():
                     array.flush()
-                write_record(meta_path, key, done)
+                write_record(meta_path, key, done, content_digest(arrays) if done == length else None)
     bar.close()
     if not meta_path.is_file():  # nothing was left to encode
         write_record(meta_path, key, done)
@@ -143,8 +144,24 @@ def reserved(arrays: dict[str, np.memmap]) -> dict[str, np.memmap]:
     return arrays
 
 
-def write_record(path: Path, key: dict, done: int) -> None:
-    write_text(path, json.dumps({"key": key, "done": done}, indent=2))
+def write_record(path: Path, key: dict, done: int, content: str | None = None) -> None:
+    """``cache.json``: the samples' key, the count written and, once complete, ``content_digest``."""
+    write_text(path, json.dumps({"key": key, "done": done} | ({"content": content} if content else {}), indent=2))
+
+
+SAMPLED_ROWS = 16  # rows of each array a content digest reads: another cache's file differs in every row
+
+
+def content_digest(arrays: dict[str, np.ndarray]) -> str:
+    """BLAKE2b (16 bytes, hex) over each array's dtype, shape and ``SAMPLED_ROWS`` rows spread over it: an array
+    file of another cache (another seed's features copied in) changes it, for a few MB read of 9.5 GB."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = arrays[name]
+        digest.update(f"{name} {array.dtype} {array.shape}".encode())
+        for row in sorted(set(np.linspace(0, len(array) - 1, SAMPLED_ROWS).astype(int).tolist())):
+            digest.update(np.ascontiguousarray(array[row]).tobytes())
+    return digest.hexdigest()
 
 
 def rebuild(path: Path, problem: str) -> ValueError:
@@ -213,6 +230,9 @@ class CachedSamples(Dataset):
             raise ValueError(f"feature cache {self.folder} is incomplete ({meta['done']} of {key['length']} "
                              "samples): run the same cache command again to finish it")
         self.arrays = open_arrays(self.folder, "r", key["length"])
+        if meta.get("content") != content_digest(self.arrays):
+            raise rebuild(self.folder / META, "does not describe the array files beside it (one was replaced or "
+                                              "edited since the cache was built)")
         self.size = key["sampling"]["crop_size"]
 
     def __len__(self) -> int:

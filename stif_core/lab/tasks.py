@@ -10,6 +10,7 @@ finished task with its key; a later batch with the same ledger keeps those and r
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import signal
@@ -22,6 +23,7 @@ from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..data.digests import file_digest
 from ..files import json_object, write_text
 
 RETRIES = 3  # attempts after a worker's death (Ray's); an exception raised by the task itself is never retried
@@ -38,7 +40,7 @@ class Task:
     fn: Callable
     kwargs: dict
     key: dict = field(default_factory=dict)
-    output: str | None = None  # a file the task writes: a recorded result is kept only while it exists
+    output: str | None = None  # a file the task writes: a recorded result is kept only while it holds those bytes
     cpus: float = 1
     gpus: float = 0
 
@@ -152,6 +154,13 @@ def check_where(address: str | None, use_ray: bool) -> None:
         check_head(cluster_address(address))
 
 
+def output_digest(task: Task) -> str | None:
+    """The digest of the file ``task`` writes ("-" where there is none yet); None for a task without one."""
+    if task.output is None:
+        return None
+    return file_digest(Path(task.output)) if Path(task.output).is_file() else "-"
+
+
 def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_ray: bool = True,
               ledger: Path | None = None) -> dict[str, dict]:
     """Run ``tasks`` (on Ray when installed and ``use_ray``; ``address`` needs Ray) and return each one's result
@@ -162,7 +171,7 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
     check_where(address, use_ray)
     kept = json_object(ledger) if ledger is not None else {}
     results = {t.label: kept[t.label] for t in tasks if t.label in kept and kept[t.label].get("key") == plain(t.key)
-               and (t.output is None or Path(t.output).is_file())}
+               and kept[t.label].get("output") == output_digest(t)}  # another run's file at its path: run again
     for label in results:
         print(f"kept: {label} (finished before, {ledger})", flush=True)
     todo = [t for t in tasks if t.label not in results]
@@ -175,13 +184,18 @@ def run_tasks(tasks: list[Task], address: str | None = None, cpus: int = 2, use_
             if not torch.cuda.is_available():  # Ray would wait for a GPU for ever
                 raise ValueError("the tasks ask for a GPU each (--device cuda) and this machine has none: give "
                                  "--device cpu, or --address of a Ray cluster with GPU nodes")
+        need = max(t.cpus for t in todo)
+        if on_ray_here and not cluster and need > cpus:  # a local Ray would wait for ever for the CPUs
+            raise ValueError(f"a task asks for {need:g} CPUs (a training's threads and loader processes) and --jobs "
+                             f"{cpus:g} gives this machine's Ray {cpus:g}: give --jobs {math.ceil(need)} or more")
         if use_ray and not on_ray_here:
             print(f"{INSTALL}; the tasks run in this machine's processes", flush=True)
         jobs = max(1, min(len(todo), int(cpus // max(t.cpus for t in todo))))
         stream = on_ray(todo, address, cpus) if on_ray_here else on_processes(todo, jobs)
         keys = {t.label: plain(t.key) for t in todo}
+        by_label = {t.label: t for t in todo}
         for label, result in stream:
-            results[label] = plain(result | {"key": keys[label]})
+            results[label] = plain(result | {"key": keys[label], "output": output_digest(by_label[label])})
             print(f"done {len(results)}/{len(tasks)}: {label} ({result['seconds']:.0f} s, node "
                   f"{result['node'][:12]})", flush=True)
             if ledger is not None:

@@ -19,7 +19,7 @@ from stif_core.data.sequences import FrameError, read_otb_sequence
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.data.video import FrameSource
 from stif_core.evaluation.results import read_metrics
-from stif_core.feature_cache import ARRAYS, META, CachedSamples
+from stif_core.feature_cache import ARRAYS, META, CachedSamples, content_digest
 from stif_core.lab.book import check_notebooks
 from stif_core.lab.report import suite
 from stif_core.paths import default_data_root
@@ -112,7 +112,8 @@ def write_cache(folder, length=4):
     for name, (dtype, _) in ARRAYS.items():
         open_memmap(folder / f"{name}.npy", "w+", dtype, shapes[name]).flush()
     key = {"length": length, "sampling": {"crop_size": 16}}
-    (folder / META).write_text(json.dumps({"key": key, "done": length}))
+    content = content_digest({name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS})
+    (folder / META).write_text(json.dumps({"key": key, "done": length, "content": content}))
     return key
 
 

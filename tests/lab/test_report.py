@@ -128,6 +128,19 @@ def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
     if ray_installed():  # a head that is not there: refused at once, where Ray retries for minutes
         with pytest.raises(ValueError, match="--address 127.0.0.1:1: no Ray head answers there"):
             run_tasks(tasks, address="127.0.0.1:1")
+    src, out = tmp_path / "fast.ipynb", tmp_path / "out.ipynb"  # a task's output another run then overwrote
+    src.write_text("fast")
+    writes = Task("nb", shutil.copyfile, {"src": str(src), "dst": str(out)}, key={"fast": True}, output=str(out))
+    run_tasks([writes], use_ray=False, ledger=ledger)
+    out.write_text("an interrupted --full run's half")
+    capsys.readouterr()
+    run_tasks([writes], use_ray=False, ledger=ledger)
+    assert "kept: nb" not in capsys.readouterr().out and out.read_text() == "fast"
+    run_tasks([writes], use_ray=False, ledger=ledger)
+    assert "kept: nb" in capsys.readouterr().out
+    if ray_installed():  # a task wider than the local Ray would wait for ever: refused before Ray starts
+        with pytest.raises(ValueError, match="asks for 2 CPUs .* --jobs 1 gives this machine's Ray 1: give --jobs 2"):
+            run_tasks([Task("t3", shutil.which, {"cmd": "sh"}, cpus=2)], cpus=1)
     if not torch.cuda.is_available():  # a GPU task here would wait for ever on a local Ray: refused before it
         gpu = [Task("t2", shutil.which, {"cmd": "sh"}, gpus=1)]
         for use_ray in (False, True):

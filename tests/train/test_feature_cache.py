@@ -117,6 +117,10 @@ def test_a_cache_of_other_samples_is_refused(tmp_path):
         build_feature_cache(tiny_config(tmp_path / "run", seed=1), cache, progress=False)
     with pytest.raises(ValueError, match="trains the trunk from step 1"):
         tiny_config(tmp_path / "free", freeze_backbone_steps=1, feature_cache=str(cache))
+    other = build_feature_cache(tiny_config(tmp_path / "run1", seed=1), tmp_path / "cache1", progress=False)
+    (cache / "features.npy").write_bytes((other / "features.npy").read_bytes())  # another seed's features copied in
+    with pytest.raises(ValueError, match="cache.json does not describe the array files beside it"):
+        Trainer(tiny_config(tmp_path / "swapped", feature_cache=str(cache))).fit(progress=False)
 
 
 def test_a_cut_cache_is_refused_by_the_build_that_would_resume_it(tmp_path):
