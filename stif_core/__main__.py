@@ -7,6 +7,14 @@ import sys
 import traceback
 import warnings
 
+OUT_OF_MEMORY = ("can't allocate memory", "could not allocate", "out of memory", "could not create a primitive")
+
+
+def out_of_memory(err: RuntimeError) -> bool:
+    """Whether a library's ``RuntimeError`` is an allocation that failed: PyTorch's allocator, the ONNX export's
+    bytes, oneDNN's primitives (which fail to build when they get no memory)."""
+    return any(words in str(err).lower() for words in OUT_OF_MEMORY)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse and run one command. A user-facing error (bad input, a file or folder that cannot be used) prints one
@@ -19,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted while starting; nothing was written", file=sys.stderr)
         return 130
+    except MemoryError:  # e.g. under a tight ulimit -v: PyTorch alone needs several hundred MB
+        print("error: too little memory to start (importing PyTorch); nothing was written", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m stif_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -39,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except MemoryError:  # e.g. under a tight ulimit -v
+    except (MemoryError, RuntimeError) as err:  # e.g. under a tight ulimit -v: Python's, PyTorch's or oneDNN's
+        if not (isinstance(err, MemoryError) or out_of_memory(err)):
+            raise
         if args.verbose:
             traceback.print_exc()
         print(f"error: {args.command} ran out of memory; {next(c.RESUME for c in COMMANDS if c.run is args.run)}",

@@ -67,8 +67,9 @@ class FrameSource:
     def open_capture(self) -> cv2.VideoCapture:
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
-            raise FrameError(f"{self.path} is not a video OpenCV can open (MP4, AVI, MOV, MKV, WebM; an MP4 cut "
-                             "short loses its index and cannot be opened)")
+            raise FrameError(f"OpenCV cannot open {self.path} as a video: not MP4, AVI, MOV, MKV or WebM, an MP4 cut "
+                             "short (it loses its index), or too little memory to start its decoder (a line from "
+                             "OpenCV above, 'Could not open codec', says so)")
         return capture
 
     def checked(self, frame: Frame) -> Frame:

@@ -212,14 +212,27 @@ def test_an_option_that_would_be_ignored_is_one_line(tmp_path, monkeypatch, caps
     assert message in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
-def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. "
+                                                               "DefaultCPUAllocator: can't allocate memory"),
+                                   RuntimeError("could not create a primitive")])  # PyTorch's, oneDNN's words
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys, error):
     def exhausted(args):
-        raise MemoryError
+        raise error
 
     for command in COMMANDS:
         monkeypatch.setattr(command, "run", exhausted)
     assert main(["compare", "--metrics", "m.json"]) == 2
     assert capsys.readouterr().err == "error: compare ran out of memory; nothing was written\n"
+
+
+def test_another_runtime_error_is_not_taken_for_memory(monkeypatch):
+    def broken(args):
+        raise RuntimeError("shape mismatch")
+
+    for command in COMMANDS:
+        monkeypatch.setattr(command, "run", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # a bug keeps its traceback
+        main(["compare", "--metrics", "m.json"])
 
 
 @pytest.mark.parametrize("args", [["book", "--out", "{root}/book"], ["book", "--out", "{tmp}/b", "--browser-check",
