@@ -34,7 +34,7 @@ def run(args) -> None:
         from ..machine import conditions
 
         machine = conditions()
-        print_training_profile(args.training, training_profile(args.training), machine)
+        print_training_profile(args.training, training_profile(args.training, data_root=args.data_root), machine)
     else:
         from ..lab.bench import run as bench
 

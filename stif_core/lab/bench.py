@@ -127,10 +127,10 @@ def bench_sequence(name: str, data_root: str | None) -> Sequence:
         return synthetic_clip(300, seed=0, name=f"synthetic (standing in for {name})")
 
 
-def training_profile(config: str, batches: int = 3) -> dict[str, float]:
+def training_profile(config: str, batches: int = 3, data_root: str | None = None) -> dict[str, float]:
     """Seconds per training batch of ``config``'s recipe at its first step, in this process, by part: decode,
     samples (decode included), trunk forward, step (trunk included) and cached step (on the trunk's features, as a
-    feature cache gives them). The first batch warms up and is not counted."""
+    feature cache gives them); ``data_root`` overrides the config's. The first batch warms up and is not counted."""
     import tempfile
 
     from torch.utils.data import default_collate
@@ -140,7 +140,7 @@ def training_profile(config: str, batches: int = 3) -> dict[str, float]:
     from ..train import TrainConfig, Trainer, sampling_config, set_trunks_trainable, training_sequences
 
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig.load(config, out=out)
+        cfg = TrainConfig.load(config, out=out, data_root=data_root)
         trainer = Trainer(cfg)
         data = TrackingSamples(training_sequences(cfg), sampling_config(cfg), length=batches * cfg.batch_size,
                                seed=cfg.seed, model=trainer.model.cfg)

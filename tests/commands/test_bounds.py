@@ -13,7 +13,7 @@ from stif_core.commands import COMMANDS
 from stif_core.config import MODEL_RANGES, ModelConfig, make_config
 from stif_core.data.sampling import SAMPLING_RANGES, SamplingConfig
 from stif_core.options import MAX_JOBS
-from stif_core.paths import default_data_root
+from stif_core.paths import default_data_root, project_dir
 from stif_core.tracking import search
 from stif_core.tracking.search import SearchRegion, check_fits
 from stif_core.tracking.tracker import STIFTracker
@@ -223,6 +223,12 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys, error):
         monkeypatch.setattr(command, "run", exhausted)
     assert main(["compare", "--metrics", "m.json"]) == 2
     assert capsys.readouterr().err == "error: compare ran out of memory; nothing was written\n"
+
+
+def test_bench_training_reads_the_data_root_given(tmp_path, capsys):
+    assert main(["bench", "--training", str(project_dir() / "configs" / "lite.json"), "--data-root",
+                 str(tmp_path / "nowhere")]) == 2
+    assert f"no sequences folder at {tmp_path / 'nowhere'}" in capsys.readouterr().err
 
 
 def test_another_runtime_error_is_not_taken_for_memory(monkeypatch):
