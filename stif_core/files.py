@@ -36,6 +36,7 @@ LOCK = ".stif_core.lock"  # held by the run writing into a folder; its holder de
 # A write or swap under way (or cut short) by a pid: ``temporary_name``'s, marked so that no user's file matches.
 TEMPORARY = re.compile(r"^\..+\.stif-(\d+)\.(tmp|new|old)(\.[^.]+)?$")
 BOOKKEEPING = (MANIFEST, LOCK, LOCK + ".json")
+SIDE_LOCK = ".stif-lock"  # ``.<name>.stif-lock`` beside a folder built whole (``replace_folder``)
 BAD_NAME_CHARS = re.compile(r"[/\\\x00-\x1f]")
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file-size limit (ulimit -f), a quota
 EXAMPLES = 3  # paths named in a refusal (a folder is walked only until it finds them)
@@ -57,7 +58,8 @@ ACTIVE: dict[Path, Output] = {}  # the output folders this process holds, by roo
 
 def bookkeeping(name: str) -> bool:
     """A file of this module's own (manifest, fragment, lock, a temporary file of some write)."""
-    return name in BOOKKEEPING or bool(FRAGMENT.match(name) or TEMPORARY.match(name))
+    return (name in BOOKKEEPING or bool(FRAGMENT.match(name) or TEMPORARY.match(name))
+            or (name.startswith(".") and name.endswith((SIDE_LOCK, SIDE_LOCK + ".json"))))
 
 
 def manifests(folder: Path) -> list[Path]:
@@ -439,7 +441,7 @@ def replace_folder(target: str | Path, command: str, build, what: str = "--out")
     target = Path(os.path.abspath(target))
     check_replaceable(target, (command,), what)
     writable_dir(target.parent, f"the folder of {what}")
-    with lock_held(target.parent / f".{target.name}.lock", f"{what} {target}", command):
+    with lock_held(target.parent / f".{target.name}{SIDE_LOCK}", f"{what} {target}", command):
         new, old = temporary_name(target, "new"), temporary_name(target, "old")
         for leftover in (new, old):  # this pid's own, from a run cut short
             if leftover.is_dir() and not leftover.is_symlink():

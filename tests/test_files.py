@@ -296,3 +296,16 @@ def test_a_file_listed_in_a_subfolder_is_the_tools_for_the_holder_of_the_folder_
         with pytest.raises(ValueError, match="notes.txt exists and was not written by this tool"):
             write_text(out / "plain" / "notes.txt", "x")
     assert (out / "plain" / "values.jsonl").read_text() == "" and (out / "plain" / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_built_whole_inside_another_does_not_block_the_outer_ones_rebuild(tmp_path):
+    """``book --out bk/sub`` leaves its lock in ``bk``: the tools' bookkeeping, not a file of the user's."""
+    from stif_core.files import replace_folder
+
+    def build(folder):
+        (folder / "index.html").write_text("<html></html>")
+
+    replace_folder(tmp_path / "bk", "book", build)
+    replace_folder(tmp_path / "bk" / "sub", "book", build)
+    replace_folder(tmp_path / "bk", "book", build)
+    assert sorted(p.name for p in (tmp_path / "bk").iterdir() if not p.name.startswith(".")) == ["index.html"]

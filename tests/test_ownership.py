@@ -70,7 +70,7 @@ def test_a_failed_build_keeps_the_previous_output(tmp_path):
     with pytest.raises(ValueError, match="a corrupt notebook"):
         replace_folder(site, "book", broken)
     assert (site / "index.html").read_text() == "good"
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["site"]  # no leftovers
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".stif-lock")) == ["site"]  # no leftovers
 
 
 def test_a_user_folder_is_never_taken_because_of_a_file_name(tmp_path):
