@@ -433,10 +433,10 @@ class Trainer:
         """``fit``'s loop."""
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
+        dataset, validating = self.prepare_data()  # bad data fails before any file is written
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             write_text(self.out / "config.json", json.dumps(asdict(cfg), indent=2))
-        dataset, validating = self.prepare_data()
         self.net.train()
         set_trunks_trainable(self.model, self.step >= cfg.freeze_backbone_steps)
         if cfg.trunk_engine == "onnx" and self.step < cfg.freeze_backbone_steps:

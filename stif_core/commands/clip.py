@@ -2,7 +2,7 @@
 ``track`` on."""
 from __future__ import annotations
 
-RESUME = "the video file may be incomplete: run the command again"
+RESUME = "the video is written whole at the end: no file was written, and an earlier one at that name is kept"
 
 
 def register(sub) -> None:

@@ -1,7 +1,8 @@
 """``python -m stif_core references``: the spread study behind nbval's tolerances (``make references``)."""
 from __future__ import annotations
 
-RESUME = "the configurations run so far are kept in --out: add --reuse to run only the others"
+RESUME = ("the configurations finished before the stop, if any, are kept in --out: add --reuse to run only the others "
+          "(a --widen or --restore run starts over)")
 
 
 def register(sub) -> None:
@@ -9,7 +10,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("references", help="measure the spread of the notebooks' key numbers across CPU "
                                           "configurations and write nbval's tolerances")
-    p.add_argument("--out", default="runs/spread", help="folder of the runs (default: runs/spread)")
+    p.add_argument("--out", help="folder of the runs (default: runs/spread under $STIF_OUTPUT or the project folder)")
     p.add_argument("--configs", nargs="+", help="configurations (default: all; 'plain' is required)")
     p.add_argument("--jobs", type=positive_int(MAX_JOBS, JOBS_BOUND), default=2,
                    help=f"configurations run side by side (at most {MAX_JOBS}: {JOBS_BOUND})")
@@ -27,10 +28,15 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..files import check_name, output_folder, outside_data
     from ..lab import references
-    from ..paths import default_data_root
+    from ..paths import default_data_root, output_root
 
     if args.widen is not None:
         check_name(args.widen, "--widen label")  # before the folder is touched
+    study = [f"--{k}" for k in ("store", "reuse", "configs") if getattr(args, k)]
+    if study and (args.widen is not None or args.restore):
+        raise ValueError(f"{', '.join(study)} belong to the study; --widen and --restore run the notebooks of this "
+                         "machine as it is: give them apart")
+    args.out = args.out or str(output_root() / "runs" / "spread")
     if args.restore or args.notebooks:
         references.pick_notebooks(args.restore or args.notebooks)  # an unknown name, too
     if default_data_root() is not None:

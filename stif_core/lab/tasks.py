@@ -132,15 +132,15 @@ def cluster_address(address: str | None) -> str | None:
 
 
 @cache
-def check_head(address: str) -> None:
-    """``ValueError`` unless something answers at ``address`` (HOST:PORT; checked once a process): Ray itself
-    retries an unreachable head for minutes."""
+def check_head(address: str, given: str = "--address") -> None:
+    """``ValueError`` unless something answers at ``address`` (HOST:PORT; checked once a process), which ``given``
+    named (the option or ``$RAY_ADDRESS``): Ray itself retries an unreachable head for minutes."""
     host, _, port = address.rpartition(":")
     if host and port.isdigit():
         try:
             socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
         except OSError as err:
-            raise ValueError(f"--address {address}: no Ray head answers there ({err.strerror or err}); start one "
+            raise ValueError(f"{given} {address}: no Ray head answers there ({err.strerror or err}); start one "
                              "(ray start --head) or give the address `ray start` printed") from None
 
 
@@ -151,7 +151,7 @@ def check_where(address: str | None, use_ray: bool) -> None:
     if address and not ray_installed():
         raise ValueError(f"--address {address}: {INSTALL}")
     if use_ray and ray_installed() and cluster_address(address):
-        check_head(cluster_address(address))
+        check_head(cluster_address(address), "--address" if address else "$RAY_ADDRESS")
 
 
 def output_digest(task: Task) -> str | None:

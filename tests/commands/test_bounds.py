@@ -202,6 +202,8 @@ def test_a_training_config_out_holds_only_variant_and_seed(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["report", "--train-steps", "5"], "--train-steps sets the steps of --train's trainings"),
     (["bench", "--training", "configs/lite.json", "--json", "x.json"], "--json writes the speed report"),
+    (["references", "--widen", "zen5", "--store"], "--store belong to the study; --widen and --restore run"),
+    (["references", "--restore", "04", "--reuse", "--configs", "plain"], "--reuse, --configs belong to the study"),
     (["eval", "--checkpoint", "stif_lite_full", "--knockouts", ",", "--sequences", "dudek", "--out", "x"],
      "--knockouts ',' names no knock-out"),
 ])

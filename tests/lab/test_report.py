@@ -109,7 +109,7 @@ def test_notebooks_run_as_tasks_and_a_failure_is_raised(tmp_path):
         run_tasks([task("bad", bad, "bad")], use_ray=False)
 
 
-def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
+def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys, monkeypatch):
     import shutil
 
     from stif_core.lab.tasks import Task, ray_installed, run_tasks
@@ -128,6 +128,9 @@ def test_a_finished_task_is_kept_and_a_changed_one_runs_again(tmp_path, capsys):
     if ray_installed():  # a head that is not there: refused at once, where Ray retries for minutes
         with pytest.raises(ValueError, match="--address 127.0.0.1:1: no Ray head answers there"):
             run_tasks(tasks, address="127.0.0.1:1")
+        with monkeypatch.context() as env, pytest.raises(ValueError, match=r"^\$RAY_ADDRESS 127.0.0.1:2: no Ray"):
+            env.setenv("RAY_ADDRESS", "127.0.0.1:2")  # the variable named, not an option the user did not give
+            run_tasks(tasks)
     src, out = tmp_path / "fast.ipynb", tmp_path / "out.ipynb"  # a task's output another run then overwrote
     src.write_text("fast")
     writes = Task("nb", shutil.copyfile, {"src": str(src), "dst": str(out)}, key={"fast": True}, output=str(out))
