@@ -349,7 +349,8 @@ def owned_dir(path: str | Path, what: str = "--out") -> Path:
     # lock's name is left to the lock's own check
     if read_manifest(path) is None and set(unaccounted(path, limit=len(BOOKKEEPING) + 1)) - set(BOOKKEEPING):
         raise ValueError(f"{what} {path} holds files this package did not write (it has no {MANIFEST}); its tools "
-                         "never write among your files: choose a new or empty folder")
+                         "write only into folders they made (and never over a file you put there): choose a new or "
+                         "empty folder")
     return path
 
 
