@@ -13,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", help="weights to time (default: the untrained networks)")
     p.add_argument("--frames", type=positive_int(MAX_STEPS), default=100,
                    help=f"frames tracked per speed figure (at most {MAX_STEPS}; the paper network on a CPU a fifth "
-                        "of them, at least 10); the memory curve tracks 15 times as many (at most the whole sequence)")
+                        "of them, at least 10 where that many are asked); the memory curve tracks 15 times as many "
+                        "(at most the whole sequence)")
     p.add_argument("--rounds", type=positive_int(100), default=3,
                    help="interleaved rounds per speed figure (the median is printed; default 3, at most 100)")
     p.add_argument("--search-size", type=bounded_int(1, MAX_CROP_SIZE),
