@@ -360,6 +360,8 @@ def test_a_stopped_track_keeps_the_earlier_complete_run(tmp_path, monkeypatch):
     assert json.loads((run / "track.json").read_text())["complete"]
     assert (run / "partial" / "boxes.txt").read_text() == "9,9,9,9\n"
     assert json.loads((run / "partial" / "track.json").read_text())["stopped"] == "interrupted (Ctrl-C)"
+    with pytest.raises(KeyboardInterrupt):  # stopped again: its own partial/ is no stranger's
+        track.track_video(Source(), box, object(), tmp_path / "run", progress=False)
     with pytest.raises(KeyboardInterrupt):  # a folder without a complete run keeps the stopped one in place
         track.track_video(Source(), box, object(), tmp_path / "fresh", progress=False)
     assert (tmp_path / "fresh" / "boxes.txt").read_text() == "9,9,9,9\n"

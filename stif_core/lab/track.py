@@ -190,7 +190,8 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
                              + ", ".join(f"{k} {earlier.get(k)!r}, now {setup[k]!r}" for k in changed)
                              + "): give another --out, or delete that folder to track again")
         keep = out / "partial" if earlier.get("complete") is True else out  # where a stopped run's files go
-        if keep != out and keep.exists() and unaccounted(keep):
+        # out's manifest lists what an earlier stopped run kept in partial/: only other files there are a user's
+        if keep != out and keep.exists() and any(Path(p).parts[0] == keep.name for p in unaccounted(out)):
             raise ValueError(f"{keep} holds files this package did not write, where a stopped run would keep its "
                              "frames: move them away")
         for name in ("boxes.txt", "frames.csv", "track.mp4", "track.json"):  # a planted link: refused before tracking
