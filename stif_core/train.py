@@ -34,7 +34,7 @@ from .data.sampling import SamplingConfig, TrackingSamples
 from .data.sequences import Sequence, load_sequences, load_split, resolve_root
 from .data.synthetic import synthetic_clip
 from .device import DEVICES
-from .feature_cache import CachedSamples, trunk_digest, write_cache
+from .feature_cache import CachedSamples, differences, trunk_digest, write_cache
 from .files import (
     discard,
     open_append,
@@ -297,12 +297,6 @@ def set_trunks_trainable(model: torch.nn.Module, trainable: bool) -> None:
             m.eval()
 
 
-def config_changes(saved: dict, asked: dict) -> str:
-    """The fields whose values differ, as ``k=saved (now asked)``; empty when none does."""
-    changed = sorted(k for k in saved.keys() | asked.keys() if saved.get(k) != asked.get(k))
-    return ", ".join(f"{k}={saved.get(k)!r} (now {asked.get(k)!r})" for k in changed)
-
-
 def join_processes(device: str) -> tuple[torch.device, bool, int, int]:
     """This process's device, whether it is one of several (``torchrun``: ``$WORLD_SIZE`` > 1), its rank and the
     number of processes; several join one process group (NCCL on GPUs, each its ``$LOCAL_RANK``'s, else gloo)."""
@@ -366,7 +360,7 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return
         state = read_checkpoint(self.checkpoint_path, self.device)
-        was = config_changes(state["config"], asdict(self.cfg) | {"out": state["config"].get("out")})
+        was = differences(state["config"], asdict(self.cfg) | {"out": state["config"].get("out")})
         if was:
             raise ValueError(f"{self.checkpoint_path} was written by another training config ({was}); resume with "
                              "the same options, or use another --out")
