@@ -3,10 +3,12 @@ demo, train, cache, crossval, sweep, eval, compare, bench, report, health, refer
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
 
+MAP_FAILED = ("failed to map segment", "cannot allocate memory")  # the loader's words for a library it has no room for
 OUT_OF_MEMORY = ("can't allocate memory", "could not allocate", "out of memory", "could not create a primitive")
 
 
@@ -27,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted while starting; nothing was written", file=sys.stderr)
         return 130
-    except MemoryError:  # e.g. under a tight ulimit -v: PyTorch alone needs several hundred MB
-        print("error: too little memory to start (importing PyTorch); nothing was written", file=sys.stderr)
+    except (MemoryError, ImportError, OSError) as err:  # a tight ulimit -v: PyTorch alone needs several hundred MB
+        memory = isinstance(err, MemoryError) or any(words in str(err).lower() for words in MAP_FAILED)
+        why = "too little memory to start (importing PyTorch and OpenCV)" if memory else \
+            f"a library cannot be loaded ({err}); reinstall with pip install ."
+        print(f"error: {why}; nothing was written", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(prog="python -m stif_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show the traceback of an error")
@@ -45,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         kept = next(c.RESUME for c in COMMANDS if c.run is args.run)
         print(f"interrupted: {args.command} stopped; {kept}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output stopped (``| head``): no error, the shell's status for it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit fails no more
+        kept = next(c.RESUME for c in COMMANDS if c.run is args.run)
+        print(f"{args.command} stopped: the program reading its output closed it; {kept}", file=sys.stderr)
+        return 141
     except (ValueError, OSError, TrackerFailure, FloatingPointError) as err:  # bad input, unusable files: one line
         if args.verbose:
             traceback.print_exc()

@@ -25,7 +25,7 @@ from numpy.lib.format import open_memmap
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .data.sampling import TrackingSamples
+from .data.sampling import TrackingSamples, loader_processes
 from .files import WriteError, checked_target, output_folder, read_json, regular_file, write_text, writing
 from .losses import trunk_outputs
 
@@ -62,7 +62,8 @@ def write_cache(samples: TrackingSamples, trunk, key: dict, out: str | Path, bat
     """Encode ``samples`` with ``trunk`` (crops (B, 3, S, S) -> (B, Ct, H', W'), no gradient) into the folder
     ``out`` (held for the build: ``files.output_folder``); ``key`` says what the samples are. Resumes a build of
     the same key; returns ``out``."""
-    with output_folder(out, "cache", "feature cache folder") as out:
+    with output_folder(out, "cache", "feature cache folder") as out, \
+            loader_processes(f"the samples encoded before it are kept in {out}: the same command resumes from them"):
         fill_cache(samples, trunk, key, out, batch_size, workers, progress)
     return out
 

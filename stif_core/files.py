@@ -85,8 +85,21 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
     return files
 
 
-def save_manifest(folder: Path, files: dict[str, str], name: str = MANIFEST) -> None:
-    swap_in(Path(folder) / name, json.dumps({"files": dict(sorted(files.items()))}, indent=1))
+def save_manifest(folder: Path, files: dict[str, str], name: str = MANIFEST, owner: str | None = None) -> None:
+    """The manifest ``name`` of ``folder``: the files the tools wrote there and (``owner``) the command whose
+    output the folder is."""
+    record = ({"command": owner} if owner else {}) | {"files": dict(sorted(files.items()))}
+    swap_in(Path(folder) / name, json.dumps(record, indent=1))
+
+
+def manifest_owner(folder: Path) -> str | None:
+    """The command whose output ``folder`` is (its manifest's ``command``); None when none is recorded."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return None
+    record = read_json(path, "output manifest")
+    owner = record.get("command") if isinstance(record, dict) else None
+    return owner if isinstance(owner, str) else None
 
 
 def swap_in(path: Path, text: str) -> None:
@@ -203,7 +216,7 @@ def checked_target(path: str | Path) -> Path:
                 raise ValueError(f"{path} exists and was not written by this tool (it is not in {out.root / MANIFEST});"
                                  " it is never overwritten: choose another output folder, or move it away yourself")
             out.files[rel] = out.command
-            save_manifest(out.root, out.files)
+            save_manifest(out.root, out.files, owner=out.command)
     return path
 
 
@@ -357,8 +370,8 @@ def owned_dir(path: str | Path, what: str = "--out") -> Path:
 @contextmanager
 def output_folder(path: str | Path, command: str, what: str = "--out"):
     """Hold the output folder ``path`` for the block (``owned_dir``, then its lock; re-entered freely by this
-    process); yields the resolved folder. A folder it made that holds nothing at the end (a refused run) is
-    removed."""
+    process); yields the resolved folder. A folder is the output of one command (its manifest records which):
+    another command's is refused. A folder it made that holds nothing at the end (a refused run) is removed."""
     made = not os.path.lexists(path)
     root = owned_dir(path, what)
     if root in ACTIVE:
@@ -371,21 +384,45 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
     try:
         with lock_held(root / LOCK, f"{what} {root}", command):
             remove_leftovers(root)
-            ACTIVE[root] = Output(root, command, dict(read_manifest(root) or {}))
-            if ACTIVE[root].files or not (root / MANIFEST).is_file():  # the fragments merged; a new folder marked
-                save_manifest(root, ACTIVE[root].files)
+            files, owner = dict(read_manifest(root) or {}), manifest_owner(root)
+            if files and owner not in (None, command):  # one command's files never among another's
+                raise ValueError(f"{what} {root} holds the output of another command ({owner}, e.g. "
+                                 f"{sorted(files)[0]}); each command writes into a folder of its own: choose another "
+                                 "folder")
+            ACTIVE[root] = Output(root, command, files)
+            if files or not (root / MANIFEST).is_file():  # the fragments merged; a new folder marked
+                save_manifest(root, files, owner=command)
                 for fragment in manifests(root)[1:]:
                     fragment.unlink()
             try:
                 yield root
             finally:
-                del ACTIVE[root]
+                with suppress(OSError):  # a manifest that cannot be rewritten now is merged at the next hold
+                    tidy(root, ACTIVE.pop(root).command)
     finally:
         if made and set(os.listdir(root)) <= {LOCK, MANIFEST} and not read_manifest(root):
             for name in (MANIFEST, LOCK):
                 (root / name).unlink(missing_ok=True)
             with suppress(OSError):  # another run took the folder meanwhile
                 root.rmdir()
+
+
+def tidy(root: Path, command: str) -> None:
+    """At the end of a hold: the kernels' fragments merged into ``root``'s manifest, and the files it lists that
+    were never written (a run that failed first) dropped, with the folders made for them left empty."""
+    files = read_manifest(root) or {}
+    gone = [rel for rel in files if not os.path.lexists(root / rel)]
+    for rel in gone:
+        del files[rel]
+    save_manifest(root, files, owner=manifest_owner(root) or command)
+    for fragment in manifests(root)[1:]:
+        fragment.unlink()
+    for rel in gone:
+        for folder in (root / rel).parents:
+            if folder == root:
+                break
+            with suppress(OSError):  # not empty: kept
+                folder.rmdir()
 
 
 def alive(pid: int) -> bool:
@@ -451,7 +488,7 @@ def replace_folder(target: str | Path, command: str, build, what: str = "--out")
         try:
             build(new)
             save_manifest(new, {str(p.relative_to(new)): command for p in new.rglob("*")
-                                if p.is_file() and not p.is_symlink()})
+                                if p.is_file() and not p.is_symlink()}, owner=command)
         except BaseException:
             shutil.rmtree(new)
             raise

@@ -28,9 +28,9 @@ from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
 from . import build_model, resolve_device
-from .checkpoint import atomic_save, save_weights
+from .checkpoint import atomic_save, read_metadata, save_weights
 from .config import ModelConfig, make_config
-from .data.sampling import SamplingConfig, TrackingSamples
+from .data.sampling import SamplingConfig, TrackingSamples, loader_processes
 from .data.sequences import Sequence, load_sequences, load_split, resolve_root
 from .data.synthetic import synthetic_clip
 from .device import DEVICES
@@ -110,8 +110,9 @@ class TrainConfig:
         and ``sampling`` sections merge into the base's (the defaults' ``SECTIONS``), other options replace. ``out``
         may hold ``{variant}`` and ``{seed}``, filled last (``runs/lite_{variant}``: one recipe for every Table 1
         row)."""
-        raw = merge(SECTIONS, read_config(Path(path)))
-        raw.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        own = merge(SECTIONS, read_config(Path(path)))
+        raw = own | given
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - valid)
         if unknown:
@@ -130,8 +131,13 @@ class TrainConfig:
                                  ) from None
         try:
             return cls(**raw)
-        except ValueError as err:  # an option out of its range, the file named
-            raise ValueError(f"{path}: {err}") from None
+        except ValueError as err:  # an option out of its range: the file named, or the options given when it is valid
+            try:
+                cls(**own)
+            except ValueError:
+                raise ValueError(f"{path}: {err}") from None
+            options = ", ".join(f"{k}={v!r}" for k, v in given.items())
+            raise ValueError(f"the options given with {path} ({options}): {err}") from None
 
 
 def read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict:
@@ -340,14 +346,18 @@ class Trainer:
         check_training_fits(self.model.cfg, cfg.batch_size, available_bytes(self.device))
         # rank 0 claims the folder and the others wait: two ranks checking at once would each see the other's mark
         outside_the_data(cfg, cfg.out, "training output folder")
+        made = not os.path.lexists(cfg.out)
         self.out = owned_dir(cfg.out, "training output folder") if self.rank == 0 else \
             Path(cfg.out).resolve()
+        if made and self.rank == 0:  # checked here, made by ``fit`` (which removes it again if the run is refused)
+            self.out.rmdir()
         if self.distributed:
             dist.barrier()
         self.step = 0
         self.best_val = math.inf
         self.trained_on: dict[str, str] | None = None  # the data of the checkpoint resumed from (``data_prints``)
         self.prints: dict[str, str] = {}  # the data of this run (``data_prints``), once it is loaded
+        self.selected: Path | None = None  # the weights the finished run selected (``check_selected``)
         self.resume()
 
     @property
@@ -413,15 +423,10 @@ class Trainer:
         row (live plots). Returns the path of the safetensors weights written at the end. Rank 0 holds the output
         folder for the run (``files.output_folder``: one run at a time)."""
         held = output_folder(self.out, "train", "training output folder") if self.rank == 0 else nullcontext()
-        with held:
-            try:
-                return self.run_steps(progress, on_step, stop_at)
-            except RuntimeError as err:  # PyTorch's one word for a loader process that died (killed, out of memory)
-                if "DataLoader worker" not in str(err):
-                    raise
-                raise OSError(f"a data loader process of the training stopped ({err}); the run keeps its last "
-                              f"checkpoint (every {self.cfg.checkpoint_every} steps) in {self.out}: the same command "
-                              "resumes from it") from None
+        kept = (f"the run keeps its last checkpoint (every {self.cfg.checkpoint_every} steps) in {self.out}: the "
+                "same command resumes from it")
+        with held, loader_processes(kept):
+            return self.run_steps(progress, on_step, stop_at)
 
     def run_steps(self, progress: bool, on_step: Callable[[dict], None] | None, stop_at: int | None) -> Path:
         """``fit``'s loop."""
@@ -468,13 +473,27 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.rank == 0:
             save_weights(self.model, final, self.weights_metadata())
-        if validating and not (self.out / "best.safetensors").exists():  # deleted since: no step left to rewrite it
-            warnings.warn(f"{self.out / 'best.safetensors'} is missing: the weights at the lowest val loss are lost; "
-                          "train again in another --out to select them", stacklevel=2)
+        self.selected = self.check_selected(final) if validating else final
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
         return final
+
+    def check_selected(self, final: Path) -> Path:
+        """The weights the run selected by its lowest val loss: ``best.safetensors``, refused unless its metadata
+        names this run (row, seed, recipe, data, model); deleted since (no step left to rewrite it): a warning,
+        and the last step's ``final``."""
+        best = self.out / "best.safetensors"
+        if not best.exists():
+            warnings.warn(f"{best} is missing: the weights at the lowest val loss are lost; train again in another "
+                          "--out to select them", stacklevel=3)
+            return final
+        meta, own = read_metadata(best), self.weights_metadata() | {"model": read_metadata(final).get("model")}
+        other = [k for k in ("preset", "variant", "seed", "recipe", "data", "model") if meta.get(k) != own[k]]
+        if other or not meta.get("steps", "").isdigit() or int(meta["steps"]) > self.step:
+            raise ValueError(f"{best} was not written by this run (its {', '.join(other) or 'step'} differ); it is "
+                             "never selected: move it away, or train in another --out")
+        return best
 
     def prepare_data(self) -> tuple[TrackingSamples | CachedSamples, bool]:
         """The run's training samples (from the feature cache when it has one) and whether it validates (rank 0,

@@ -9,10 +9,12 @@ from helpers import cli
 from stif_core.files import (
     MANIFEST,
     check_name,
+    checked_target,
     fresh_folder,
     output_folder,
     outside_data,
     read_json,
+    save_manifest,
     writable_dir,
     writable_file,
     write_text,
@@ -259,6 +261,43 @@ def test_a_folder_made_for_a_run_that_wrote_nothing_is_removed_and_any_other_kep
         raise ValueError("refused")
     assert not new.exists() and there.is_dir() and (kept / "boxes.txt").is_file()
     assert (mine / "notes.txt").read_text() == "mine" and (mine / MANIFEST).is_file()
+
+
+def test_a_folder_is_the_output_of_one_command(tmp_path):
+    """``eval --out`` of a ``track`` folder (or any command's folder another's) is refused before a file is
+    written: one command's names never land among another's. The same command, or one that holds a subfolder of
+    its own, goes on."""
+    out = tmp_path / "run"
+    with output_folder(out, "track"):
+        write_text(out / "boxes.txt", "1,2,3,4\n")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(ValueError, match=rf"^--out {out} holds the output of another command \(track, e.g. "
+                                         r"boxes.txt\); each command writes into a folder of its own"):
+        with output_folder(out, "eval"):
+            write_text(out / "metrics.json", "{}")
+    assert sorted(p.name for p in out.iterdir()) == before
+    with output_folder(out, "track"), output_folder(out / "eval", "eval"):
+        write_text(out / "eval" / "metrics.json", "{}")
+    assert (out / "eval" / "metrics.json").is_file()
+
+
+def test_a_failed_run_leaves_no_empty_folder_nor_fragment(tmp_path):
+    """A report that failed after listing its outputs (their folders made) and after a kernel wrote a figure:
+    the folders it never filled are gone, the kernel's fragment is merged into the manifest; a run that wrote
+    nothing leaves no folder at all."""
+    out = tmp_path / "report"
+    with pytest.raises(ValueError, match="a notebook failed"), output_folder(out, "report"):
+        checked_target(out / "ablation" / "full" / "10_ablation.ipynb")
+        (out / "fig.png").write_bytes(b"png")  # a kernel's figure: it holds no folder, it leaves a fragment
+        save_manifest(out, {"fig.png": "ipykernel_launcher.py"}, ".stif_core-files.999.json")
+        raise ValueError("a notebook failed")
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, ".stif_core.lock", "fig.png"]
+    assert json.loads((out / MANIFEST).read_text()) == {"command": "report",
+                                                        "files": {"fig.png": "ipykernel_launcher.py"}}
+    with pytest.raises(ValueError, match="a notebook failed"), output_folder(tmp_path / "none", "report"):
+        checked_target(tmp_path / "none" / "notebooks" / "01.ipynb")
+        raise ValueError("a notebook failed")
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_run_stopped_before_it_wrote_a_file_of_its_own_resumes_in_its_folder(tmp_path):

@@ -67,10 +67,10 @@ def run(args) -> None:
             for label, cfg in configs.items():
                 cfg.out = str(out / f"{label}_f{i}")
                 print(f"fold {i} of {args.folds}, {label}: training on {cfg.split} -> {cfg.out}")
-                Trainer(cfg).fit()
-                best = Path(cfg.out) / "best.safetensors"  # the run's checkpoint by its own val loss
+                trainer = Trainer(cfg)
+                trainer.fit()
                 engine = "onnx" if device == "cpu" else "torch"  # ONNX Runtime runs on the CPU
-                factories, setups = stif_trackers([str(best)], "otb", DEFAULT_MEMORY_POLICY, device, engine)
+                factories, setups = stif_trackers([str(trainer.selected)], "otb", DEFAULT_MEMORY_POLICY, device, engine)
                 (row,) = factories
                 trackers[label], signatures[label] = factories[row], setups[row]
             held = dataset_sequences(root, "otb", f"{args.split}:fold-{i}-of-{args.folds}", None)

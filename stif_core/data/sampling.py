@@ -11,6 +11,7 @@ an uninterrupted one.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -229,3 +230,17 @@ class TrackingSamples(Dataset):
             "query_box": torch.from_numpy(boxes[-1].astype(np.float32)),
             "positive": torch.tensor(bool(positive)),
         }
+
+
+@contextmanager
+def loader_processes(kept: str):
+    """PyTorch's ``RuntimeError`` for a data loader process that failed or died (killed, out of memory, a file-size
+    limit on its shared memory) as one ``OSError`` line: the process's own last words and ``kept``, what the run
+    keeps."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "DataLoader worker" not in str(err):
+            raise
+        cause = [line for line in str(err).splitlines() if line.strip()][-1]
+        raise OSError(f"a data loader process stopped ({cause}); {kept}") from None

@@ -559,5 +559,5 @@ def load_sequences(names: list[str] | None = None, data_root: str | Path | None 
     if unknown:
         raise ValueError(f"unknown sequence(s) {unknown} in {root}{listed}; available: {available} (a sequence is a "
                          "folder holding its frames and groundtruth.txt, or OTB's img/ and groundtruth_rect.txt; "
-                         "another data set's layout: --layout auto)")
+                         "eval reads GOT-10k's, LaSOT's and TrackingNet's layouts with --layout auto)")
     return [read_otb_sequence(root / n) for n in names]

@@ -181,9 +181,9 @@ def format_comparison(table, reference: str | None = None, keys: tuple[str, ...]
             line += f"{d} {int(r[k + '_ahead'])}/{int(r[k + '_behind'])}{'*' if r[k + '_resolved'] else ' '}".rjust(36)
         lines.append(line)
     n = int(table["sequences"].iloc[0])
-    notes = [f"mean over {n} sequences [bootstrap 95% interval over sequences]" if not seeded else
-             f"mean over seeds and {n} sequences [bootstrap 95% interval over both: sequences resampled, and each "
-             "row's seeds within it]; seed sd: spread of the seeds' means"
+    notes = [(f"mean over {n} sequences [bootstrap 95% interval over sequences]" if not seeded else
+              f"mean over seeds and {n} sequences [bootstrap 95% interval over both: sequences resampled, and each "
+              "row's seeds within it]; seed sd: spread of the seeds' means")
              + ("; d: paired difference, sequences ahead/behind, * where the interval excludes 0"
                 if reference is not None else "")]
     if n < 2:

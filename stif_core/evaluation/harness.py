@@ -2,14 +2,16 @@
 complete result files exist) are read back instead of tracked again, so an interrupted run resumes where it
 stopped and loses nothing. Each tracker's folder records what produced its results (``run.json``: checkpoint
 hash, tracker parameters, memory policy); results of anything else are refused, never reported as this run's.
-Each result also records the data it was computed on (``data/<sequence>.txt``: ``Sequence.fingerprint``) and the
-digest of its files; a result of other data under the same sequence name, or one whose files were edited since, is
-tracked again, and every row of ``metrics.json`` carries
+Each result also records the data it was computed on (``data/<sequence>.txt``: ``Sequence.fingerprint``), the
+digest of its files and that of the set-up that produced it; a result of other data under the same sequence name,
+one whose files were edited since, or one copied from another tracker's folder, is tracked again, and every row of
+``metrics.json`` carries
 the fingerprint of each sequence, so that ``compare`` pairs only scores of the same data. Sequences without
 ground truth after their first frame (a test split) are refused for scoring: their results are written for an
 evaluation server instead (``score=False``)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -109,17 +111,23 @@ def result_record(folder: Path, name: str) -> Path:
     return folder / "data" / f"{name}.txt"
 
 
+def setup_digest(signature: dict) -> str:
+    """A short digest of what produces a tracker's results (its ``run.json``), recorded beside each result."""
+    return hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def recorded(folder: Path, name: str) -> list[str]:
-    """A result's record: [fingerprint, digest] ([] when there is none; one item when written before digests)."""
+    """A result's record: [fingerprint, digest, set-up digest] ([] when there is none; fewer items when written
+    by an earlier version)."""
     record = result_record(folder, name)
     return record.read_text().split() if record.is_file() else []
 
 
-def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool, data: str
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, progress: bool, data: str,
+                  setup: str) -> tuple[np.ndarray, np.ndarray]:
     """A sequence's boxes and times: read back when ``folder/otb`` holds a complete result for it, computed on the
-    same data (``data``, its fingerprint) and unchanged since it was written (the digest of its files, recorded
-    beside the fingerprint), else tracked by a fresh tracker and written in both layouts."""
+    same data (``data``, its fingerprint) by the same set-up (``setup``: ``setup_digest``) and unchanged since it
+    was written (the digest of its files), else tracked by a fresh tracker and written in both layouts."""
     try:
         boxes, times = read_otb(folder / "otb", seq.name)
     except (OSError, ValueError) as err:  # missing, or cut short by an interruption, or not a result of ours
@@ -128,9 +136,12 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
             print(f"{folder.name}/{seq.name}: the stored result cannot be used ({err}); tracking again")
     if boxes is not None:
         stored = recorded(folder, seq.name)
-        if stored == [data, result_digest(folder, seq.name)] and len(boxes) == len(seq):
+        if stored == [data, result_digest(folder, seq.name), setup] and len(boxes) == len(seq):
             return boxes, times
-        if stored[:1] == [data] and len(boxes) == len(seq):
+        if stored[:2] == [data, result_digest(folder, seq.name)] and len(boxes) == len(seq):
+            print(f"{folder.name}/{seq.name}: the stored result was produced by another tracker set-up than this "
+                  f"folder's run.json (or by an earlier version); tracking again")
+        elif stored[:1] == [data] and len(boxes) == len(seq):
             print(f"{folder.name}/{seq.name}: the stored result's files changed since they were written (or were "
                   "written by an earlier version); tracking again")
         else:
@@ -142,18 +153,19 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
     boxes, times = track_sequence(factory(), seq, progress)
     write_got10k(folder / "got10k", seq.name, boxes, times)
     write_otb(folder / "otb", seq.name, boxes, times)
-    write_text(result_record(folder, seq.name), f"{data}\n{result_digest(folder, seq.name)}\n")
+    write_text(result_record(folder, seq.name), f"{data}\n{result_digest(folder, seq.name)}\n{setup}\n")
     return boxes, times
 
 
-def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path,
-                     progress: bool, prints: dict[str, str], score: bool = True, segmented: bool = False) -> dict:
-    """``summarize``'s report for one tracker, with ``fps`` and the data's fingerprint per sequence and ``fps``
-    overall; ``score=False``: the result files only. ``segmented``: the sequences are TRE segments, scored pooled
-    per sequence, each with its first segment's fingerprint and ``starts_used``."""
+def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], folder: Path, progress: bool,
+                     prints: dict[str, str], signature: dict, score: bool = True, segmented: bool = False) -> dict:
+    """``summarize``'s report for one tracker (``signature``: what produces its results), with ``fps`` and the
+    data's fingerprint per sequence and ``fps`` overall; ``score=False``: the result files only. ``segmented``: the
+    sequences are TRE segments, scored pooled per sequence, each with its first segment's fingerprint and
+    ``starts_used``."""
     per_seq, seq_times = {}, {}
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
-        boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name])
+        boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name], setup_digest(signature))
         if score:
             h, w = seq.first_size()
             per_seq[seq.name] = evaluate_sequence(boxes, seq.boxes, (w, h), hidden_frames(seq))
@@ -223,7 +235,8 @@ def track_and_score(trackers: dict[str, Callable[[], object]], sequences: list[S
     digests.save()
     report = {}
     for name, factory in trackers.items():
-        report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, score, starts > 1)
+        report[name] = evaluate_tracker(factory, sequences, out / name, progress, prints, signatures[name], score,
+                                        starts > 1)
         if score:
             report[name]["setup"] = signatures[name]
             if starts > 1:

@@ -17,9 +17,9 @@ def train_run(config: str, **options) -> str:
     without validation)."""
     from ..train import TrainConfig, Trainer
 
-    final = Trainer(TrainConfig.load(config, **options)).fit(progress=False)
-    best = final.with_name("best.safetensors")
-    return str(best if best.is_file() else final)
+    trainer = Trainer(TrainConfig.load(config, **options))
+    trainer.fit(progress=False)
+    return str(trainer.selected)
 
 
 def eval_run(checkpoint: str, sequences: list[str], out: str, frames: int | None = None,

@@ -211,6 +211,8 @@ def track_video(source: FrameSource, box: np.ndarray, tracker: STIFTracker, out:
             summary["complete"] = False
             summary["stopped"] = (f"interrupted ({str(err) or 'Ctrl-C'})" if isinstance(err, KeyboardInterrupt)
                                   else f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+            for name, header in (("boxes.txt", 0), ("frames.csv", 1)):
+                whole_rows(keep / name, summary["frames_tracked"] + header)
             write_status(keep / "track.json", summary)
             if keep != out:
                 print(f"{out} keeps its earlier complete run; this stopped run's frames are in {keep}",
@@ -236,6 +238,21 @@ def outside_inputs(out: str | Path, source: FrameSource, around_input: bool = Tr
         raise ValueError(f"the video {source.path} lies inside --out {out}, which the run writes: give another --out")
     for root in data_roots(source.path):
         outside_data(out, root, "--out")
+
+
+def whole_rows(path: Path, rows: int) -> None:
+    """Cut a stopped run's text file after its first ``rows`` whole lines: a write that failed midway (a full disk,
+    ``ulimit -f``) leaves a cut last row, and a row of a frame that was not tracked to the end."""
+    if not path.is_file():
+        return
+    with open(checked_target(path), "r+b") as f:
+        kept = 0
+        for _ in range(rows):
+            line = f.readline()
+            if not line.endswith(b"\n"):
+                break
+            kept += len(line)
+        f.truncate(kept)
 
 
 def write_status(path: Path, summary: dict) -> None:

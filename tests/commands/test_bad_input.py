@@ -223,6 +223,17 @@ def test_command_line_errors_are_one_line(tmp_path, args, message):
 
 
 @pytest.mark.subprocess
+def test_a_reader_that_closes_the_output_early_is_no_error():
+    """``demo | head``: the pipe closed under the command (here before it writes: ``| true``) is the shell's status
+    141 and a line saying what was kept, not ``error: Broken pipe``."""
+    env = os.environ | {"PYTHONPATH": str(Path(stif_core.__file__).parent.parent)}
+    run = subprocess.run(f"{sys.executable} -m stif_core demo | true; echo status ${{PIPESTATUS[0]}}",
+                         shell=True, executable="/bin/bash", capture_output=True, text=True, env=env, timeout=300)
+    assert run.stdout == "status 141\n"
+    assert run.stderr == "demo stopped: the program reading its output closed it; nothing was written\n"
+
+
+@pytest.mark.subprocess
 def test_negative_bench_frames_are_refused():
     run = cli("bench", "--frames", "-5")
     assert run.returncode == 2 and "argument --frames: -5 is not an integer in [1, 10000000]" in run.stderr
@@ -260,6 +271,22 @@ def test_a_stored_result_edited_since_it_was_written_is_tracked_again(tmp_path, 
     assert "the stored result's files changed since they were written" in capsys.readouterr().out
     assert again["kcf"]["overall"]["auc"] == first["kcf"]["overall"]["auc"]
     evaluate({"kcf": never}, [clip], tmp_path, progress=False)  # the new result, unchanged: read back
+
+
+def test_a_result_copied_from_another_trackers_folder_is_tracked_again(tmp_path, capsys):
+    """Another set-up's complete result (its boxes, times and record) copied into this tracker's folder is not
+    reported as this tracker's: each record names the set-up (``run.json``) that produced it."""
+    clip = renamed(synthetic_clip(12, size=(96, 128), seed=1), "clip")
+    csrt = evaluate({"csrt": lambda: make_baseline("csrt")}, [clip], tmp_path, progress=False)
+    first = evaluate({"kcf": kcf}, [clip], tmp_path, progress=False)
+    assert first["kcf"]["overall"]["auc"] != csrt["csrt"]["overall"]["auc"]
+    for sub in ("otb", "got10k", "data"):
+        shutil.rmtree(tmp_path / "kcf" / sub)
+        shutil.copytree(tmp_path / "csrt" / sub, tmp_path / "kcf" / sub)
+    again = evaluate({"kcf": kcf}, [clip], tmp_path, progress=False)
+    assert "kcf/clip: the stored result was produced by another tracker set-up" in capsys.readouterr().out
+    assert again["kcf"]["overall"]["auc"] == first["kcf"]["overall"]["auc"]
+    evaluate({"kcf": never}, [clip], tmp_path, progress=False)  # its own result now: read back
 
 
 def test_compare_pairs_only_scores_of_the_same_data_and_says_what_it_dropped(tmp_path):

@@ -1,6 +1,7 @@
 """Every number a user gives is bounded before any work: the command line's options at parse time (one usage
 error naming the option, the value and the bound), the option sections' numbers by their finite ranges, and the
 search size by an absolute bound and by the memory its step needs."""
+import builtins
 from dataclasses import fields
 from types import SimpleNamespace
 
@@ -225,6 +226,27 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys, error):
         monkeypatch.setattr(command, "run", exhausted)
     assert main(["compare", "--metrics", "m.json"]) == 2
     assert capsys.readouterr().err == "error: compare ran out of memory; nothing was written\n"
+
+
+@pytest.mark.parametrize("error, said", [
+    (MemoryError(), "too little memory to start (importing PyTorch and OpenCV)"),
+    (ImportError("libopenblas.so: failed to map segment from shared object"),
+     "too little memory to start (importing PyTorch and OpenCV)"),
+    (ImportError("libGL.so.1: cannot open shared object file"),
+     "a library cannot be loaded (libGL.so.1: cannot open shared object file); reinstall with pip install ."),
+])
+def test_a_library_that_cannot_be_loaded_at_start_is_one_line(monkeypatch, capsys, error, said):
+    """Under a tight ``ulimit -v`` importing OpenCV fails in the loader (an ``ImportError``), before any command."""
+    real = builtins.__import__
+
+    def failing(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "commands" and level == 1:
+            raise error
+        return real(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", failing)
+    assert main(["compare", "--metrics", "m.json"]) == 2
+    assert capsys.readouterr().err == f"error: {said}; nothing was written\n"
 
 
 def test_bench_training_reads_the_data_root_given(tmp_path, capsys):

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from helpers import Lossy, cli
 
+import stif_core.lab.track as track_module
 from stif_core.checkpoint import load_model
 from stif_core.data.sequences import Sequence
 from stif_core.data.synthetic import synthetic_clip
 from stif_core.data.video import FrameSource, sequence_video
 from stif_core.evaluation.harness import track_sequence
 from stif_core.files import output_folder, write_text
-from stif_core.lab.track import default_folder, parse_box, track_video
+from stif_core.lab.track import default_folder, parse_box, track_video, whole_rows
 from stif_core.tracking.tracker import STIFTracker
 
 
@@ -214,6 +215,29 @@ def test_a_video_that_does_not_decode_back_makes_the_run_partial(tmp_path, track
                     tmp_path / "run", progress=False)
     summary = json.loads((tmp_path / "run" / "track.json").read_text())
     assert summary["complete"] is False and "can be decoded back" in summary["stopped"]
+
+
+def test_a_write_that_fails_midway_leaves_whole_rows_of_the_tracked_frames(tmp_path, tracked, model, monkeypatch):
+    """A full disk or ``ulimit -f`` fails a write midway through a row: the kept boxes.txt and frames.csv hold
+    whole rows, one per frame that track.json counts as tracked."""
+    folder, _ = tracked
+    real = track_module.frame_row
+
+    def failing(index, *args):
+        if index == 5:  # boxes.txt already holds this frame's row
+            raise OSError(27, "File too large")
+        return real(index, *args)
+
+    monkeypatch.setattr(track_module, "frame_row", failing)
+    with pytest.raises(OSError, match="File too large"):
+        track_video(FrameSource(folder / "clip.mp4"), np.array([120.0, 90, 40, 30]), STIFTracker(model),
+                    tmp_path, progress=False)
+    assert json.loads((tmp_path / "track.json").read_text())["frames_tracked"] == 5
+    assert (tmp_path / "boxes.txt").read_text().count("\n") == 5 and len(pd.read_csv(tmp_path / "frames.csv")) == 5
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(b"h\n1,2\n3,")  # a row cut by the failed write
+    whole_rows(cut, 5)
+    assert cut.read_bytes() == b"h\n1,2\n"
 
 
 def test_a_huge_first_box_or_an_output_in_the_data_is_refused_before_any_file(tmp_path, tracked, model):

@@ -158,3 +158,18 @@ def test_a_cache_with_no_room_on_its_disk_is_one_line_not_a_bus_error(tmp_path, 
             build_feature_cache(cfg, tmp_path / "limited", progress=False)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_loader_process_that_cannot_write_its_batch_is_one_line(tmp_path):
+    """A data loader process hands its batch over in shared memory, a file that a file-size limit (``ulimit -f``)
+    cuts: the build stops with the process's own words and what is kept, not a traceback of two processes."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, hard))
+    try:
+        with pytest.raises(OSError, match=r"^a data loader process stopped \(RuntimeError: unable to resize file .*"
+                                          r"File too large \(27\)\); the samples encoded before it are kept in "):
+            build_feature_cache(tiny_config(tmp_path / "run", num_workers=1), tmp_path / "cache", progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

@@ -1,6 +1,7 @@
 """Training: schedule, exact resumption after a kill, bad samples skipped, DDP on the CPU with gloo."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -49,6 +50,18 @@ def test_unknown_config_option_is_named(tmp_path):
     path.write_text(json.dumps({"stepz": 3}))
     with pytest.raises(ValueError, match="stepz"):
         TrainConfig.load(path)
+
+
+def test_a_bad_option_is_blamed_on_whoever_gave_it(tmp_path):
+    """An option out of range in the file names the file; one given beside a valid file names the options given."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"steps": 3}))
+    with pytest.raises(ValueError, match=r"^the options given with .*c.json \(variant='bogus', seed=1\): unknown "
+                                         r"variant 'bogus'"):
+        TrainConfig.load(path, variant="bogus", seed=1, out=None)
+    path.write_text(json.dumps({"variant": "bogus"}))
+    with pytest.raises(ValueError, match=r"^.*c.json: unknown variant 'bogus'"):
+        TrainConfig.load(path, seed=1)
 
 
 def test_the_defaults_are_the_shipped_recipe_and_one_recipe_serves_every_row(tmp_path):
@@ -270,10 +283,39 @@ def test_a_run_that_never_reached_a_checkpoint_leaves_nothing_to_the_next(tmp_pa
     assert any(not torch.equal(old[k], new[k]) for k in old)
     assert read_metadata(tmp_path / "run" / "best.safetensors")["recipe"] == json.dumps(recipe(second.cfg),
                                                                                          sort_keys=True)
+    assert second.selected == tmp_path / "run" / "best.safetensors"
     (tmp_path / "run" / "best.safetensors").unlink()  # the same command again, on a finished run: no step left
+    again = Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, steps=2, lr=0.001))
     with pytest.warns(UserWarning, match="best.safetensors is missing: the weights at the lowest val loss are lost"):
-        Trainer(tiny_config(tmp_path / "run", val_samples=4, checkpoint_every=100, steps=2, lr=0.001)).fit(
-            progress=False)
+        again.fit(progress=False)
+    assert again.selected == tmp_path / "run" / "model.safetensors"
+
+
+def test_a_refused_run_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """A run refused before it writes (here its data cannot be read) leaves no empty folder where it would have
+    written; a folder that was there stays."""
+    def unreadable(cfg):
+        raise ValueError("no frames")
+
+    monkeypatch.setattr("stif_core.train.training_sequences", unreadable)
+    (tmp_path / "there").mkdir()
+    for name in ("new", "there"):
+        trainer = Trainer(tiny_config(tmp_path / name))
+        with pytest.raises(ValueError, match="no frames"):
+            trainer.fit(progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["there"]
+
+
+def test_best_weights_another_run_wrote_are_never_selected(tmp_path):
+    """``best.safetensors`` copied from a run of another recipe, or another seed, into a finished run's folder:
+    the run refuses it instead of handing it to ``sweep`` or ``crossval`` as its own selection."""
+    for name, lr, seed in (("mine", 0.001, 0), ("lr", 0.02, 0), ("seed", 0.001, 1)):
+        Trainer(tiny_config(tmp_path / name, val_samples=4, steps=2, lr=lr, seed=seed)).fit(progress=False)
+    for other, differ in (("lr", "recipe"), ("seed", "seed")):
+        shutil.copy(tmp_path / other / "best.safetensors", tmp_path / "mine" / "best.safetensors")
+        with pytest.raises(ValueError, match=rf"mine/best.safetensors was not written by this run \(its {differ} "
+                                             r"differ\); it is never selected"):
+            Trainer(tiny_config(tmp_path / "mine", val_samples=4, steps=2, lr=0.001)).fit(progress=False)
 
 
 def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, monkeypatch):
@@ -346,6 +388,6 @@ def test_weights_get_the_mode_of_the_other_outputs_and_a_dead_loader_process_is_
     assert final.stat().st_mode & 0o777 == 0o666 & ~umask == (tmp_path / "run" / "log.jsonl").stat().st_mode & 0o777
     died = RuntimeError("DataLoader worker (pid(s) 4242) exited unexpectedly")
     monkeypatch.setattr(Trainer, "run_steps", lambda *a: (_ for _ in ()).throw(died))
-    with pytest.raises(OSError, match=r"a data loader process of the training stopped \(DataLoader worker \(pid\(s\) "
+    with pytest.raises(OSError, match=r"a data loader process stopped \(DataLoader worker \(pid\(s\) "
                                       r"4242\).*the same command resumes from it"):
         Trainer(tiny_config(tmp_path / "run", steps=2)).fit(progress=False)
