@@ -357,7 +357,7 @@ class Trainer:
         self.best_val = math.inf
         self.trained_on: dict[str, str] | None = None  # the data of the checkpoint resumed from (``data_prints``)
         self.prints: dict[str, str] = {}  # the data of this run (``data_prints``), once it is loaded
-        self.selected: Path | None = None  # the weights the finished run selected (``check_selected``)
+        self.selected: Path | None = None  # the weights the finished run selected (``selected_weights``)
         self.resume()
 
     @property
@@ -473,27 +473,11 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.rank == 0:
             save_weights(self.model, final, self.weights_metadata())
-        self.selected = self.check_selected(final) if validating else final
+        self.selected = selected_weights(final, self.weights_metadata(), self.step) if validating else final
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
         return final
-
-    def check_selected(self, final: Path) -> Path:
-        """The weights the run selected by its lowest val loss: ``best.safetensors``, refused unless its metadata
-        names this run (row, seed, recipe, data, model); deleted since (no step left to rewrite it): a warning,
-        and the last step's ``final``."""
-        best = self.out / "best.safetensors"
-        if not best.exists():
-            warnings.warn(f"{best} is missing: the weights at the lowest val loss are lost; train again in another "
-                          "--out to select them", stacklevel=3)
-            return final
-        meta, own = read_metadata(best), self.weights_metadata() | {"model": read_metadata(final).get("model")}
-        other = [k for k in ("preset", "variant", "seed", "recipe", "data", "model") if meta.get(k) != own[k]]
-        if other or not meta.get("steps", "").isdigit() or int(meta["steps"]) > self.step:
-            raise ValueError(f"{best} was not written by this run (its {', '.join(other) or 'step'} differ); it is "
-                             "never selected: move it away, or train in another --out")
-        return best
 
     def prepare_data(self) -> tuple[TrackingSamples | CachedSamples, bool]:
         """The run's training samples (from the feature cache when it has one) and whether it validates (rank 0,
@@ -547,6 +531,23 @@ class Trainer:
         f, best = resumed_log(self.out / name, last_step)
         self.best_val = min(self.best_val, best)
         return f
+
+
+def selected_weights(final: Path, own: dict[str, str], step: int) -> Path:
+    """The weights a run that validates selected by its lowest val loss: ``best.safetensors`` beside its last
+    step's ``final``, refused unless its metadata names the run (``own``: its row, seed, recipe, data; a step it
+    reached); deleted since (no step left to rewrite it): a warning, and ``final``."""
+    best = final.with_name("best.safetensors")
+    if not best.exists():
+        warnings.warn(f"{best} is missing: the weights at the lowest val loss are lost; train again in another "
+                      "--out to select them", stacklevel=3)
+        return final
+    meta, own = read_metadata(best), own | {"model": read_metadata(final).get("model")}
+    other = [k for k in ("preset", "variant", "seed", "recipe", "data", "model") if meta.get(k) != own[k]]
+    if other or not meta.get("steps", "").isdigit() or int(meta["steps"]) > step:
+        raise ValueError(f"{best} was not written by this run (its {', '.join(other) or 'step'} differ); it is "
+                         "never selected: move it away, or train in another --out")
+    return best
 
 
 @torch.no_grad()
