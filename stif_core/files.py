@@ -384,16 +384,12 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
     try:
         with lock_held(root / LOCK, f"{what} {root}", command):
             remove_leftovers(root)
-            files, owner = dict(read_manifest(root) or {}), manifest_owner(root)
+            files, owner = read_manifest(root) or {}, manifest_owner(root)
             if files and owner not in (None, command):  # one command's files never among another's
                 raise ValueError(f"{what} {root} holds the output of another command ({owner}, e.g. "
                                  f"{sorted(files)[0]}); each command writes into a folder of its own: choose another "
                                  "folder")
-            ACTIVE[root] = Output(root, command, files)
-            if files or not (root / MANIFEST).is_file():  # the fragments merged; a new folder marked
-                save_manifest(root, files, owner=command)
-                for fragment in manifests(root)[1:]:
-                    fragment.unlink()
+            ACTIVE[root] = Output(root, command, tidy(root, command))  # a new folder marked
             try:
                 yield root
             finally:
@@ -407,9 +403,10 @@ def output_folder(path: str | Path, command: str, what: str = "--out"):
                 root.rmdir()
 
 
-def tidy(root: Path, command: str) -> None:
-    """At the end of a hold: the kernels' fragments merged into ``root``'s manifest, and the files it lists that
-    were never written (a run that failed first) dropped, with the folders made for them left empty."""
+def tidy(root: Path, command: str) -> dict[str, str]:
+    """At the start and the end of a hold: the kernels' fragments merged into ``root``'s manifest (saved, its owner
+    ``command`` where none is recorded), and the files it lists that were never written (a run that failed first)
+    dropped, with the folders made for them left empty; returns the files listed."""
     files = read_manifest(root) or {}
     gone = [rel for rel in files if not os.path.lexists(root / rel)]
     for rel in gone:
@@ -423,6 +420,7 @@ def tidy(root: Path, command: str) -> None:
                 break
             with suppress(OSError):  # not empty: kept
                 folder.rmdir()
+    return files
 
 
 def alive(pid: int) -> bool:

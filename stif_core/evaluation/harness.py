@@ -135,10 +135,10 @@ def load_or_track(factory: Callable[[], object], seq: Sequence, folder: Path, pr
         if otb_paths(folder / "otb", seq.name)[0].is_file():  # complete, as written, but unreadable: said so
             print(f"{folder.name}/{seq.name}: the stored result cannot be used ({err}); tracking again")
     if boxes is not None:
-        stored = recorded(folder, seq.name)
-        if stored == [data, result_digest(folder, seq.name), setup] and len(boxes) == len(seq):
+        stored, files = recorded(folder, seq.name), result_digest(folder, seq.name)
+        if stored == [data, files, setup] and len(boxes) == len(seq):
             return boxes, times
-        if stored[:2] == [data, result_digest(folder, seq.name)] and len(boxes) == len(seq):
+        if stored[:2] == [data, files] and len(boxes) == len(seq):
             print(f"{folder.name}/{seq.name}: the stored result was produced by another tracker set-up than this "
                   f"folder's run.json (or by an earlier version); tracking again")
         elif stored[:1] == [data] and len(boxes) == len(seq):
@@ -163,9 +163,9 @@ def evaluate_tracker(factory: Callable[[], object], sequences: list[Sequence], f
     data's fingerprint per sequence and ``fps`` overall; ``score=False``: the result files only. ``segmented``: the
     sequences are TRE segments, scored pooled per sequence, each with its first segment's fingerprint and
     ``starts_used``."""
-    per_seq, seq_times = {}, {}
+    per_seq, seq_times, setup = {}, {}, setup_digest(signature)
     for seq in tqdm(sequences, desc=folder.name, disable=not progress):
-        boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name], setup_digest(signature))
+        boxes, times = load_or_track(factory, seq, folder, progress, prints[seq.name], setup)
         if score:
             h, w = seq.first_size()
             per_seq[seq.name] = evaluate_sequence(boxes, seq.boxes, (w, h), hidden_frames(seq))
